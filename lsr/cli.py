@@ -1,0 +1,58 @@
+"""The ``lsr`` command: one subcommand per pipeline stage.
+
+Each stage lives in its own module under :mod:`lsr.commands` and exposes ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``; this file only discovers and dispatches them, so adding a
+stage never touches it. Errors the user can fix (:class:`lsr.errors.LsrError`) print as one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from lsr import __version__, commands
+from lsr.errors import LsrError
+
+#: The order stages appear in ``lsr --help``; a command module not listed here comes after them.
+STAGE_ORDER = ("demo", "data", "mine", "select", "train", "evaluate", "serve", "plan")
+
+
+def _command_modules() -> list:
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (STAGE_ORDER.index(n) if n in STAGE_ORDER else len(STAGE_ORDER), n))
+    return [importlib.import_module(f"lsr.commands.{name}") for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lsr",
+        description="Distil an LLM's summarisation skill into a small model: mine rationales, select, "
+        "train the MWF student, evaluate, serve. Every stage runs on a local Ray or a cluster (RAY_ADDRESS).",
+    )
+    parser.add_argument("--version", action="version", version=f"lsr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="STAGE", required=True)
+    for module in _command_modules():
+        name = module.__name__.rsplit(".", 1)[1]
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except LsrError as err:
+        print(f"lsr {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lsr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""Reading documents into a Ray Dataset and writing stage outputs as Parquet with an explicit schema.
+
+Every stage starts from :func:`read_documents` (raw corpora in their common shapes) or :func:`read_parquet_dir`
+(a previous stage's output), and ends with :func:`write_parquet`. Problems with the input are found up front,
+file by file, so the user gets one line naming the file and what is wrong with it rather than a traceback from
+inside a Ray task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from lsr.errors import InputError
+
+if TYPE_CHECKING:
+    import ray.data
+
+#: File extensions we read, and the reader each one needs.
+FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+#: Source column names accepted for each normalised column, in order of preference:
+#: CNN/DailyMail ships ``article``/``highlights``, XSum ``document``/``summary``.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "doc_id", "guid"),
+    "document": ("document", "article", "text"),
+    "summary": ("summary", "highlights", "abstract"),
+}
+
+#: Why a row was removed before mining (the paper's preprocessing drops empty documents and summaries).
+DROP_EMPTY_DOCUMENT = "empty_document"
+DROP_EMPTY_SUMMARY = "empty_summary"
+_DROP_COLUMN = "__drop_reason"
+
+
+@dataclass
+class InputReport:
+    """What reading an input did: which files, how many rows, and how many were removed and why."""
+
+    path: str
+    files: list[str]
+    rows_read: int = 0
+    rows_kept: int = 0
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary_line(self) -> str:
+        removed = ", ".join(f"{n} {why}" for why, n in sorted(self.removed.items())) or "none"
+        return f"{self.path}: {self.rows_read} rows read from {len(self.files)} file(s), {self.rows_kept} kept; removed: {removed}"
+
+
+@dataclass(frozen=True)
+class _ColumnMap:
+    """Which source column feeds each normalised column (``id`` may be absent: then a content hash)."""
+
+    id: str | None
+    document: str
+    summary: str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding and checking files
+
+
+def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of a local path or URI (``s3://bucket/key``), and the path within it."""
+    if path.startswith("s3://"):
+        return _s3_filesystem(), path[len("s3://") :]
+    if "://" in path:
+        try:
+            return pafs.FileSystem.from_uri(path)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+            raise InputError(f"{path}: cannot open ({err})") from None
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _s3_filesystem() -> pafs.S3FileSystem:
+    """S3 with the driver's credentials and endpoint made explicit, so Ray workers (which may not share the
+    driver's environment) read with the same identity; without them, the workers' own chain (an IAM role) applies."""
+    env = os.environ
+    options: dict = {}
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        options.update(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"])
+        if env.get("AWS_SESSION_TOKEN"):
+            options["session_token"] = env["AWS_SESSION_TOKEN"]
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_override"] = endpoint
+        if endpoint.startswith("http://"):
+            options["scheme"] = "http"
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["region"] = region
+    return pafs.S3FileSystem(**options)
+
+
+def _format_of(file: str) -> str:
+    name = file.lower()
+    for ext, fmt in FORMATS.items():
+        if name.endswith(ext):
+            return fmt
+    ext = "." + name.rsplit(".", 1)[1] if "." in name.rsplit("/", 1)[-1] else "(no extension)"
+    raise InputError(f"{file}: unknown format {ext}; expected one of {', '.join(FORMATS)}")
+
+
+def resolve_files(path: str) -> tuple[pafs.FileSystem, list[str], str]:
+    """The files behind ``path`` (a file or a folder of them), their filesystem, and their common format."""
+    fs, inner = _filesystem(path)
+    try:
+        info = fs.get_file_info(inner)
+    except OSError as err:
+        raise InputError(f"{path}: cannot access ({err})") from None
+    if info.type == pafs.FileType.NotFound:
+        raise InputError(f"{path}: no such file or directory")
+    if info.type == pafs.FileType.File:
+        files = [inner]
+    else:
+        entries = fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+        files = sorted(
+            e.path
+            for e in entries
+            if e.type == pafs.FileType.File and not e.base_name.startswith((".", "_"))
+        )
+        if not files:
+            raise InputError(f"{path}: the directory holds no data files")
+    formats = {_format_of(f) for f in files}
+    if len(formats) > 1:
+        raise InputError(f"{path}: mixes formats ({', '.join(sorted(formats))}); keep one format per input")
+    if not isinstance(fs, pafs.LocalFileSystem):
+        # Ray's readers want URIs back for remote filesystems' paths.
+        scheme = path.split("://", 1)[0]
+        files = [f"{scheme}://{f}" for f in files]
+    return fs, files, formats.pop()
+
+
+def _strip_scheme(file: str) -> str:
+    return file.split("://", 1)[1] if "://" in file else file
+
+
+def _columns_of(fs: pafs.FileSystem, file: str, fmt: str) -> list[str]:
+    """The column names of one file, read cheaply (a Parquet footer, a CSV header, a first JSON line)."""
+    inner = _strip_scheme(file)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            with fs.open_input_file(inner) as handle:
+                if handle.size() == 0:
+                    raise InputError(f"{file}: the file is empty")
+                return list(pq.read_schema(handle).names)
+        with fs.open_input_stream(inner) as handle:
+            head = handle.read(1 << 20)
+    except InputError:
+        raise
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"{file}: unreadable {fmt} file ({err})") from None
+    text = head.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise InputError(f"{file}: the file is empty")
+    if fmt == "csv":
+        import csv
+
+        header = next(csv.reader(io.StringIO(text)))
+        return [h.strip() for h in header]
+    first = text.lstrip()
+    if first.startswith("["):
+        raise InputError(f"{file}: a JSON array; write one JSON object per line (JSON Lines) instead")
+    line = first.split("\n", 1)[0]
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{file}: line 1 is not valid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{file}: line 1 is not a JSON object")
+    return list(record)
+
+
+def _column_map(columns: Sequence[str], file: str) -> _ColumnMap:
+    """Match a file's columns against :data:`COLUMN_ALIASES`, or say exactly what is missing."""
+    found: dict[str, str | None] = {}
+    for target, aliases in COLUMN_ALIASES.items():
+        found[target] = next((a for a in aliases if a in columns), None)
+    for target in ("document", "summary"):
+        if found[target] is None:
+            raise InputError(
+                f"{file}: missing column {target!r} (accepted names: {', '.join(COLUMN_ALIASES[target])}; "
+                f"found: {', '.join(columns) or 'none'})"
+            )
+    return _ColumnMap(id=found["id"], document=found["document"], summary=found["summary"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Normalising rows
+
+
+def content_id(document: str, summary: str) -> str:
+    """A stable id for a row that has none: the same texts give the same id on any machine, in any run."""
+    digest = hashlib.sha256()
+    digest.update(document.encode("utf-8"))
+    digest.update(b"\x1f")
+    digest.update(summary.encode("utf-8"))
+    return digest.hexdigest()[:20]
+
+
+def _as_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+    return pc.fill_null(text, "")
+
+
+def normalise_batch(batch: pa.Table, columns: _ColumnMap) -> pa.Table:
+    """Rename a source batch to ``id, document, summary`` and mark rows with an empty text for removal."""
+    document = _as_text(batch.column(columns.document))
+    summary = _as_text(batch.column(columns.summary))
+    if columns.id is not None:
+        ids = _as_text(batch.column(columns.id))
+        ids = pa.array(
+            [i if i else content_id(d, s) for i, d, s in zip(ids.to_pylist(), document.to_pylist(), summary.to_pylist())],
+            pa.string(),
+        )
+    else:
+        ids = pa.array([content_id(d, s) for d, s in zip(document.to_pylist(), summary.to_pylist())], pa.string())
+    empty_doc = pc.equal(pc.utf8_trim_whitespace(document), "")
+    empty_sum = pc.equal(pc.utf8_trim_whitespace(summary), "")
+    reason = pc.if_else(empty_doc, DROP_EMPTY_DOCUMENT, pc.if_else(empty_sum, DROP_EMPTY_SUMMARY, ""))
+    return pa.table({"id": ids, "document": document, "summary": summary, _DROP_COLUMN: reason})
+
+
+def _keep_valid(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.equal(batch.column(_DROP_COLUMN), "")).drop_columns([_DROP_COLUMN])
+
+
+def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem) -> ray.data.Dataset:
+    import ray.data
+
+    filesystem = None if isinstance(fs, pafs.LocalFileSystem) else fs
+    if fmt == "parquet":
+        return ray.data.read_parquet(files, filesystem=filesystem)
+    if fmt == "csv":
+        return ray.data.read_csv(files, filesystem=filesystem)
+    # Arrow's JSON reader reads JSON Lines and, unlike Ray's pandas path, accepts a filesystem object, which
+    # carries an S3 endpoint and credentials to the workers.
+    return ray.data.read_json(files, filesystem=filesystem, file_extensions=None)
+
+
+def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
+    """Documents from ``path`` as a materialised Ray Dataset with the columns ``id, document, summary``.
+
+    Accepts JSON Lines, Parquet or CSV, a file or a folder, local or ``s3://``, with CNN/DailyMail's or XSum's
+    column names. Rows with an empty document or summary are removed and counted in the returned report.
+    Duplicate ids are an error: every later stage keys on ``id`` (resuming, partitioning), so a duplicate would
+    make a row vanish or appear twice downstream.
+    """
+    from lsr.ray_utils import init_ray
+
+    fs, files, fmt = resolve_files(path)
+    maps = {file: _column_map(_columns_of(fs, file, fmt), file) for file in files}
+    distinct = set(maps.values())
+    if len(distinct) > 1:
+        raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
+    columns = distinct.pop()
+
+    init_ray()
+    try:
+        marked = _read_raw(files, fmt, fs).map_batches(
+            normalise_batch, fn_kwargs={"columns": columns}, batch_format="pyarrow"
+        ).materialize()
+    except Exception as err:  # Ray wraps reader errors; reduce them to the file-level message the user can act on.
+        raise InputError(f"{path}: could not read {fmt} data ({_root_message(err)})") from None
+
+    reasons = Counter(marked.select_columns([_DROP_COLUMN]).to_pandas()[_DROP_COLUMN].tolist())
+    report = InputReport(path=path, files=files, rows_read=sum(reasons.values()))
+    report.removed = {why: n for why, n in reasons.items() if why}
+    report.rows_kept = reasons.get("", 0)
+    if report.rows_kept == 0:
+        raise InputError(f"{path}: no usable rows ({report.summary_line()})")
+
+    valid = marked.map_batches(_keep_valid, batch_format="pyarrow").materialize()
+    ids = valid.select_columns(["id"]).to_pandas()["id"]
+    duplicated = ids[ids.duplicated()].unique().tolist()
+    if duplicated:
+        shown = ", ".join(map(str, duplicated[:5]))
+        raise InputError(f"{path}: {len(duplicated)} id(s) occur more than once (e.g. {shown}); ids must be unique")
+    return valid, report
+
+
+def _root_message(err: BaseException) -> str:
+    """The innermost error's message, without Ray's task tracebacks around it."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    errors = [line for line in lines if _ERROR_LINE.match(line) and not line.startswith("ray.exceptions")]
+    if errors:
+        return errors[-1]
+    return next((line for line in lines if line), type(err).__name__)
+
+
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Invalid): ")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage outputs
+
+
+def read_parquet_dir(path: str, required_columns: Sequence[str]) -> ray.data.Dataset:
+    """A previous stage's Parquet output, checked up front for the columns this stage needs."""
+    import ray.data
+
+    from lsr.ray_utils import init_ray
+
+    fs, files, fmt = resolve_files(path)
+    if fmt != "parquet":
+        raise InputError(f"{path}: expected a stage's Parquet output, found {fmt} files")
+    for file in files:
+        columns = _columns_of(fs, file, fmt)
+        missing = [c for c in required_columns if c not in columns]
+        if missing:
+            raise InputError(
+                f"{file}: missing column(s) {', '.join(missing)}; is this the output of the right stage?"
+            )
+    init_ray()
+    filesystem = None if isinstance(fs, pafs.LocalFileSystem) else fs
+    return ray.data.read_parquet(files, filesystem=filesystem)
+
+
+def conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``batch`` with exactly ``schema``'s columns, in order and type; a missing column is a bug, said plainly."""
+    missing = [name for name in schema.names if name not in batch.column_names]
+    if missing:
+        raise ValueError(f"cannot write rows without the column(s) {', '.join(missing)} of the output schema")
+    return batch.select(schema.names).cast(schema)
+
+
+def write_parquet(ds: ray.data.Dataset, path: str, schema: pa.Schema) -> None:
+    """Write ``ds`` as Parquet files under ``path`` with exactly ``schema`` (local folder or ``s3://``)."""
+    ds.map_batches(conform, fn_kwargs={"schema": schema}, batch_format="pyarrow").write_parquet(path, schema=schema)
+
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "FORMATS",
+    "InputReport",
+    "content_id",
+    "read_documents",
+    "read_parquet_dir",
+    "resolve_files",
+    "write_parquet",
+    "conform",
+]
