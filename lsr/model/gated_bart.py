@@ -1,0 +1,455 @@
+"""The MWF student: ``BartForConditionalGeneration`` with rationale modules, weak gates and an alignment loss.
+
+How it extends BART without copying it (DESIGN.md §3, Step 3):
+
+- The encoder is a :class:`MwfBartEncoder` (a ``BartEncoder`` subclass with the same weight names): after the
+  usual pass it runs the rationale modules over the embedded document and returns their outputs next to X_en
+  in a :class:`MwfEncoderOutput`. ``generate()`` calls the encoder once per input and carries (and beam-expands)
+  its output, so the modules run once per input, never once per decoding step.
+- Each decoder layer is a :class:`GatedBartDecoderLayer` (a ``BartDecoderLayer`` subclass) that owns one scalar
+  gate per view and cross-attends to X_en + sum_v g_v,i * V_out (Eq. 9-10). The module outputs reach the layers
+  through the decoder's keyword pass-through (``mwf_view_states``). Once the cross-attention keys/values sit in
+  the KV cache the layer skips the fusion: it would be recomputed for nothing.
+- The loss (Eq. 11) is gamma_ce * CE + gamma_align * sum_v (1 - cos(meanpool(V_out), meanpool(enc(rationale_v)))),
+  where enc is the same encoder run without gradient (and without dropout) over the rationale text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
+from transformers import initialization as init
+from transformers.cache_utils import EncoderDecoderCache
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
+from transformers.models.bart.modeling_bart import (
+    BartDecoder,
+    BartDecoderLayer,
+    BartEncoder,
+    shift_tokens_right,
+)
+
+from lsr.config import preset
+from lsr.model.config import VIEWS, GatedBartConfig
+from lsr.model.modules import RationaleModules, alignment_loss
+
+
+@dataclass
+class MwfEncoderOutput(BaseModelOutput):
+    """X_en as ``last_hidden_state`` plus ``view_states``: the modules' outputs, (batch, view, length, dim)."""
+
+    view_states: torch.FloatTensor | None = None
+
+
+@dataclass
+class GatedBartOutput(Seq2SeqLMOutput):
+    """BART's output plus the named loss parts: "ce" and "align_<view>" for each view given rationale ids."""
+
+    loss_parts: dict[str, torch.Tensor] | None = None
+
+
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Dropout off for a target computation, then the caller's mode back."""
+    was_training = module.training
+    module.train(False)
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+class MwfBartEncoder(BartEncoder):
+    """BART's encoder followed by the rationale modules; the weight names of ``BartEncoder`` are unchanged."""
+
+    def __init__(self, config: GatedBartConfig):
+        super().__init__(config)
+        self.mwf_modules = RationaleModules(config) if config.mwf_views else None
+        self.post_init()  # BART's init scheme for the modules (BartEncoder's own post_init ran before they existed)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> MwfEncoderOutput | tuple:
+        return_dict = kwargs.pop("return_dict", True)
+        if inputs_embeds is None and self.mwf_modules is not None:
+            # One embedding lookup for the encoder and the modules: each lookup of the shared table costs a dense
+            # vocabulary-sized gradient in the backward pass.
+            inputs_embeds, input_ids = self.embed_tokens(input_ids), None
+        # A frozen encoder builds no graph, so the shared embeddings learn only through the decoder and the modules.
+        frozen = bool(self.config.mwf_freeze_encoder)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            plain = super().forward(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                return_dict=True,
+                **kwargs,
+            )
+        view_states = None
+        if self.mwf_modules is not None:
+            view_states = self.mwf_modules(inputs_embeds, attention_mask, plain.last_hidden_state)
+        out = MwfEncoderOutput(
+            last_hidden_state=plain.last_hidden_state,
+            hidden_states=plain.hidden_states,
+            attentions=plain.attentions,
+            view_states=view_states,
+        )
+        return out if return_dict else out.to_tuple()
+
+    @torch.no_grad()
+    def encode_targets(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The plain BART encoding of rationale text, as a constant target: no gradient, no dropout."""
+        with _eval_mode(self):
+            return BartEncoder.forward(self, input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class GatedBartDecoderLayer(BartDecoderLayer):
+    """A BART decoder layer that cross-attends to X_en + sum_v g_v * V_out with its own gates g (one per view).
+
+    Gates are kept in [0, 1] by projection, not by a squashing function: the forward pass uses
+    ``clamp(g, 0, 1)`` and :meth:`GatedBartForConditionalGeneration.project_gates` clamps the stored value in
+    place before every training forward. Unlike a sigmoid this represents 0 and 1 exactly (all gates 0 is plain
+    BART, bit for bit), keeps the paper's gradient (d out / d g = V_out) inside the box, and cannot leave a gate
+    stuck at a bound: the clamp's gradient is 1 at the bounds themselves, and a projected gate sits exactly there.
+    """
+
+    def __init__(self, config: GatedBartConfig, layer_idx: int | None = None):
+        super().__init__(config, layer_idx)
+        self.layer_idx = layer_idx
+        num_views = len(config.mwf_views)
+        if num_views:
+            self.view_gates = nn.Parameter(torch.full((num_views,), float(config.mwf_gate_init)))
+        else:
+            self.register_parameter("view_gates", None)
+
+    def _cross_cache_ready(self, past_key_values: Any) -> bool:
+        return isinstance(past_key_values, EncoderDecoderCache) and bool(past_key_values.is_updated.get(self.layer_idx))
+
+    def fuse(self, encoder_states: torch.Tensor, view_states: torch.Tensor) -> torch.Tensor:
+        """X_en + sum_v clamp(g_v) * V_out (Eq. 9-10)."""
+        gates = self.view_gates.clamp(0.0, 1.0).to(view_states.dtype)
+        fused = encoder_states
+        for k in range(view_states.shape[1]):
+            fused = fused + gates[k] * view_states[:, k]
+        return fused
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool | None = True,
+        mwf_view_states: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        if (
+            self.view_gates is not None
+            and mwf_view_states is not None
+            and encoder_hidden_states is not None
+            and not self._cross_cache_ready(past_key_values)
+        ):
+            encoder_hidden_states = self.fuse(encoder_hidden_states, mwf_view_states)
+        return super().forward(
+            hidden_states,
+            attention_mask,
+            encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+
+class GatedBartDecoder(BartDecoder):
+    """BART's decoder with gated layers; it owns the gates' initialisation (``from_pretrained`` inits per sub-model)."""
+
+    def __init__(self, config: GatedBartConfig):
+        super().__init__(config)
+        self.layers = nn.ModuleList([GatedBartDecoderLayer(config, layer_idx=i) for i in range(config.decoder_layers)])
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, GatedBartDecoderLayer) and module.view_gates is not None:
+            init.constant_(module.view_gates, float(self.config.mwf_gate_init))
+
+
+class GatedBartForConditionalGeneration(BartForConditionalGeneration):
+    """LSR-MWF's student; with ``mwf_views=[]`` it is plain BART (no modules, no gates, CE loss)."""
+
+    config_class = GatedBartConfig
+    config: GatedBartConfig
+
+    def __init__(self, config: GatedBartConfig):
+        super().__init__(config)
+        # Swap in the MWF encoder and decoder layers; weight names stay BART's, so BART checkpoints load as is.
+        self.model.encoder = MwfBartEncoder(config)
+        self.model.decoder = GatedBartDecoder(config)
+        self.post_init()  # ties the new encoder's and decoder's token embeddings to the shared ones again
+        self.apply_mwf_trainability()
+
+    # ---- construction -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> GatedBartForConditionalGeneration:
+        """``PreTrainedModel.from_pretrained``, then the config's frozen parts frozen (loading makes new tensors)."""
+        model = super().from_pretrained(*args, **kwargs)
+        model.apply_mwf_trainability()
+        return model
+
+    @classmethod
+    def from_bart(
+        cls, pretrained_name_or_path_or_model: str | os.PathLike | BartForConditionalGeneration, **mwf_fields: Any
+    ) -> GatedBartForConditionalGeneration:
+        """The MWF student over any BART checkpoint: BART's weights copied, modules and gates freshly initialised.
+
+        ``mwf_fields`` are ``GatedBartConfig``'s ``mwf_*`` fields (see :func:`lsr.model.mwf_fields`).
+        """
+        source = pretrained_name_or_path_or_model
+        if isinstance(source, BartForConditionalGeneration):
+            config = _gated_config(source.config, mwf_fields)
+            model = cls(config)
+            missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
+            new = {name for name, _ in model.named_parameters() if _is_mwf_parameter(name)}
+            stray = [k for k in missing if k not in new and not k.endswith("embed_tokens.weight")]
+            if stray or unexpected:
+                raise ValueError(f"BART weights do not fit the MWF model: missing {stray}, unexpected {unexpected}")
+            model.apply_mwf_trainability()
+            return model.to(next(source.parameters()).dtype)
+        config = _gated_config(BartConfig.from_pretrained(source), mwf_fields)
+        return cls.from_pretrained(source, config=config)
+
+    def apply_mwf_trainability(self) -> None:
+        """Apply ``mwf_freeze_encoder`` / ``mwf_gates_trainable`` to ``requires_grad`` (also after loading)."""
+        encoder = self.model.encoder
+        freeze = bool(self.config.mwf_freeze_encoder)
+        for name, param in encoder.named_parameters():
+            # The shared token embeddings are the decoder's and the LM head's too: never frozen here.
+            if not name.startswith("mwf_modules.") and param is not self.model.shared.weight:
+                param.requires_grad_(not freeze)
+        for layer in self.model.decoder.layers:
+            if layer.view_gates is not None:
+                layer.view_gates.requires_grad_(bool(self.config.mwf_gates_trainable))
+
+    # ---- gates --------------------------------------------------------------------------------------------
+
+    @property
+    def views(self) -> list[str]:
+        return list(self.config.mwf_views)
+
+    def gate_values(self) -> dict[str, list[float]]:
+        """View -> one gate value (in [0, 1]) per decoder layer."""
+        if not self.views:
+            return {}
+        table = torch.stack([layer.view_gates.detach().clamp(0.0, 1.0) for layer in self.model.decoder.layers])
+        return {view: table[:, k].tolist() for k, view in enumerate(self.views)}
+
+    @torch.no_grad()
+    def set_gates(self, value: float | dict[str, float | list[float]]) -> None:
+        """Set gates: one value everywhere, or per view (a value, or a list with one value per layer)."""
+        per_view = value if isinstance(value, dict) else {view: value for view in self.views}
+        unknown = set(per_view) - set(self.views)
+        if unknown:
+            raise ValueError(f"no gates for view(s) {sorted(unknown)}; the model has {self.views}")
+        layers = self.model.decoder.layers
+        for view, values in per_view.items():
+            column = values if isinstance(values, (list, tuple)) else [values] * len(layers)
+            if len(column) != len(layers):
+                raise ValueError(f"view {view!r}: {len(column)} gate values for {len(layers)} decoder layers")
+            k = self.views.index(view)
+            for layer, v in zip(layers, column, strict=True):
+                layer.view_gates[k] = min(max(float(v), 0.0), 1.0)
+
+    @torch.no_grad()
+    def project_gates(self) -> None:
+        """Clamp the stored gates into [0, 1] (the projection step of projected gradient descent)."""
+        for layer in self.model.decoder.layers:
+            if layer.view_gates is not None:
+                layer.view_gates.clamp_(0.0, 1.0)
+
+    # ---- forward ------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        *,
+        ea_input_ids: torch.LongTensor | None = None,
+        ea_attention_mask: torch.Tensor | None = None,
+        as_input_ids: torch.LongTensor | None = None,
+        as_attention_mask: torch.Tensor | None = None,
+        ter_input_ids: torch.LongTensor | None = None,
+        ter_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: Any = None,
+        **hf_kwargs: Any,
+    ) -> GatedBartOutput | tuple:
+        """Logits, and with ``labels`` / rationale ids the Eq. 11 loss with its named parts.
+
+        Rationale ids of views the model does not have are ignored (an ablation can reuse the full data set).
+        Label positions equal to -100 or to the pad token are ignored by the cross-entropy.
+        """
+        return_dict = hf_kwargs.pop("return_dict", True)
+        if self.training and self.config.mwf_gates_trainable:
+            self.project_gates()
+        encoder_outputs = self._encode(input_ids, attention_mask, encoder_outputs, hf_kwargs)
+        if labels is not None:
+            hf_kwargs["use_cache"] = False
+            if decoder_input_ids is None and hf_kwargs.get("decoder_inputs_embeds") is None:
+                decoder_input_ids = shift_tokens_right(
+                    labels, self.config.pad_token_id, self.config.decoder_start_token_id
+                )
+        view_states = getattr(encoder_outputs, "view_states", None)
+        if view_states is not None:
+            hf_kwargs["mwf_view_states"] = view_states
+        out = super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            encoder_outputs=encoder_outputs,
+            **hf_kwargs,
+        )
+        rationales = {
+            "ea": (ea_input_ids, ea_attention_mask),
+            "as": (as_input_ids, as_attention_mask),
+            "ter": (ter_input_ids, ter_attention_mask),
+        }
+        parts = self._loss_parts(out.logits, labels, view_states, attention_mask, rationales)
+        result = GatedBartOutput(loss=self._combine(parts), loss_parts=parts, **dict(out.items()))
+        return result if return_dict else result.to_tuple()
+
+    def _encode(
+        self, input_ids: Any, attention_mask: Any, encoder_outputs: Any, hf_kwargs: dict[str, Any]
+    ) -> MwfEncoderOutput:
+        """Run the encoder (and modules) unless ``generate()`` already did; add module outputs if missing."""
+        if encoder_outputs is None:
+            return self.model.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=hf_kwargs.pop("inputs_embeds", None),
+                output_attentions=hf_kwargs.get("output_attentions"),
+                output_hidden_states=hf_kwargs.get("output_hidden_states"),
+                return_dict=True,
+            )
+        if not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = MwfEncoderOutput(*encoder_outputs)
+        if self.views and getattr(encoder_outputs, "view_states", None) is None:
+            # Encoder states computed elsewhere (e.g. by plain BART code): the modules still need the document.
+            if input_ids is None:
+                raise ValueError("encoder_outputs without view_states: pass input_ids so the modules can run")
+            encoder = self.model.encoder
+            view_states = encoder.mwf_modules(
+                encoder.embed_tokens(input_ids), attention_mask, encoder_outputs.last_hidden_state
+            )
+            encoder_outputs = MwfEncoderOutput(
+                last_hidden_state=encoder_outputs.last_hidden_state,
+                hidden_states=encoder_outputs.hidden_states,
+                attentions=encoder_outputs.attentions,
+                view_states=view_states,
+            )
+        return encoder_outputs
+
+    def _loss_parts(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor | None,
+        view_states: torch.Tensor | None,
+        document_mask: torch.Tensor | None,
+        rationales: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]],
+    ) -> dict[str, torch.Tensor]:
+        parts: dict[str, torch.Tensor] = {}
+        if labels is not None:
+            targets = labels.to(logits.device).masked_fill(labels == self.config.pad_token_id, -100)
+            parts["ce"] = nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+            )
+        given = {v: rationales[v] for v in self.views if rationales[v][0] is not None}
+        if given and view_states is not None:
+            if document_mask is None:
+                document_mask = torch.ones(view_states.shape[0], view_states.shape[2], device=view_states.device)
+            targets_by_view = self._encode_rationales(given)
+            for k, view in enumerate(self.views):
+                if view in targets_by_view:
+                    states, mask = targets_by_view[view]
+                    parts[f"align_{view}"] = alignment_loss(view_states[:, k], document_mask, states, mask)
+        return parts
+
+    def _encode_rationales(
+        self, given: dict[str, tuple[torch.Tensor, torch.Tensor | None]]
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """All views' rationale texts through the frozen encoder in one batch (padded to the longest)."""
+        pad = self.config.pad_token_id
+        width = max(ids.shape[1] for ids, _ in given.values())
+        ids_rows, mask_rows = [], []
+        for ids, mask in given.values():
+            mask = ids.ne(pad).long() if mask is None else mask.long()
+            extra = width - ids.shape[1]
+            ids_rows.append(nn.functional.pad(ids, (0, extra), value=pad))
+            mask_rows.append(nn.functional.pad(mask, (0, extra), value=0))
+        ids, mask = torch.cat(ids_rows), torch.cat(mask_rows)
+        states = self.model.encoder.encode_targets(ids, mask)
+        out, start = {}, 0
+        for view, (view_ids, _) in given.items():
+            rows = slice(start, start + view_ids.shape[0])
+            out[view] = (states[rows], mask[rows])
+            start += view_ids.shape[0]
+        return out
+
+    def _combine(self, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Eq. 11; plain CE without views; ``None`` when there is nothing to learn from."""
+        if not parts:
+            return None
+        if not self.views:
+            return parts["ce"]
+        align = [value for name, value in parts.items() if name.startswith("align_")]
+        loss = self.config.mwf_gamma_ce * parts["ce"] if "ce" in parts else 0.0
+        if align:
+            loss = loss + self.config.mwf_gamma_align * torch.stack(align).sum()
+        return loss
+
+    # ---- generation ---------------------------------------------------------------------------------------
+
+    def apply_generation_preset(self, dataset: str) -> GenerationConfig:
+        """Make the data set's beam-search settings (DESIGN.md §3) this model's ``generate()`` defaults."""
+        for key, value in preset(dataset).generation.as_generate_kwargs().items():
+            setattr(self.generation_config, key, value)
+        return self.generation_config
+
+
+def _is_mwf_parameter(name: str) -> bool:
+    return ".mwf_modules." in name or name.endswith(".view_gates")
+
+
+def _gated_config(base: BartConfig, mwf_fields: dict[str, Any]) -> GatedBartConfig:
+    unknown = [key for key in mwf_fields if not key.startswith("mwf_")]
+    if unknown:
+        raise ValueError(f"from_bart takes only mwf_* fields, got {unknown}")
+    values = {k: v for k, v in base.to_dict().items() if k not in ("model_type", "transformers_version")}
+    values["architectures"] = ["GatedBartForConditionalGeneration"]
+    if getattr(base, "_attn_implementation", None):
+        values["attn_implementation"] = base._attn_implementation
+    return GatedBartConfig(**values, **mwf_fields)
+
+
+__all__ = [
+    "VIEWS",
+    "GatedBartDecoder",
+    "GatedBartDecoderLayer",
+    "GatedBartForConditionalGeneration",
+    "GatedBartOutput",
+    "MwfBartEncoder",
+    "MwfEncoderOutput",
+]
