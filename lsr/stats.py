@@ -40,6 +40,8 @@ def _batch_sums(batch: pa.Table) -> pa.Table:
 def corpus_stats(ds: ray.data.Dataset) -> CorpusStats:
     """Table-1 figures of a dataset with ``document`` and ``summary`` columns, summed in parallel blocks."""
     sums = ds.select_columns(["document", "summary"]).map_batches(_batch_sums, batch_format="pyarrow").to_pandas()
+    if sums.empty or "n" not in sums:  # an empty dataset yields a frame without columns
+        return CorpusStats(0, 0.0, 0.0)
     examples = int(sums["n"].sum())
     if examples == 0:
         return CorpusStats(0, 0.0, 0.0)

@@ -1,0 +1,271 @@
+"""Step 2 on Ray Data: score every mined row, split the rows into ``kept/`` and ``rejected/``, write a report.
+
+The scoring itself is :mod:`lsr.scoring` (pure); this module is the wiring around it: a ``map_batches`` over
+CPU workers that appends the SCORED columns, one materialisation so the partition and the report read the
+same rows, and two filtered writes. Every input row lands in exactly one of ``kept/`` and ``rejected/``,
+because both are filters on one boolean column that is never null.
+
+Only training data may be filtered (DESIGN.md §3): :func:`check_split` refuses an input whose folder, file
+names or Parquet metadata mark it as a test or validation split, unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from lsr import schema as schemas
+from lsr.errors import InputError
+from lsr.scoring import SelectionRule, judge
+
+if TYPE_CHECKING:
+    import ray.data
+
+#: The mined columns a verdict reads; the rest of RATIONALES is carried through (and null-filled if absent).
+REQUIRED_COLUMNS = ("id", "document", "summary", "aspects", "sentences", "triples", "sub_summaries",
+                    "total_summary", "error")
+_JUDGED_COLUMNS = tuple(c for c in REQUIRED_COLUMNS if c != "document")
+_SCORE_FIELDS = ("rouge1", "rouge2", "rouge_x", "score", "kept", "reject_reason")
+
+#: Name tokens that mark a held-out split. "dev" counts: it is the usual name of a validation set (the shared
+#: samples are named ``*_dev.jsonl`` and are in fact test-split rows, which is exactly what must not be filtered).
+HELD_OUT_TOKENS = frozenset({"test", "tests", "testing", "val", "valid", "validation", "dev", "devel", "heldout"})
+#: Parquet key-value metadata keys (and a column name) that may carry the split's name.
+SPLIT_KEYS = ("split", "lsr.split", "source_split")
+_SPLIT_FILES_CHECKED = 64
+
+
+def rule_for(dataset: str, *, threshold: float | None = None, score_on: str | None = None,
+             third_rouge: str | None = None, config: str | None = None) -> SelectionRule:
+    """The paper's rule for ``dataset`` (optionally from a YAML preset), with command-line overrides applied."""
+    from lsr.config import load_preset
+
+    base = load_preset(dataset, config).selection
+    return SelectionRule(
+        score=base.score,
+        threshold=base.threshold if threshold is None else threshold,
+        third_rouge=base.third_rouge if third_rouge is None else third_rouge,
+        score_on=base.score_on if score_on is None else score_on,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The split guard
+
+
+def held_out_tokens(names: Iterable[str]) -> set[str]:
+    """Tokens of ``names`` (split on anything not a letter or digit) that mark a test or validation split.
+
+    Whole tokens only: ``cnndm_dev`` and ``test-mined`` match, ``latest`` and ``contest`` do not.
+    """
+    found: set[str] = set()
+    for name in names:
+        found.update(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t in HELD_OUT_TOKENS)
+    return found
+
+
+def _split_markers(fs: pafs.FileSystem, files: Sequence[str]) -> set[str]:
+    """Split names recorded in the Parquet files: key-value metadata and a ``split`` column's values."""
+    import pyarrow.parquet as pq
+
+    markers: set[str] = set()
+    for file in files[:_SPLIT_FILES_CHECKED]:
+        inner = file.split("://", 1)[1] if "://" in file else file
+        with fs.open_input_file(inner) as handle:
+            parquet_file = pq.ParquetFile(handle)
+            metadata = parquet_file.schema_arrow.metadata or {}
+            for key in SPLIT_KEYS:
+                value = metadata.get(key.encode())
+                if value:
+                    markers.add(value.decode("utf-8", errors="replace").strip())
+            if "split" in parquet_file.schema_arrow.names:
+                column = parquet_file.read(columns=["split"]).column("split")
+                markers.update(str(v) for v in pc.unique(column).to_pylist() if v)
+    return markers
+
+
+def check_split(path: str, *, force: bool = False) -> list[str]:
+    """Refuse to filter a held-out split; return what marked it (empty when nothing did) for the report.
+
+    Looked at: the input folder's own name and the names of the files under it (not the folders above it,
+    which say where a run lives, not what it holds), then the Parquet metadata key ``split`` and a ``split``
+    column. ``force`` turns the refusal into a recorded warning, for demos on the shared samples.
+    """
+    from lsr.io import resolve_files
+
+    fs, files, _ = resolve_files(path)
+    root = (path if "://" in path else os.path.abspath(path)).rstrip("/")
+    names = [root.rsplit("/", 1)[-1]]
+    names += [f[len(root):] if f.startswith(root) else f.rsplit("/", 1)[-1] for f in files]
+    reasons = [f"name token {t!r}" for t in sorted(held_out_tokens(names))]
+    markers = _split_markers(fs, files)
+    reasons += [f"split marker {m!r}" for m in sorted(markers) if m.lower() in HELD_OUT_TOKENS]
+    if reasons and not force:
+        raise InputError(
+            f"{path}: looks like a test or validation split ({'; '.join(reasons)}); Step 2 filters training "
+            "data only, and held-out splits must stay unfiltered. Point --input at a training split's mining "
+            "output, or pass --force if this really is training data (or a demo)"
+        )
+    return reasons
+
+
+def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse to append to an earlier run's partition (Ray appends, which would duplicate rows), or clear it."""
+    fs, inner = _filesystem(output)
+    for part in ("kept", "rejected"):
+        target = f"{inner.rstrip('/')}/{part}"
+        info = fs.get_file_info(target)
+        if info.type == pafs.FileType.NotFound:
+            continue
+        if not overwrite:
+            raise InputError(f"{output}: already holds {part}/ from an earlier run; choose a new --output "
+                             "or pass --overwrite to replace it")
+        fs.delete_dir(target)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Ray Data pass
+
+
+def _null_column(field: pa.Field, length: int) -> pa.Array:
+    return pa.nulls(length, type=field.type)
+
+
+def score_batch(batch: pa.Table, rule: SelectionRule) -> pa.Table:
+    """One batch of mined rows with the SCORED columns appended (and RATIONALES columns it lacks as nulls)."""
+    rows = batch.select(list(_JUDGED_COLUMNS)).to_pylist()
+    verdicts = [judge(row, rule) for row in rows]
+    columns: dict[str, list] = {name: [] for name in _SCORE_FIELDS}
+    for verdict in verdicts:
+        figures = verdict.scored
+        columns["rouge1"].append(figures.rouge1 if figures else None)
+        columns["rouge2"].append(figures.rouge2 if figures else None)
+        columns["rouge_x"].append(figures.rouge_x if figures else None)
+        columns["score"].append(figures.score if figures else None)
+        columns["kept"].append(verdict.kept)
+        columns["reject_reason"].append(verdict.reject_reason)
+
+    out = {}
+    for field in schemas.SCORED:
+        if field.name in columns:
+            out[field.name] = pa.array(columns[field.name], type=field.type)
+        elif field.name in batch.column_names:
+            out[field.name] = batch.column(field.name)
+        else:
+            out[field.name] = _null_column(field, batch.num_rows)
+    return pa.table(out).cast(schemas.SCORED)
+
+
+def score_dataset(ds: ray.data.Dataset, rule: SelectionRule, *, batch_size: int = 256) -> ray.data.Dataset:
+    """The lazy scoring pass: a ``map_batches`` over CPU tasks, one core each (ROUGE is pure Python)."""
+    return ds.map_batches(score_batch, fn_kwargs={"rule": rule}, batch_format="pyarrow", batch_size=batch_size,
+                          num_cpus=1)
+
+
+def _where_kept(batch: pa.Table, keep: bool) -> pa.Table:
+    kept = batch.column("kept")
+    return batch.filter(kept if keep else pc.invert(kept))
+
+
+def partition(scored: ray.data.Dataset) -> tuple[ray.data.Dataset, ray.data.Dataset]:
+    """``(kept, rejected)``: both filters on the same never-null column, so every row is in exactly one."""
+    kept = scored.map_batches(_where_kept, fn_kwargs={"keep": True}, batch_format="pyarrow")
+    rejected = scored.map_batches(_where_kept, fn_kwargs={"keep": False}, batch_format="pyarrow")
+    return kept, rejected
+
+
+def verdict_columns(batch: pa.Table) -> pa.Table:
+    """The few per-row figures the report needs, so the driver pulls numbers, never documents."""
+    from lsr.stats import word_counts
+
+    return pa.table({
+        "score": batch.column("score"),
+        "kept": batch.column("kept"),
+        "reject_reason": batch.column("reject_reason"),
+        "document_words": word_counts(batch.column("document")),
+        "summary_words": word_counts(batch.column("summary")),
+    })
+
+
+def _write_partition(ds: ray.data.Dataset, path: str, rows: int) -> None:
+    """Write one side of the partition; an empty side still gets a schema-only file, so it can be read back."""
+    from lsr.io import write_parquet
+
+    if rows > 0:
+        write_parquet(ds, path, schemas.SCORED)
+        return
+    import pyarrow.parquet as pq
+
+    fs, inner = _filesystem(path)
+    fs.create_dir(inner, recursive=True)
+    with fs.open_output_stream(f"{inner.rstrip('/')}/empty.parquet") as handle:
+        pq.write_table(schemas.SCORED.empty_table(), handle)
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Where the outputs went and the report's content (also written as ``report.json``)."""
+
+    output: str
+    kept: int
+    rejected: int
+    report: dict
+
+    def summary_line(self) -> str:
+        total = self.kept + self.rejected
+        return (f"{self.output}: kept {self.kept} of {total} rows, rejected {self.rejected} "
+                f"({json.dumps(self.report['rejected_by_reason'])})")
+
+
+def run_selection(input_path: str, output: str, rule: SelectionRule, *, dataset: str, force: bool = False,
+                  overwrite: bool = False) -> SelectionResult:
+    """Step 2 end to end: check the split, score on Ray Data, write ``kept/``, ``rejected/`` and the report."""
+    from lsr.io import read_parquet_dir
+    from lsr.select_report import build_report, write_report
+
+    split_flags = check_split(input_path, force=force)
+    mined = read_parquet_dir(input_path, REQUIRED_COLUMNS)
+    _prepare_output(output, overwrite)
+    # One materialisation: the verdict pull and the two writes read these rows instead of scoring them again.
+    scored = score_dataset(mined, rule).materialize()
+    verdicts = scored.map_batches(verdict_columns, batch_format="pyarrow").to_pandas()
+    if len(verdicts) == 0:
+        raise InputError(f"{input_path}: the mining output holds no rows; nothing to select")
+    report = build_report(verdicts, rule, dataset=dataset, input_path=input_path, output=output,
+                          split_flags=split_flags)
+    kept, rejected = partition(scored)
+    out = output.rstrip("/")
+    _write_partition(kept, f"{out}/kept", report["kept"])
+    _write_partition(rejected, f"{out}/rejected", report["rejected"])
+    write_report(report, output)
+    return SelectionResult(output=output, kept=report["kept"], rejected=report["rejected"], report=report)
+
+
+__all__ = [
+    "HELD_OUT_TOKENS",
+    "REQUIRED_COLUMNS",
+    "SelectionResult",
+    "SelectionRule",
+    "check_split",
+    "held_out_tokens",
+    "partition",
+    "rule_for",
+    "run_selection",
+    "score_batch",
+    "score_dataset",
+    "verdict_columns",
+]
