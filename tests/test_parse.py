@@ -6,10 +6,9 @@ import json
 import re
 
 import pytest
+from conftest import LLM_OUTPUTS
 
 from lsr.parse import ParseError, parse_rationale, parse_summaries, parse_triples
-
-from conftest import LLM_OUTPUTS
 
 FIXTURES = [json.loads(line) for line in (LLM_OUTPUTS / "dev.jsonl").read_text().splitlines() if line.strip()]
 
@@ -100,7 +99,7 @@ def test_bracketless_and_comma_triples():
         ("Sub-summary 1: One.\r\nSub-summary 2: Two.\r\nOverall summary: Both.\r\n\r\nNote: short.", ["One.", "Two."],
          "Both."),
         ("Here is the summary:\n\nScientists made a cell.", [], "Scientists made a cell."),
-        ("Summary:\nScientists made a cell\nin a lab.\n\n(Note: one sentence.)", [], "Scientists made a cell in a lab."),
+        ("Summary:\nScientists made a cell\nin a lab.\n\n(Note: one sentence.)", [], "Scientists made a cell in a lab.")
     ],
 )
 def test_summary_variants(text, subs, total):

@@ -36,7 +36,8 @@ def test_datasets_ask_for_their_own_order():
 
 @pytest.mark.parametrize("dataset", ["cnndm", "xsum"])
 def test_canonical_rationale_parses_back(dataset):
-    text = format_rationale(["Budget"], ["The council approved the budget."], [[("council", "approved", "budget")]], dataset)
+    triples = [[("council", "approved", "budget")]]
+    text = format_rationale(["Budget"], ["The council approved the budget."], triples, dataset)
     parsed = parse_rationale(text, dataset)
     assert (parsed.aspects, parsed.sentences, parsed.triples) == (
         ["Budget"],

@@ -1,0 +1,132 @@
+"""What a mining run produced, computed from the output files themselves (so a resumed run reports the whole).
+
+Written next to the output directory as ``<output>.report.json`` and ``<output>.report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass
+class MiningReport:
+    input_path: str
+    output_path: str
+    dataset: str
+    engine: str
+    model: str
+    input_rows: int = 0
+    removed_at_read: dict[str, int] = field(default_factory=dict)
+    resumed_from_earlier_runs: int = 0
+    processed_this_run: int = 0
+    output_rows: int = 0
+    done: int = 0
+    failed: int = 0
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+    with_problems: int = 0
+    missing_ids: int = 0
+    duplicate_ids: int = 0
+    unexpected_ids: int = 0
+    prompt_tokens_total: int = 0
+    completion_tokens_total: int = 0
+    prompt_tokens_per_document: float | None = None
+    completion_tokens_per_document: float | None = None
+    broken_files_removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Every input id is in the output exactly once."""
+        return self.missing_ids == 0 and self.duplicate_ids == 0 and self.unexpected_ids == 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "complete": self.complete}
+
+    def summary_line(self) -> str:
+        failed = ", ".join(f"{n} {why}" for why, n in sorted(self.failed_by_reason.items())) or "none"
+        tokens = (
+            f"{self.prompt_tokens_per_document:.0f} prompt + {self.completion_tokens_per_document:.0f} completion "
+            "tokens per document"
+            if self.prompt_tokens_per_document is not None
+            else "no token counts (no LLM)"
+        )
+        state = (
+            "complete" if self.complete else f"INCOMPLETE ({self.missing_ids} missing, {self.duplicate_ids} duplicated)"
+        )
+        return (
+            f"mined {self.output_rows}/{self.input_rows} documents ({state}): {self.done} done, {self.failed} failed "
+            f"[{failed}], {self.truncated} truncated; {self.processed_this_run} this run, "
+            f"{self.resumed_from_earlier_runs} from earlier runs; {tokens}"
+        )
+
+    def to_markdown(self) -> str:
+        rows = [
+            ("input", self.input_path),
+            ("output", self.output_path),
+            ("data set / engine / model", f"{self.dataset} / {self.engine} / {self.model}"),
+            ("input rows", self.input_rows),
+            ("removed when reading", ", ".join(f"{n} {k}" for k, n in self.removed_at_read.items()) or "none"),
+            ("output rows", f"{self.output_rows} ({'complete' if self.complete else 'INCOMPLETE'})"),
+            ("done", self.done),
+            ("failed", self.failed),
+            *((f"failed: {k}", n) for k, n in sorted(self.failed_by_reason.items())),
+            ("truncated to fit the context", self.truncated),
+            ("rows with unusable lines", self.with_problems),
+            ("processed this run / earlier runs", f"{self.processed_this_run} / {self.resumed_from_earlier_runs}"),
+            ("prompt tokens per document", _fmt(self.prompt_tokens_per_document)),
+            ("completion tokens per document", _fmt(self.completion_tokens_per_document)),
+            ("seconds (this run)", f"{self.seconds:.1f}"),
+        ]
+        lines = ["# Mining report", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a (no LLM)" if value is None else f"{value:.1f}"
+
+
+def error_category(error: str) -> str:
+    return error.split(":", 1)[0].strip() or "unknown"
+
+
+def fill_from_output(report: MiningReport, table: pa.Table, input_ids: Iterable[str]) -> MiningReport:
+    """Count outcomes from the output's ``id, error, truncated, problems, *_tokens`` columns."""
+    ids = Counter(table.column("id").to_pylist())
+    expected = set(input_ids)
+    report.input_rows = len(expected)
+    report.output_rows = table.num_rows
+    report.duplicate_ids = sum(n - 1 for n in ids.values() if n > 1)
+    report.missing_ids = len(expected - ids.keys())
+    report.unexpected_ids = len(ids.keys() - expected)
+    errors = [e for e in table.column("error").to_pylist() if e is not None]
+    report.failed = len(errors)
+    report.done = table.num_rows - len(errors)
+    report.failed_by_reason = dict(Counter(error_category(e) for e in errors))
+    report.truncated = int(pc.sum(pc.cast(table.column("truncated"), pa.int64())).as_py() or 0)
+    report.with_problems = int(pc.sum(pc.greater(pc.list_value_length(table.column("problems")), 0)).as_py() or 0)
+    prompt = table.column("prompt_tokens")
+    completion = table.column("completion_tokens")
+    counted = table.num_rows - prompt.null_count
+    report.prompt_tokens_total = int(pc.sum(prompt).as_py() or 0)
+    report.completion_tokens_total = int(pc.sum(completion).as_py() or 0)
+    if counted:
+        report.prompt_tokens_per_document = report.prompt_tokens_total / counted
+        report.completion_tokens_per_document = report.completion_tokens_total / counted
+    return report
+
+
+def write_report(report: MiningReport, fs, base: str) -> tuple[str, str]:
+    """Write ``<base>.report.json`` and ``<base>.report.md`` through the pyarrow filesystem ``fs``."""
+    paths = (f"{base}.report.json", f"{base}.report.md")
+    texts = (json.dumps(report.to_dict(), indent=2) + "\n", report.to_markdown())
+    for path, text in zip(paths, texts, strict=True):
+        with fs.open_output_stream(path) as handle:
+            handle.write(text.encode("utf-8"))
+    return paths
