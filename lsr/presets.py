@@ -1,0 +1,138 @@
+"""Model presets: the ``tiny`` student for demos and tests, and loading any BART checkpoint as an MWF student.
+
+``tiny`` is a randomly initialised 2+2-layer BART-shaped model with a byte-level BPE tokenizer shipped in
+``lsr/assets/tiny_tokenizer`` (vocab.json + merges.txt, BART's format and special tokens), so a fresh clone
+can train and serve without downloading anything. The shipped files were built by
+:func:`build_tiny_tokenizer_files` from the package's own samples; rebuilding gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lsr.errors import InputError
+
+TINY = "tiny"
+ASSETS = Path(__file__).resolve().parent / "assets"
+TINY_TOKENIZER_DIR = ASSETS / "tiny_tokenizer"
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+#: BART's special tokens, at BART's ids (<s>=0, <pad>=1, </s>=2, <unk>=3); <mask> follows them here.
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+TINY_VOCAB_SIZE = 4096
+
+#: Shape of the tiny student: big enough to show learning curves in minutes on a CPU, small enough for tests.
+TINY_ARCHITECTURE: dict[str, Any] = {
+    "d_model": 64,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
+    # The CNN/DM preset reads up to 1024 source tokens; positions are cheap at d_model 64.
+    "max_position_embeddings": 1024,
+    "dropout": 0.1,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "decoder_start_token_id": 2,
+    "forced_eos_token_id": 2,
+}
+
+
+def _sample_texts(samples_dir: Path) -> list[str]:
+    texts: list[str] = []
+    for path in sorted(samples_dir.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                texts.extend([row["document"], row["summary"]])
+    return texts
+
+
+def build_tiny_tokenizer_files(out_dir: str | Path, samples_dir: str | Path = SAMPLES_DIR) -> Path:
+    """Train the tiny byte-level BPE on the shipped samples and write BART-format vocab.json and merges.txt.
+
+    Byte-level BPE (BART's scheme) encodes any text without <unk>, so the tiny model can read documents that
+    are far from the samples it was built on. Training is single-pass and deterministic for a fixed input.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+
+    texts = _sample_texts(Path(samples_dir))
+    if not texts:
+        raise InputError(f"{samples_dir}: no *.jsonl samples to build the tiny tokenizer from")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        texts, vocab_size=TINY_VOCAB_SIZE, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(out))
+    return out
+
+
+def tiny_tokenizer():
+    """The shipped tiny tokenizer as a ``transformers`` BART tokenizer (fast, BART's special tokens)."""
+    from transformers import BartTokenizer
+
+    vocab_path, merges_path = TINY_TOKENIZER_DIR / "vocab.json", TINY_TOKENIZER_DIR / "merges.txt"
+    if not vocab_path.exists() or not merges_path.exists():
+        raise InputError(f"the tiny tokenizer is missing from {TINY_TOKENIZER_DIR}; reinstall the package")
+    vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
+    merges = [
+        tuple(line.split(" "))
+        for line in merges_path.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#version")
+    ]
+    return BartTokenizer(vocab=vocab, merges=merges, model_max_length=TINY_ARCHITECTURE["max_position_embeddings"])
+
+
+def tiny_model(mwf_fields: dict[str, Any], seed: int = 0):
+    """A randomly initialised tiny MWF student; the same ``seed`` gives the same weights."""
+    import torch
+
+    from lsr.model import GatedBartConfig, GatedBartForConditionalGeneration
+
+    tokenizer = tiny_tokenizer()
+    config = GatedBartConfig(vocab_size=len(tokenizer), **TINY_ARCHITECTURE, **mwf_fields)
+    torch.manual_seed(seed)
+    return GatedBartForConditionalGeneration(config), tokenizer
+
+
+def _not_bart(name_or_path: str, why: str) -> InputError:
+    return InputError(
+        f"--model {name_or_path!r} is not a BART checkpoint ({why}); give 'tiny' or a directory holding a "
+        "BART model in save_pretrained format (config.json with model_type 'bart' or 'gated_bart', weights, tokenizer)"
+    )
+
+
+def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
+    """``(model, tokenizer)``: the MWF student built from ``tiny`` or from any BART checkpoint.
+
+    A plain BART checkpoint gets fresh rationale modules (``from_bart``); an MWF checkpoint is loaded as saved,
+    with ``mwf_fields`` overriding its config (so a checkpoint can be fine-tuned with another set of views).
+    """
+    if name_or_path == TINY:
+        return tiny_model(mwf_fields, seed=seed)
+    from transformers import AutoConfig, AutoTokenizer
+
+    from lsr.model import GatedBartForConditionalGeneration
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise _not_bart(name_or_path, f"no readable config: {str(err).splitlines()[0]}") from None
+    if config.model_type not in ("bart", "gated_bart"):
+        raise _not_bart(name_or_path, f"its model_type is {config.model_type!r}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError, TypeError) as err:
+        raise _not_bart(name_or_path, f"no usable tokenizer: {str(err).splitlines()[0]}") from None
+    if config.model_type == "bart":
+        model = GatedBartForConditionalGeneration.from_bart(name_or_path, **mwf_fields)
+    else:
+        model = GatedBartForConditionalGeneration.from_pretrained(name_or_path, **mwf_fields)
+    return model, tokenizer

@@ -1,0 +1,187 @@
+"""Training examples: rationale texts from a selection row, tokenisation in Ray Data, padding per batch.
+
+The MWF alignment targets are the rationale's three views written out as text and encoded by BART's encoder
+(DESIGN.md §3). One row's views are joined as follows (the paper does not fix a format):
+
+- EA  (``<A>``): the aspects, in order, joined by ``" ; "``: ``"Clinton endorsement ; LPAC launch"``.
+- AS  (``<S>``): the associated sentences, in order, joined by a space (they are sentences already).
+- TER (``<R>``): every triple of every line, in order, as ``"subject # relation # object"``, joined by ``" ; "``.
+
+Rows are tokenised once in Ray Data into ragged id lists (no padding); each training batch is padded to its
+own longest row by :func:`pad_batch`, which is where attention masks and the ``-100`` label padding come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lsr.errors import InputError
+
+if TYPE_CHECKING:
+    import ray.data
+    import torch
+
+#: The rationale column each view is written from.
+VIEW_COLUMNS: dict[str, str] = {"ea": "aspects", "as": "sentences", "ter": "triples"}
+ASPECT_SEPARATOR = " ; "
+SENTENCE_SEPARATOR = " "
+TRIPLE_SEPARATOR = " ; "
+TRIPLE_FIELD_SEPARATOR = " # "
+LABEL_PAD = -100
+
+
+def _texts(items: Iterable[Any] | None) -> list[str]:
+    return [str(x).strip() for x in (items if items is not None else []) if x is not None and str(x).strip()]
+
+
+def triple_text(triple: Mapping[str, Any] | Sequence[Any]) -> str:
+    """``"subject # relation # object"``; a missing part is left empty rather than dropping the triple."""
+    if isinstance(triple, Mapping):
+        parts = [triple.get("subject"), triple.get("relation"), triple.get("object")]
+    else:
+        parts = list(triple)
+    return TRIPLE_FIELD_SEPARATOR.join("" if p is None else str(p).strip() for p in parts)
+
+
+def rationale_text(view: str, value: Any) -> str:
+    """The text of one view of one row (see the module docstring for the format)."""
+    if view == "ea":
+        return ASPECT_SEPARATOR.join(_texts(value))
+    if view == "as":
+        return SENTENCE_SEPARATOR.join(_texts(value))
+    if view == "ter":
+        triples = [triple_text(t) for line in (value if value is not None else []) for t in (line or [])]
+        return TRIPLE_SEPARATOR.join(t for t in triples if t.replace("#", "").strip())
+    raise ValueError(f"unknown view {view!r}")
+
+
+def required_columns(views: Sequence[str]) -> list[str]:
+    """The columns a training input must have for ``views``."""
+    return ["id", "document", "summary", *(VIEW_COLUMNS[v] for v in views)]
+
+
+def tokenize_rows(
+    rows: Mapping[str, Sequence[Any]],
+    tokenizer: Any,
+    *,
+    views: Sequence[str],
+    source_max_tokens: int,
+    target_max_tokens: int,
+    rationale_max_tokens: int,
+) -> dict[str, list[list[int]]]:
+    """Ragged token ids of a batch of rows: ``input_ids``, ``labels`` and ``<view>_input_ids`` per view."""
+    out: dict[str, list[list[int]]] = {
+        "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
+        "labels": tokenizer(list(rows["summary"]), truncation=True, max_length=target_max_tokens)["input_ids"],
+    }
+    for view in views:
+        texts = [rationale_text(view, value) for value in rows[VIEW_COLUMNS[view]]]
+        out[f"{view}_input_ids"] = tokenizer(texts, truncation=True, max_length=rationale_max_tokens)["input_ids"]
+    return out
+
+
+def _tokenize_arrow_batch(batch, tokenizer, **kwargs):
+    import pyarrow as pa
+
+    rows = {name: batch.column(name).to_pylist() for name in batch.column_names}
+    ids = tokenize_rows(rows, tokenizer, **kwargs)
+    return pa.table({name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()})
+
+
+def tokenize_dataset(
+    ds: ray.data.Dataset,
+    tokenizer: Any,
+    *,
+    views: Sequence[str],
+    source_max_tokens: int,
+    target_max_tokens: int,
+    rationale_max_tokens: int,
+) -> ray.data.Dataset:
+    """``ds`` (selection rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data."""
+    return ds.select_columns(required_columns(views)).map_batches(
+        _tokenize_arrow_batch,
+        batch_format="pyarrow",
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "views": list(views),
+            "source_max_tokens": source_max_tokens,
+            "target_max_tokens": target_max_tokens,
+            "rationale_max_tokens": rationale_max_tokens,
+        },
+    )
+
+
+def _pad(sequences: Sequence[Sequence[int]], value: int) -> tuple[np.ndarray, np.ndarray]:
+    longest = max((len(s) for s in sequences), default=0)
+    ids = np.full((len(sequences), max(longest, 1)), value, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for i, seq in enumerate(sequences):
+        ids[i, : len(seq)] = seq
+        mask[i, : len(seq)] = 1
+    return ids, mask
+
+
+def pad_batch(batch: Mapping[str, Sequence[Sequence[int]]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Model inputs for a batch of ragged ids: padded ids, attention masks, labels padded with -100."""
+    import torch
+
+    out: dict[str, torch.Tensor] = {}
+    for name, sequences in batch.items():
+        if name == "labels":
+            labels, _ = _pad(sequences, LABEL_PAD)
+            out["labels"] = torch.from_numpy(labels)
+        elif name.endswith("input_ids"):
+            ids, mask = _pad(sequences, pad_token_id)
+            out[name] = torch.from_numpy(ids)
+            out[name.replace("input_ids", "attention_mask")] = torch.from_numpy(mask)
+    return out
+
+
+def training_dir(path: str) -> str:
+    """The Parquet files to train on: ``DIR/kept`` of a selection output, or ``path`` itself."""
+    import pyarrow.fs as pafs
+
+    from lsr.io import resolve_files
+
+    kept = path.rstrip("/") + "/kept"
+    try:
+        fs, inner = pafs.FileSystem.from_uri(kept) if "://" in kept else (pafs.LocalFileSystem(), kept)
+        if fs.get_file_info(inner).type == pafs.FileType.Directory:
+            return kept
+    except (OSError, ValueError):
+        pass
+    resolve_files(path)  # raises a clear InputError for a missing or unusable path
+    return path
+
+
+def drop_failed_rows(batch):
+    """Rows whose mining failed (``error`` set) carry no rationale to align with; selection should not keep them."""
+    import pyarrow.compute as pc
+
+    if "error" not in batch.column_names:
+        return batch
+    error = batch.column("error")
+    return batch.filter(pc.or_kleene(pc.is_null(error), pc.equal(error, "")))
+
+
+def read_training_rows(path: str, views: Sequence[str]) -> tuple[ray.data.Dataset, int, int]:
+    """The selected rows under ``path``, their count, and how many rows with a mining error were left out.
+
+    An empty set is an error rather than a run that trains on nothing.
+    """
+    from lsr.io import read_parquet_dir
+
+    source = training_dir(path)
+    raw = read_parquet_dir(source, required_columns(views)).materialize()
+    total = raw.count()
+    ds = raw.map_batches(drop_failed_rows, batch_format="pyarrow").materialize()
+    count = ds.count()
+    if count == 0:
+        raise InputError(
+            f"{source}: the training set is empty ({total} rows read, {total - count} with a mining error); "
+            "did selection keep any example?"
+        )
+    return ds, count, total - count
