@@ -26,9 +26,19 @@ def _pairs(dataset: str, n: int) -> pa.Table:
     for i in range(n):
         doc = source[i % len(source)]
         lead = [s for s in doc["document"].replace("\n", " ").split(". ") if s.strip()][:3]
-        rows.append({"id": f"{i}", "document": doc["document"], "summary": doc["summary"], "aspects": ["a"],
-                     "sentences": lead[:1], "triples": [[]], "sub_summaries": lead, "total_summary": " ".join(lead),
-                     "error": None})
+        rows.append(
+            {
+                "id": f"{i}",
+                "document": doc["document"],
+                "summary": doc["summary"],
+                "aspects": ["a"],
+                "sentences": lead[:1],
+                "triples": [[]],
+                "sub_summaries": lead,
+                "total_summary": " ".join(lead),
+                "error": None,
+            }
+        )
     return pa.Table.from_pylist(rows)
 
 

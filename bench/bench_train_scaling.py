@@ -58,18 +58,30 @@ def main() -> None:
         for workers in (1, 2):
             outcome = train(
                 TrainSettings(
-                    data=str(data), output=f"{tmp}/w{workers}", dataset="cnndm", model="tiny", workers=workers,
-                    max_steps=args.steps, batch_size=args.batch_size, warmup_steps=10, lr_scale=0.01,
-                    source_max_tokens=args.source_max_tokens, target_max_tokens=64, rationale_max_tokens=64,
-                    checkpoint_every=args.steps, log_every=args.steps,
+                    data=str(data),
+                    output=f"{tmp}/w{workers}",
+                    dataset="cnndm",
+                    model="tiny",
+                    workers=workers,
+                    max_steps=args.steps,
+                    batch_size=args.batch_size,
+                    warmup_steps=10,
+                    lr_scale=0.01,
+                    source_max_tokens=args.source_max_tokens,
+                    target_max_tokens=64,
+                    rationale_max_tokens=64,
+                    checkpoint_every=args.steps,
+                    log_every=args.steps,
                 )
             )
             speed[workers] = outcome.metrics["examples_per_s"]
     print(f"tiny MWF, {args.steps} steps, batch {args.batch_size}/worker, source {args.source_max_tokens} tokens")
     for workers, per_worker in speed.items():
         print(f"{workers} worker(s): {per_worker:7.2f} examples/s per worker, {workers * per_worker:7.2f} in total")
-    print(f"ratio per worker (2 / 1): {speed[2] / speed[1]:.2f}; total throughput ratio (2 / 1): "
-          f"{2 * speed[2] / speed[1]:.2f}")
+    print(
+        f"ratio per worker (2 / 1): {speed[2] / speed[1]:.2f}; total throughput ratio (2 / 1): "
+        f"{2 * speed[2] / speed[1]:.2f}"
+    )
 
 
 if __name__ == "__main__":
