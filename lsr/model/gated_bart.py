@@ -91,7 +91,7 @@ class MwfBartEncoder(BartEncoder):
             plain = super().forward(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                inputs_embeds=inputs_embeds,
+                inputs_embeds=inputs_embeds.detach() if frozen and inputs_embeds is not None else inputs_embeds,
                 return_dict=True,
                 **kwargs,
             )

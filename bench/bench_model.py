@@ -1,0 +1,284 @@
+"""Cost of MWF over plain BART of the same size: training step time, generation time, peak memory.
+
+Both models share their BART weights (the MWF model is built with ``from_bart``). Timings alternate between the
+variants step by step, so load from other processes hits both alike; the ratio of
+best-of times is the headline (the median ratio is printed too), next to the ratio of FLOPs counted by torch,
+which no load can disturb.
+Peak memory (resident set, or CUDA allocator peak on a GPU) is measured in a fresh subprocess per variant and
+phase, since a process's peak RSS never goes down.
+
+    python bench/bench_model.py                      # 6+6 layers, d_model 512, 512-token documents, CPU
+    python bench/bench_model.py --steps 5 --gen-reps 3 --threads 2
+    python bench/bench_model.py --flops-only --layers 12 --doc-len 1024  # FLOP ratios only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import BartConfig, BartForConditionalGeneration
+
+from lsr.model import VIEWS, GatedBartForConditionalGeneration
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--vocab", type=int, default=50265)
+    p.add_argument("--doc-len", type=int, default=512)
+    p.add_argument("--target-len", type=int, default=64)
+    p.add_argument("--rationale-len", type=int, default=64)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="timed training steps per variant (after one warm-up)")
+    p.add_argument("--gen-reps", type=int, default=3, help="timed generate() calls per variant (after one warm-up)")
+    p.add_argument("--beams", type=int, default=4)
+    p.add_argument("--gen-tokens", type=int, default=48, help="new tokens per generate() (min = max: equal work)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--flops-only", action="store_true", help="count FLOPs, one model at a time; no timing, no memory")
+    return p.parse_args(argv)
+
+
+def bart_config(args: argparse.Namespace) -> BartConfig:
+    return BartConfig(
+        vocab_size=args.vocab,
+        d_model=args.d_model,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        encoder_attention_heads=args.heads,
+        decoder_attention_heads=args.heads,
+        encoder_ffn_dim=4 * args.d_model,
+        decoder_ffn_dim=4 * args.d_model,
+        max_position_embeddings=max(1024, args.doc_len),
+    )
+
+
+def build(args: argparse.Namespace, variant: str) -> torch.nn.Module:
+    """plain | mwf | plain-frozen | mwf-frozen, all with the same BART weights (seed 0).
+
+    "plain" is transformers' own BART. "plain-frozen" is the MWF class with no views and a frozen encoder: plain
+    BART that skips the encoder's backward exactly as "mwf-frozen" does, so the frozen pair differs only by MWF.
+    """
+    torch.manual_seed(0)
+    bart = BartForConditionalGeneration(bart_config(args))
+    frozen = variant.endswith("-frozen")
+    if variant == "plain":
+        model = bart
+    else:
+        views = list(VIEWS) if variant.startswith("mwf") else []
+        model = GatedBartForConditionalGeneration.from_bart(
+            bart, mwf_views=views, mwf_freeze_encoder=frozen, mwf_gate_init=0.02
+        )
+    return model.to(args.device)
+
+
+def make_batch(args: argparse.Namespace, with_rationales: bool) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    shape = (args.batch, args.doc_len)
+    out = {
+        "input_ids": torch.randint(3, args.vocab, shape, generator=gen),
+        "attention_mask": torch.ones(shape, dtype=torch.long),
+        "labels": torch.randint(3, args.vocab, (args.batch, args.target_len), generator=gen),
+    }
+    if with_rationales:
+        for view in VIEWS:
+            out[f"{view}_input_ids"] = torch.randint(3, args.vocab, (args.batch, args.rationale_len), generator=gen)
+    return {k: v.to(args.device) for k, v in out.items()}
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_step_fn(args: argparse.Namespace, model: torch.nn.Module, variant: str) -> Callable[[], None]:
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    batch = make_batch(args, with_rationales=variant.startswith("mwf"))
+
+    def step() -> None:
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def generate_fn(args: argparse.Namespace, model: torch.nn.Module) -> Callable[[], None]:
+    model.eval()
+    batch = make_batch(args, with_rationales=False)
+    kwargs = dict(
+        num_beams=args.beams,
+        min_new_tokens=args.gen_tokens,
+        max_new_tokens=args.gen_tokens,
+        no_repeat_ngram_size=3,
+        early_stopping=True,
+    )
+
+    def run() -> None:
+        with torch.no_grad():
+            model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs)
+
+    return run
+
+
+def interleaved_times(fns: dict[str, Callable[[], None]], repeats: int, device: str) -> dict[str, list[float]]:
+    """Warm each function once, then time them in turns, so a burst of outside load hits every variant."""
+    for fn in fns.values():
+        fn()
+    sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def flops(fn: Callable[[], None]) -> float:
+    """Floating-point operations of one call (matmuls, attention), counted by torch: independent of machine load."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _peak_child(args: argparse.Namespace, variant: str, phase: str, queue: Any) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build(args, variant)
+    fn = train_step_fn(args, model, variant) if phase == "train" else generate_fn(args, model)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    # Reset the peak-RSS mark (Linux >= 4.0) so the peak is that of the calls, not of building the model.
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    before = _status_mib("VmRSS")
+    fn()
+    fn()
+    sync(args.device)
+    peak = _status_mib("VmHWM")
+    cuda_mib = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+    queue.put({"rss_before_mib": before, "peak_rss_mib": peak, "cuda_peak_mib": cuda_mib})
+
+
+def peak_memory(args: argparse.Namespace, variant: str, phase: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_child, args=(args, variant, phase, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def count_flops_only(args: argparse.Namespace, variants: list[str]) -> int:
+    """FLOP ratios with one model in memory at a time, for configs too large to time (e.g. bart-large on a CPU)."""
+    step_flops, gen_flops = {}, {}
+    for variant in variants:
+        model = build(args, variant)
+        step_flops[variant] = flops(train_step_fn(args, model, variant))
+        if variant in ("plain", "mwf"):
+            gen_flops[variant] = flops(generate_fn(args, model))
+        del model
+    for label, counted, mwf, plain in (
+        ("train step, encoder trained", step_flops, "mwf", "plain"),
+        ("train step, encoder frozen", step_flops, "mwf-frozen", "plain-frozen"),
+        (f"generate, {args.beams} beams x {args.gen_tokens} tokens", gen_flops, "mwf", "plain"),
+    ):
+        ratio = counted[mwf] / counted[plain]
+        print(f"  {label:34s} GFLOP {counted[plain] / 1e9:8.1f} -> {counted[mwf] / 1e9:8.1f} ({ratio:.3f}x)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"config: {args.layers}+{args.layers} layers, d_model {args.d_model}, vocab {args.vocab}, documents "
+        f"{args.doc_len} tokens, targets {args.target_len}, rationales 3x{args.rationale_len}, batch {args.batch}, "
+        f"device {args.device}, torch threads {torch.get_num_threads()}"
+    )
+    variants = ["plain", "mwf", "plain-frozen", "mwf-frozen"]
+    if args.flops_only:
+        return count_flops_only(args, variants)
+    models = {v: build(args, v) for v in variants}
+    params = {v: sum(p.numel() for p in m.parameters()) / 1e6 for v, m in models.items()}
+    print(f"parameters: plain {params['plain']:.1f}M, mwf {params['mwf']:.1f}M")
+
+    train_fns = {v: train_step_fn(args, models[v], v) for v in variants}
+    gen_fns = {v: generate_fn(args, models[v]) for v in ("plain", "mwf")}
+    step_flops = {v: flops(fn) for v, fn in train_fns.items()}
+    gen_flops = {v: flops(fn) for v, fn in gen_fns.items()}
+    step = interleaved_times(train_fns, args.steps, args.device)
+    gen = interleaved_times(gen_fns, args.gen_reps, args.device)
+
+    results: dict[str, Any] = {"args": vars(args), "train_step_s": step, "generate_s": gen}
+    ratios = results["ratios"] = {}
+
+    def report(label: str, times: dict[str, list[float]], counted: dict[str, float], mwf: str, plain: str) -> None:
+        # Best-of is the figure least disturbed by other processes on a shared machine; the median is shown too.
+        best = min(times[mwf]) / min(times[plain])
+        median = statistics.median(times[mwf]) / statistics.median(times[plain])
+        work = counted[mwf] / counted[plain]
+        ratios[label] = {"best_of_time": best, "median_time": median, "flops": work}
+        print(
+            f"  {label:34s} plain {min(times[plain]):7.3f}s  mwf {min(times[mwf]):7.3f}s  "
+            f"ratio best {best:.3f}x  median {median:.3f}x  | GFLOP {counted[plain] / 1e9:7.1f} -> "
+            f"{counted[mwf] / 1e9:7.1f} ({work:.3f}x)"
+        )
+
+    print(f"\ntimes: best of {args.steps} training steps / {args.gen_reps} generate() calls, after a warm-up")
+    report("train step, encoder trained", step, step_flops, "mwf", "plain")
+    report("train step, encoder frozen", step, step_flops, "mwf-frozen", "plain-frozen")
+    report(f"generate, {args.beams} beams x {args.gen_tokens} tokens", gen, gen_flops, "mwf", "plain")
+    print("goal: training step <= 1.15x, generation <= 1.05x")
+
+    if not args.skip_memory:
+        del models
+        memory = {
+            f"{v}/{phase}": peak_memory(args, v, phase) for phase in ("train", "generate") for v in ("plain", "mwf")
+        }
+        results["peak_memory"] = memory
+        print("peak memory over two calls (fresh process per variant and phase):")
+        for key, m in memory.items():
+            cuda = f", CUDA peak {m['cuda_peak_mib']:.0f} MiB" if m["cuda_peak_mib"] is not None else ""
+            print(
+                f"  {key:15s} peak RSS {m['peak_rss_mib']:.0f} MiB (model built: {m['rss_before_mib']:.0f} MiB, "
+                f"growth {m['peak_rss_mib'] - m['rss_before_mib']:.0f} MiB){cuda}"
+            )
+        for phase in ("train", "generate"):
+            key = "cuda_peak_mib" if args.device.startswith("cuda") else "peak_rss_mib"
+            ratio = memory[f"mwf/{phase}"][key] / memory[f"plain/{phase}"][key]
+            ratios[f"peak_memory_{phase}_mwf_over_plain"] = ratio
+            print(f"  {phase}: mwf / plain peak = {ratio:.3f}x")
+    print("\n" + json.dumps(ratios, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
