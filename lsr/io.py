@@ -59,7 +59,10 @@ class InputReport:
 
     def summary_line(self) -> str:
         removed = ", ".join(f"{n} {why}" for why, n in sorted(self.removed.items())) or "none"
-        return f"{self.path}: {self.rows_read} rows read from {len(self.files)} file(s), {self.rows_kept} kept; removed: {removed}"
+        return (
+            f"{self.path}: {self.rows_read} rows read from {len(self.files)} file(s), {self.rows_kept} kept; "
+            f"removed: {removed}"
+        )
 
 
 @dataclass(frozen=True)
@@ -226,12 +229,11 @@ def normalise_batch(batch: pa.Table, columns: _ColumnMap) -> pa.Table:
     summary = _as_text(batch.column(columns.summary))
     if columns.id is not None:
         ids = _as_text(batch.column(columns.id))
-        ids = pa.array(
-            [i if i else content_id(d, s) for i, d, s in zip(ids.to_pylist(), document.to_pylist(), summary.to_pylist())],
-            pa.string(),
-        )
+        triples = zip(ids.to_pylist(), document.to_pylist(), summary.to_pylist(), strict=True)
+        ids = pa.array([i if i else content_id(d, s) for i, d, s in triples], pa.string())
     else:
-        ids = pa.array([content_id(d, s) for d, s in zip(document.to_pylist(), summary.to_pylist())], pa.string())
+        pairs = zip(document.to_pylist(), summary.to_pylist(), strict=True)
+        ids = pa.array([content_id(d, s) for d, s in pairs], pa.string())
     empty_doc = pc.equal(pc.utf8_trim_whitespace(document), "")
     empty_sum = pc.equal(pc.utf8_trim_whitespace(summary), "")
     reason = pc.if_else(empty_doc, DROP_EMPTY_DOCUMENT, pc.if_else(empty_sum, DROP_EMPTY_SUMMARY, ""))

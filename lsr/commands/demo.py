@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
             "--overwrite"])
     common = ["--data", str(out / "selected"), "--dataset", args.dataset, "--model", "tiny",
-              "--workers", str(args.workers), "--max-steps", str(args.steps), "--warmup-steps", str(max(args.steps // 4, 1)),
+              "--workers", str(args.workers), "--max-steps", str(args.steps),
+              "--warmup-steps", str(max(args.steps // 4, 1)),
               # Demo-sized settings: a tiny random-init model on CPU needs a larger Noam scale than BART-large's
               # 2e-3 to move in a hundred steps, and short inputs keep each step fast.
               "--lr-scale", "0.02", "--batch-size", "8", "--source-max-tokens", "256", "--target-max-tokens", "64",
