@@ -28,16 +28,9 @@ RESULTS_MD = "results.md"
 
 def load_summarizer(path: str, device: str | torch.device = "cpu"):
     """``(model, tokenizer)`` of a checkpoint (BART or MWF) in ``save_pretrained`` format, in eval mode."""
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    import lsr.model  # noqa: F401  (registers gated_bart with the Auto classes)
-
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"--model {path}: not a model checkpoint ({str(err).splitlines()[0]})") from None
-    if config.model_type not in ("bart", "gated_bart"):
-        raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student")
+    check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
     model = AutoModelForSeq2SeqLM.from_pretrained(path).to(device).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
