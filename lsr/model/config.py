@@ -26,7 +26,8 @@ def canonical_views(views: Any) -> list[str]:
     views = [str(v).lower() for v in views]
     unknown = sorted(set(views) - set(VIEWS))
     if unknown:
-        raise InputError(f"unknown MWF view(s) {', '.join(unknown)}: choose any of {', '.join(VIEWS)}")
+        names = ", ".join(unknown)
+        raise InputError(f"unknown MWF view(s) {names} (each unknown view must be one of {', '.join(VIEWS)})")
     if len(set(views)) != len(views):
         raise InputError(f"MWF views repeat a view: {views}")
     return [v for v in VIEWS if v in views]

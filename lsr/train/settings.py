@@ -13,18 +13,22 @@ ALL_VIEWS = ("ea", "as", "ter")
 
 
 def parse_views(text: str | None) -> list[str]:
-    """``"ea,as,ter"`` -> ``["ea", "as", "ter"]`` in hierarchy order; ``"none"`` or ``""`` -> ``[]`` (baseline)."""
+    """``"ea,as,ter"`` -> ``["ea", "as", "ter"]`` in hierarchy order; ``"none"`` or ``""`` -> ``[]`` (baseline).
+
+    Validation and ordering are the model's own (:func:`lsr.model.config.canonical_views`), so the command line
+    accepts exactly the views the model does.
+    """
+    from lsr.model.config import canonical_views
+
     if text is None:
         return list(ALL_VIEWS)
     items = [v.strip().lower() for v in text.replace(" ", ",").split(",") if v.strip()]
     if items in ([], ["none"]):
         return []
-    unknown = sorted(set(items) - set(ALL_VIEWS))
-    if unknown:
-        raise InputError(f"--views: unknown view(s) {', '.join(unknown)}; choose from {', '.join(ALL_VIEWS)} or none")
-    if len(set(items)) != len(items):
-        raise InputError(f"--views: a view is repeated in {text!r}")
-    return [v for v in ALL_VIEWS if v in items]
+    try:
+        return canonical_views(items)
+    except InputError as err:
+        raise InputError(f"--views {text!r}: {err}; or none for the plain baseline") from None
 
 
 @dataclass
