@@ -1,142 +1,274 @@
-"""The paper's per-data-set settings, in one typed place.
+"""Typed configuration: the paper's per-data-set defaults in one place, and one strict model per stage.
 
-Every stage reads its defaults from :func:`preset` (``cnndm`` or ``xsum``) instead of burying numbers in
-code; a YAML file can override any field (:func:`load_preset`), and command-line flags override both.
-Where the paper and the authors' code disagree, the field's comment says which one the default follows.
+Every option of a stage is declared once, as a field of that stage's pydantic model (``StageConfig``
+subclass). :mod:`lsr.cli_config` generates the stage's command-line flags from the model, and
+:func:`resolve` layers, from weakest to strongest:
+
+1. the field defaults of the stage model,
+2. the paper's values for the chosen data set (:data:`PAPER_DEFAULTS`, sections ``mining``, ``selection``,
+   ``model``, ``generation``),
+3. a YAML file (``--config``) holding any of those sections, nested as here, e.g. ``selection: {threshold: 0.8}``,
+4. the flags the user typed.
+
+Validation is strict (pydantic's strict mode, run in JSON mode so YAML's lists are accepted as tuples): YAML's
+``yes`` is not a number, ``"100"`` is not an integer, and an unknown key is refused. Every refusal is one
+:class:`~lsr.errors.InputError` line naming the key (and the flag or file it came from).
+
+Where the paper and the authors' code disagree, the field's description says which one the default follows.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lsr.errors import InputError
 
 DATASETS = ("cnndm", "xsum")
+Dataset = Literal["cnndm", "xsum"]
 
 
-@dataclass(frozen=True)
-class GenerationPreset:
-    """Beam-search settings used for evaluation and serving (DESIGN.md §3)."""
+class StrictModel(BaseModel):
+    """The base of every config: unknown keys and silent type coercions are errors, values are immutable."""
 
-    num_beams: int
-    length_penalty: float
-    min_new_tokens: int
-    max_new_tokens: int
-    no_repeat_ngram_size: int = 3
-    early_stopping: bool = True
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+
+# ------------------------------------------------------------------------------------ the data-set sections
+
+
+class GenerationPreset(StrictModel):
+    """Beam-search settings used for evaluation, validation and serving (DESIGN.md §3)."""
+
+    num_beams: int = Field(ge=1, description="beams of the beam search")
+    length_penalty: float = Field(description="exponent of the length normalisation (>1 favours long outputs)")
+    min_new_tokens: int = Field(ge=0, description="shortest summary, in tokens")
+    max_new_tokens: int = Field(ge=1, description="longest summary, in tokens")
+    no_repeat_ngram_size: int = Field(default=3, ge=0, description="no n-gram of this size is generated twice")
+    early_stopping: bool = Field(default=True, description="stop a beam search when num_beams hypotheses ended")
 
     def as_generate_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``transformers``' ``generate()``."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
-@dataclass(frozen=True)
-class SelectionPreset:
+class SelectionPreset(StrictModel):
     """Step 2: keep an example when its score (a loss, lower is better) is <= ``threshold``."""
 
-    score: str  # "score1" (CNN/DM) or "score2" (XSum)
-    threshold: float
-    # Score2's third ROUGE term: the paper prints ROUGE-3, the authors' code uses ROUGE-L (the default).
-    third_rouge: str = "rougeL"
-    # Which generated text is scored: "sub" (sub-summaries), "total", or "both".
-    score_on: str = "sub"
+    score: Literal["score1", "score2"] = Field(description="Score1 (CNN/DM) or Score2 (XSum), Eq. 7-8")
+    threshold: float = Field(ge=0.0, le=1.0, description="keep rows with score <= this (a fraction in [0, 1])")
+    third_rouge: Literal["rougeL", "rouge3"] = Field(
+        default="rougeL",
+        description="Score2's third term: rougeL as in the authors' code, rouge3 as the paper prints",
+    )
+    score_on: Literal["sub", "total", "both"] = Field(
+        default="sub",
+        description="which generated text is scored: sub-summaries, the total summary, or both (the worse counts)",
+    )
 
 
-@dataclass(frozen=True)
-class MiningPreset:
+class MiningPreset(StrictModel):
     """Step 1: bounded outputs at temperature 0."""
 
-    rationale_max_tokens: int
-    summaries_max_tokens: int
-    temperature: float = 0.0
+    rationale_max_tokens: int = Field(ge=1, description="completion budget of call A (the rationale)")
+    summaries_max_tokens: int = Field(ge=1, description="completion budget of call B (the summaries)")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (the paper: 0)")
 
 
-@dataclass(frozen=True)
-class ModelPreset:
+class ModelPreset(StrictModel):
     """Step 3: the MWF student's data-set-specific constants."""
 
-    gate_init: float
-    gamma_ce: float
-    gamma_align: float
-    source_max_tokens: int
-    target_max_tokens: int
-    # Noam schedule: lr = lr_scale * min(step^-0.5, step * warmup^-1.5).
-    lr_scale: float = 2e-3
-    warmup_steps: int = 10_000
+    gate_init: float = Field(ge=0.0, le=1.0, description="initial value of every weak gate (Eq. 9-10)")
+    gamma_ce: float = Field(ge=0.0, description="Eq. 11 weight of the cross-entropy")
+    gamma_align: float = Field(ge=0.0, description="Eq. 11 weight of the alignment losses")
+    source_max_tokens: int = Field(ge=1, description="document truncation, in tokens")
+    target_max_tokens: int = Field(ge=1, description="summary truncation, in tokens")
+    lr_scale: float = Field(default=2e-3, gt=0.0, description="Noam scale: lr = scale * min(s^-0.5, s * w^-1.5)")
+    warmup_steps: int = Field(default=10_000, ge=1, description="Noam warm-up steps w")
 
 
-@dataclass(frozen=True)
-class DatasetPreset:
-    name: str
+class DatasetPreset(StrictModel):
+    """Everything the paper fixes per data set; what ``--config FILE.yaml`` may override."""
+
+    name: Dataset
     mining: MiningPreset
     selection: SelectionPreset
     model: ModelPreset
     generation: GenerationPreset
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-_PRESETS: dict[str, DatasetPreset] = {
-    "cnndm": DatasetPreset(
-        name="cnndm",
-        mining=MiningPreset(rationale_max_tokens=1024, summaries_max_tokens=512),
-        selection=SelectionPreset(score="score1", threshold=0.85, score_on="sub"),
-        model=ModelPreset(
-            gate_init=0.02, gamma_ce=0.6, gamma_align=0.4, source_max_tokens=1024, target_max_tokens=120
-        ),
-        generation=GenerationPreset(num_beams=4, length_penalty=2.0, min_new_tokens=56, max_new_tokens=142),
-    ),
-    "xsum": DatasetPreset(
-        name="xsum",
-        mining=MiningPreset(rationale_max_tokens=512, summaries_max_tokens=256),
-        selection=SelectionPreset(score="score2", threshold=0.65, score_on="total"),
-        model=ModelPreset(
-            gate_init=0.01, gamma_ce=0.7, gamma_align=0.3, source_max_tokens=512, target_max_tokens=80
-        ),
-        generation=GenerationPreset(num_beams=8, length_penalty=0.6, min_new_tokens=12, max_new_tokens=64),
-    ),
+#: The paper's numbers (DESIGN.md §3), the only place they are written.
+PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cnndm": {
+        "name": "cnndm",
+        "mining": {"rationale_max_tokens": 1024, "summaries_max_tokens": 512},
+        "selection": {"score": "score1", "threshold": 0.85, "score_on": "sub"},
+        "model": {
+            "gate_init": 0.02,
+            "gamma_ce": 0.6,
+            "gamma_align": 0.4,
+            "source_max_tokens": 1024,
+            "target_max_tokens": 120,
+        },
+        "generation": {"num_beams": 4, "length_penalty": 2.0, "min_new_tokens": 56, "max_new_tokens": 142},
+    },
+    "xsum": {
+        "name": "xsum",
+        "mining": {"rationale_max_tokens": 512, "summaries_max_tokens": 256},
+        "selection": {"score": "score2", "threshold": 0.65, "score_on": "total"},
+        "model": {
+            "gate_init": 0.01,
+            "gamma_ce": 0.7,
+            "gamma_align": 0.3,
+            "source_max_tokens": 512,
+            "target_max_tokens": 80,
+        },
+        "generation": {"num_beams": 8, "length_penalty": 0.6, "min_new_tokens": 12, "max_new_tokens": 64},
+    },
 }
+
+#: The sections of :class:`DatasetPreset` a YAML file and a stage may hold.
+SECTIONS = ("mining", "selection", "model", "generation")
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in PAPER_DEFAULTS:
+        raise InputError(f"unknown data set {dataset!r}: choose one of {', '.join(DATASETS)}")
 
 
 def preset(dataset: str) -> DatasetPreset:
     """The paper's defaults for ``dataset`` ("cnndm" or "xsum")."""
-    try:
-        return _PRESETS[dataset]
-    except KeyError:
-        raise InputError(f"unknown data set {dataset!r}: choose one of {', '.join(DATASETS)}") from None
+    _check_dataset(dataset)
+    return validate(DatasetPreset, PAPER_DEFAULTS[dataset], where="paper defaults")
 
 
-def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
-    """A copy of dataclass ``obj`` with ``overrides`` applied, recursing into nested dataclasses."""
-    known = {f.name: f for f in dataclasses.fields(obj)}
-    changes: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if key not in known:
-            raise InputError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            changes[key] = _merge(current, value, f"{where}.{key}")
-        else:
-            changes[key] = value
-    return dataclasses.replace(obj, **changes)
-
-
-def load_preset(dataset: str, yaml_path: str | Path | None = None) -> DatasetPreset:
-    """The preset for ``dataset`` with the fields of a YAML file (nested like the dataclasses) applied."""
-    base = preset(dataset)
-    if yaml_path is None:
-        return base
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping, or one clear error."""
     import yaml
 
-    path = Path(yaml_path)
+    path = Path(path)
     try:
-        overrides = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as err:
         raise InputError(f"{path}: cannot read config file ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise InputError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(overrides, dict):
+    if not isinstance(data, dict):
         raise InputError(f"{path}: a config file must hold a mapping of settings")
-    return _merge(base, overrides, str(path))
+    return data
+
+
+def preset_dict(dataset: str, yaml_path: str | Path | None = None) -> dict[str, Any]:
+    """The paper's defaults for ``dataset`` with a YAML file's sections merged in, as a plain (checked) dict."""
+    _check_dataset(dataset)
+    data = json.loads(json.dumps(PAPER_DEFAULTS[dataset]))
+    if yaml_path is not None:
+        overrides = read_yaml(yaml_path)
+        if "name" in overrides:
+            raise InputError(f"{yaml_path}: unknown setting 'name' (the data set is chosen by --dataset)")
+        deep_merge(data, overrides)
+        validate(DatasetPreset, data, where=str(yaml_path))
+    return data
+
+
+def load_preset(dataset: str, yaml_path: str | Path | None = None) -> DatasetPreset:
+    """The preset for ``dataset`` with the fields of a YAML file (nested like :class:`DatasetPreset`) applied."""
+    return validate(DatasetPreset, preset_dict(dataset, yaml_path), where=str(yaml_path or "paper defaults"))
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+class StageConfig(StrictModel):
+    """The base of a stage's config. A subclass declares its options as fields, and may embed any of the
+    :data:`SECTIONS` as fields of the same name and type: those are filled from the data set's preset and the
+    YAML file before the flags apply (:func:`resolve`)."""
+
+    ray_address: str | None = Field(
+        default=None, description="a Ray cluster to join (default: RAY_ADDRESS, else a new local Ray)"
+    )
+
+    @classmethod
+    def preset_sections(cls) -> list[str]:
+        """The data-set sections this stage embeds."""
+        return [name for name in SECTIONS if name in cls.model_fields]
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``overrides`` into ``base`` in place (nested mappings merge, anything else replaces)."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def resolve(
+    config_cls: type[StageConfig],
+    given: dict[str, Any],
+    *,
+    yaml_path: str | Path | None = None,
+    flag_names: dict[str, str] | None = None,
+) -> StageConfig:
+    """The stage config from the user's ``given`` values (nested, e.g. ``{"selection": {"threshold": 0.8}}``),
+    layered over the data set's preset and ``yaml_path``; ``flag_names`` maps a dotted key to the flag it came
+    from, so an error names what the user typed."""
+    data: dict[str, Any] = {}
+    sections = config_cls.preset_sections()
+    if sections:
+        dataset = given.get("dataset")
+        if dataset is None:
+            raise InputError("--dataset is required (it picks the paper's defaults)")
+        defaults = preset_dict(dataset, yaml_path)
+        data = {name: defaults[name] for name in sections}
+    elif yaml_path is not None:
+        raise InputError(f"--config {yaml_path}: this stage takes no data-set settings")
+    deep_merge(data, given)
+    return validate(config_cls, data, where="", flag_names=flag_names or {})
+
+
+def validate(
+    model_cls: type[BaseModel], data: dict[str, Any], *, where: str, flag_names: dict[str, str] | None = None
+) -> Any:
+    """``model_cls`` built from ``data`` in strict JSON mode, or one :class:`InputError` naming the key."""
+    try:
+        return model_cls.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as err:
+        raise InputError(describe_error(err, model_cls, where, flag_names)) from None
+
+
+def describe_error(
+    err: ValidationError, model_cls: type[BaseModel], where: str, flag_names: dict[str, str] | None = None
+) -> str:
+    """The first problem of ``err`` as one line: ``where: key: what is wrong (got value)``."""
+    problem = err.errors(include_url=False)[0]
+    loc = [str(part) for part in problem["loc"]]
+    key = ".".join(loc)
+    if problem["type"] == "extra_forbidden":
+        message = f"unknown setting {loc[-1]!r}"
+        known = _known_keys(model_cls, loc[:-1])
+        if known:
+            message += f" (known: {', '.join(known)})"
+    else:
+        message = f"{problem['msg'][0].lower()}{problem['msg'][1:]}"
+        if problem["type"] != "missing":
+            message += f" (got {problem['input']!r})"
+    name = (flag_names or {}).get(key)
+    subject = f"{name} ({key})" if name else key
+    return f"{where}: {subject}: {message}" if where else f"{subject}: {message}"
+
+
+def _known_keys(model_cls: type[BaseModel], parents: list[str]) -> list[str]:
+    """The keys accepted under ``parents`` (a path of nested-model fields), for an unknown-key message."""
+    model: Any = model_cls
+    for part in parents:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)

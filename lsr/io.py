@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from lsr.errors import InputError
+from lsr.storage import filesystem, ray_filesystem
 
 if TYPE_CHECKING:
     import ray.data
@@ -78,38 +78,6 @@ class _ColumnMap:
 # Finding and checking files
 
 
-def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem of a local path or URI (``s3://bucket/key``), and the path within it."""
-    if path.startswith("s3://"):
-        return _s3_filesystem(), path[len("s3://") :]
-    if "://" in path:
-        try:
-            return pafs.FileSystem.from_uri(path)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
-            raise InputError(f"{path}: cannot open ({err})") from None
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
-def _s3_filesystem() -> pafs.S3FileSystem:
-    """S3 with the driver's credentials and endpoint made explicit, so Ray workers (which may not share the
-    driver's environment) read with the same identity; without them, the workers' own chain (an IAM role) applies."""
-    env = os.environ
-    options: dict = {}
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        options.update(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"])
-        if env.get("AWS_SESSION_TOKEN"):
-            options["session_token"] = env["AWS_SESSION_TOKEN"]
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_override"] = endpoint
-        if endpoint.startswith("http://"):
-            options["scheme"] = "http"
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        options["region"] = region
-    return pafs.S3FileSystem(**options)
-
-
 def _format_of(file: str) -> str:
     name = file.lower()
     for ext, fmt in FORMATS.items():
@@ -121,7 +89,7 @@ def _format_of(file: str) -> str:
 
 def resolve_files(path: str) -> tuple[pafs.FileSystem, list[str], str]:
     """The files behind ``path`` (a file or a folder of them), their filesystem, and their common format."""
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     try:
         info = fs.get_file_info(inner)
     except OSError as err:
@@ -247,14 +215,14 @@ def _keep_valid(batch: pa.Table) -> pa.Table:
 def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem) -> ray.data.Dataset:
     import ray.data
 
-    filesystem = None if isinstance(fs, pafs.LocalFileSystem) else fs
+    remote = None if isinstance(fs, pafs.LocalFileSystem) else fs
     if fmt == "parquet":
-        return ray.data.read_parquet(files, filesystem=filesystem)
+        return ray.data.read_parquet(files, filesystem=remote)
     if fmt == "csv":
-        return ray.data.read_csv(files, filesystem=filesystem)
+        return ray.data.read_csv(files, filesystem=remote)
     # Arrow's JSON reader reads JSON Lines and, unlike Ray's pandas path, accepts a filesystem object, which
     # carries an S3 endpoint and credentials to the workers.
-    return ray.data.read_json(files, filesystem=filesystem, file_extensions=None)
+    return ray.data.read_json(files, filesystem=remote, file_extensions=None)
 
 
 def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
@@ -345,7 +313,8 @@ def conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def write_parquet(ds: ray.data.Dataset, path: str, schema: pa.Schema) -> None:
     """Write ``ds`` as Parquet files under ``path`` with exactly ``schema`` (local folder or ``s3://``)."""
-    ds.map_batches(conform, fn_kwargs={"schema": schema}, batch_format="pyarrow").write_parquet(path, schema=schema)
+    conformed = ds.map_batches(conform, fn_kwargs={"schema": schema}, batch_format="pyarrow")
+    conformed.write_parquet(path, schema=schema, filesystem=ray_filesystem(path))
 
 
 __all__ = [

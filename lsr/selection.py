@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
+from pydantic import Field
 
 from lsr import schema as schemas
+from lsr.config import Dataset, SelectionPreset, StageConfig, resolve
 from lsr.errors import InputError
 from lsr.scoring import SelectionRule, judge
 
@@ -43,18 +45,27 @@ SPLIT_KEYS = ("split", "lsr.split", "source_split")
 _SPLIT_FILES_CHECKED = 64
 
 
+class SelectConfig(StageConfig):
+    """``lsr select``: every option of Step 2, written once (flags, YAML and validation come from here)."""
+
+    input: str = Field(description="the mining stage's Parquet output (folder, local or s3://)")
+    output: str = Field(description="folder for kept/, rejected/, report.json, report.md, scores.png (local or s3://)")
+    dataset: Dataset = Field(description="picks the paper's rule: Score1 <= 0.85 (cnndm) or Score2 <= 0.65 (xsum)")
+    selection: SelectionPreset
+    force: bool = Field(default=False, description="filter even if the input looks like a test/validation/dev split")
+    overwrite: bool = Field(default=False, description="replace kept/ and rejected/ of an earlier run")
+
+    def rule(self) -> SelectionRule:
+        return SelectionRule(**self.selection.model_dump())
+
+
 def rule_for(dataset: str, *, threshold: float | None = None, score_on: str | None = None,
              third_rouge: str | None = None, config: str | None = None) -> SelectionRule:
-    """The paper's rule for ``dataset`` (optionally from a YAML preset), with command-line overrides applied."""
-    from lsr.config import load_preset
-
-    base = load_preset(dataset, config).selection
-    return SelectionRule(
-        score=base.score,
-        threshold=base.threshold if threshold is None else threshold,
-        third_rouge=base.third_rouge if third_rouge is None else third_rouge,
-        score_on=base.score_on if score_on is None else score_on,
-    )
+    """The paper's rule for ``dataset`` (optionally from a YAML preset), with overrides applied."""
+    overrides = {"threshold": threshold, "score_on": score_on, "third_rouge": third_rouge}
+    given = {"dataset": dataset, "input": "-", "output": "-",
+             "selection": {k: v for k, v in overrides.items() if v is not None}}
+    return resolve(SelectConfig, given, yaml_path=config).rule()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""One way to open a local path or an ``s3://`` URI, for every stage, on the driver and on Ray workers.
+
+An S3 filesystem is built with the endpoint, region and credentials of the usual AWS variables made explicit
+(``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``): the filesystem object is pickled into Ray tasks, so workers that do
+not share the driver's environment read and write with the same identity; without credentials in the environment
+the workers' own chain (an instance role) applies.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from lsr.errors import InputError
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of a local path or URI (``s3://bucket/key``), and the path within it."""
+    if path.startswith("s3://"):
+        return s3_filesystem(), path[len("s3://") :]
+    if "://" in path:
+        try:
+            return pafs.FileSystem.from_uri(path)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+            raise InputError(f"{path}: cannot open ({err})") from None
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def ray_filesystem(path: str) -> pafs.FileSystem | None:
+    """The ``filesystem=`` argument for Ray Data's readers and writers: None for a local path (Ray's default)."""
+    return filesystem(path)[0] if is_remote(path) else None
+
+
+def s3_filesystem() -> pafs.S3FileSystem:
+    """S3 with the environment's endpoint, region and credentials made explicit (see the module docstring)."""
+    env = os.environ
+    options: dict = {}
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        options.update(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"])
+        if env.get("AWS_SESSION_TOKEN"):
+            options["session_token"] = env["AWS_SESSION_TOKEN"]
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_override"] = endpoint
+        if endpoint.startswith("http://"):
+            options["scheme"] = "http"
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["region"] = region
+    return pafs.S3FileSystem(**options)
