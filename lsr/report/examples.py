@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsr.report import run_files as rf
-from lsr.report.markup import Markup, Section, join, missing, paragraph, tag
+from lsr.report.markup import Markup, Section, join, missing, paragraph, table, tag
 
 #: How many test documents the section shows.
 EXAMPLES = 5
@@ -18,8 +18,8 @@ EXAMPLES = 5
 PREVIEW_CHARS = 300
 
 
-def _card(title: str, body: Markup) -> Markup:
-    return tag("div", join([tag("h4", title), body]), class_="card")
+def _card(title: str, body: Markup, wide: bool = False) -> Markup:
+    return tag("div", join([tag("h4", title), body]), class_="card wide" if wide else "card")
 
 
 def _scores(row: dict) -> Markup:
@@ -44,24 +44,30 @@ def _triples(triples: object) -> str:
 
 
 def rationale_html(row: dict) -> Markup:
-    """A mined rationale, one item per line: aspect, associated sentence, triples (and its sub-summary)."""
+    """A mined rationale as a table, one row per rationale line (aspect, sentence, triples, sub-summary)."""
     if row.get("error"):
         return paragraph(f"Mining failed: {row['error']}")
-    aspects, sentences = row.get("aspects") or [], row.get("sentences") or []
-    triples, subs = row.get("triples") or [], row.get("sub_summaries") or []
-    items = []
-    for i in range(max(len(aspects), len(sentences), len(triples))):
-        parts = [
-            tag("strong", aspects[i]) if i < len(aspects) and aspects[i] else None,
-            sentences[i] if i < len(sentences) else None,
-            tag("em", _triples(triples[i])) if i < len(triples) and _triples(triples[i]) else None,
-            f"-> {subs[i]}" if i < len(subs) and subs[i] else None,
-        ]
-        items.append(tag("li", join((p for p in parts if p), " | ")))
-    body = [tag("ul", join(items))] if items else [paragraph("(no rationale lines)")]
+    columns = {
+        "aspect": row.get("aspects") or [],
+        "associated sentence": row.get("sentences") or [],
+        "triples (subject # relation # object)": [_triples(t) for t in row.get("triples") or []],
+        "sub-summary": row.get("sub_summaries") or [],
+    }
+    columns = {name: values for name, values in columns.items() if any(values)}
+    lines = max((len(values) for values in columns.values()), default=0)
+    body = []
+    if lines:
+        rows = [[values[i] if i < len(values) else "" for values in columns.values()] for i in range(lines)]
+        body.append(table(list(columns), rows))
     if row.get("total_summary"):
-        body.append(paragraph(tag("strong", "Total summary: "), row["total_summary"]))
-    return join(body)
+        body.append(paragraph(tag("strong", "Total summary:"), row["total_summary"]))
+    return join(body) if body else paragraph("(an empty rationale)")
+
+
+def _grid(columns: int) -> str | None:
+    """One column per summary (gold + each model), so the rationale's full-width row leaves no gap; many
+    models fall back to the stylesheet's auto-fit grid."""
+    return f"grid-template-columns: repeat({columns}, minmax(0, 1fr))" if columns <= 4 else None
 
 
 def _document_block(doc_id: str, by_model: dict[str, dict], rationale: dict | None, note: str) -> Markup:
@@ -71,26 +77,20 @@ def _document_block(doc_id: str, by_model: dict[str, dict], rationale: dict | No
     cards = [_card("Gold summary", paragraph(first.get("summary")))]
     for name, row in by_model.items():
         cards.append(_card(name, join([paragraph(row.get("prediction")), _scores(row)])))
-    cards.append(_card("Mined rationale", rationale_html(rationale) if rationale else paragraph(note, class_="note")))
-    return tag(
-        "div",
-        join(
-            [
-                tag("h3", f"Document {doc_id}", class_="mono"),
-                tag(
-                    "details",
-                    join(
-                        [
-                            tag("summary", f"Document ({len(document.split()):,} words): {preview}"),
-                            tag("div", document, class_="source"),
-                        ]
-                    ),
-                ),
-                tag("div", join(cards), class_="columns"),
-            ]
-        ),
-        class_="doc",
+    if rationale:
+        cards.append(_card("Mined rationale", rationale_html(rationale), wide=True))
+    else:
+        cards.append(_card("Mined rationale", paragraph(note, class_="note")))
+    heading = tag("strong", f"Document ({len(document.split()):,} words):")
+    source = tag(
+        "details", join([tag("summary", join([heading, preview], " ")), tag("div", document, class_="source")])
     )
+    block = [
+        tag("h3", f"Document {doc_id}", class_="mono"),
+        source,
+        tag("div", join(cards), class_="columns", style=_grid(len(by_model) + 1)),
+    ]
+    return tag("div", join(block), class_="doc")
 
 
 def examples_section(root: Path, count: int = EXAMPLES) -> Section:

@@ -18,6 +18,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 class Markup(str):
     """A string that is already safe HTML; :func:`esc` passes it through unchanged."""
 
+    def __add__(self, other: object) -> Markup:
+        # ``str + str`` would drop the mark and get the markup escaped later; escape the other side instead.
+        return Markup(str.__add__(self, esc(other)))
+
 
 def esc(value: object) -> Markup:
     """``value`` as HTML text: markup as is, ``None`` as a dash, anything else escaped (quotes included)."""
@@ -56,6 +60,12 @@ def table(headers: Sequence[object], rows: Iterable[Sequence[object]], numeric: 
     return tag("table", join([head, body]))
 
 
+def key_values(rows: Iterable[Sequence[object]]) -> Markup:
+    """A two-column table of labels and values, without a header row."""
+    body = join(tag("tr", join([tag("th", label), tag("td", value)], "")) for label, value in rows)
+    return tag("table", tag("tbody", body), class_="kv")
+
+
 def png_data_uri(png: bytes) -> str:
     """``data:image/png;base64,...`` for PNG bytes; refuses anything else so the page never embeds junk."""
     if not png.startswith(PNG_SIGNATURE):
@@ -64,7 +74,8 @@ def png_data_uri(png: bytes) -> str:
 
 
 def image(png: bytes, alt: str) -> Markup:
-    return tag("figure", Markup(f'<img src="{png_data_uri(png)}" alt="{esc(alt)}">') + tag("figcaption", alt))
+    img = Markup(f'<img src="{png_data_uri(png)}" alt="{esc(alt)}">')
+    return tag("figure", join([img, tag("figcaption", alt)]))
 
 
 @dataclass(frozen=True)
@@ -91,19 +102,21 @@ h3 { margin: 22px 0 8px; font-size: 16px; }
 code, .mono { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 14px; }
 th, td { border: 1px solid #dcdce2; padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: #f4f4f7; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f7; } table.kv th { font-weight: normal; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 8px 0 16px; } figure img { max-width: 100%; border: 1px solid #e3e3e8; }
 figcaption { color: #666; font-size: 13px; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 8px 12px; }
 .note { color: #555; font-size: 13px; }
 .doc { border: 1px solid #e3e3e8; border-radius: 6px; padding: 10px 14px; margin: 14px 0; }
-.doc details { margin: 4px 0 10px; } .doc summary { cursor: pointer; color: #0b5cad; }
+.doc h3 { margin: 2px 0 6px; }
+.doc details { margin: 4px 0 10px; } .doc summary { cursor: pointer; color: #333; }
 .doc .source { white-space: pre-wrap; font-size: 13px; color: #333; max-height: 320px; overflow: auto; }
 .columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(230px, 1fr)); gap: 10px; }
 .card { background: #f8f8fa; border-radius: 6px; padding: 8px 10px; }
 .card h4 { margin: 0 0 6px; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #444; }
 .card p { margin: 0 0 6px; white-space: pre-wrap; } .card .scores { color: #666; font-size: 12px; }
-.card ul { margin: 0; padding-left: 18px; } .card li { margin-bottom: 4px; }
+.card.wide { grid-column: 1 / -1; } .card table { margin: 0 0 6px; font-size: 13px; background: #fff; }
 """
 
 

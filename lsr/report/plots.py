@@ -43,9 +43,11 @@ def loss_keys(history: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def plot_training(history: Sequence[dict[str, Any]], title: str) -> bytes | None:
-    """Loss and its parts per step, and validation ROUGE when it was measured; ``None`` when nothing was logged."""
+    """Loss and its parts per step, and validation ROUGE when it was measured more than once; ``None`` when
+    nothing was logged."""
     losses = loss_keys(history)
-    validation = [k for k in VALIDATION_KEYS if _series(history, k)[0]]
+    # One validation (at the end, as short runs have) is a single dot: the figures table shows it better.
+    validation = [k for k in VALIDATION_KEYS if len(_series(history, k)[0]) > 1]
     if not losses and not validation:
         return None
     plt = _pyplot()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsr.report import run_files as rf
-from lsr.report.markup import Markup, Section, image, join, missing, paragraph, table, tag
+from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, table, tag
 
 
 def _number(value: object, digits: int = 1) -> str:
@@ -104,7 +104,7 @@ def _mining_table(root: Path) -> Markup:
             else f"{_number(tokens, 0)} + {_number(report.get('completion_tokens_per_document'), 0)}",
         ],
     ]
-    return table(["", ""], rows)
+    return key_values(rows)
 
 
 def selection_section(root: Path) -> Section:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsr.report import run_files as rf
-from lsr.report.markup import Markup, Section, image, join, missing, paragraph, table, tag
+from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, tag
 from lsr.report.plots import plot_gates, plot_training
 
 
@@ -33,7 +33,7 @@ def _figures(report: dict) -> Markup:
         ],
         ["examples/s per worker", _fixed(metrics.get("examples_per_s"), 1)],
     ]
-    return table(["", ""], rows)
+    return key_values(rows)
 
 
 def _fixed(value: object, digits: int) -> str:
@@ -59,7 +59,10 @@ def _model_block(model: rf.TrainedModel) -> Markup:
         return join(parts)
     loss = plot_training(history, f"{model.name}: loss per step")
     parts.append(
-        image(loss, f"{model.name}: training loss and its parts per step (and validation ROUGE)")
+        image(
+            loss,
+            f"{model.name}: training loss and its parts per step (and validation ROUGE, when measured twice or more)",
+        )
         if loss
         else missing(f"{folder / rf.HISTORY_FILE} holds no loss values")
     )
