@@ -99,7 +99,7 @@ def examples_section(root: Path, count: int = EXAMPLES) -> Section:
     try:
         models = rf.evaluated_models(rf.load_json(eval_dir / rf.RESULTS_JSON))
     except rf.MissingPart as err:
-        return Section("examples", title, missing(err))
+        return Section("examples", title, missing(f"{err} (`lsr evaluate --output RUN/{rf.EVAL_DIR}` writes it)"))
     predictions: dict[str, dict[str, dict]] = {}
     notes: list[Markup] = []
     for model in models:

@@ -83,7 +83,7 @@ def _mining_table(root: Path) -> Markup:
     try:
         report = rf.load_json(root / rf.MINED_REPORT)
     except rf.MissingPart as err:
-        return missing(err)
+        return missing(f"{err} (`lsr mine --output RUN/{rf.MINED_DIR}` writes it)")
     failed = ", ".join(f"{n} {why}" for why, n in sorted((report.get("failed_by_reason") or {}).items()))
     tokens = report.get("prompt_tokens_per_document")
     rows = [
@@ -113,7 +113,9 @@ def selection_section(root: Path) -> Section:
     try:
         report = rf.load_json(folder / rf.SELECTION_REPORT)
     except rf.MissingPart as err:
-        return Section("selection", "Selection", missing(err))
+        return Section(
+            "selection", "Selection", missing(f"{err} (`lsr select --output RUN/{rf.SELECTED_DIR}` writes it)")
+        )
     rule = report.get("rule") or {}
     total = (report.get("kept") or 0) + (report.get("rejected") or 0)
     rows = [["kept", _count(report.get("kept")), _percent(report.get("kept"), total)]]
@@ -168,7 +170,9 @@ def evaluation_section(root: Path) -> Section:
         if fallback.is_file():
             text = fallback.read_text(encoding="utf-8", errors="replace")
             return Section("evaluation", "Evaluation", join([missing(err), tag("pre", text, class_="mono")]))
-        return Section("evaluation", "Evaluation", missing(err))
+        return Section(
+            "evaluation", "Evaluation", missing(f"{err} (`lsr evaluate --output RUN/{rf.EVAL_DIR}` writes it)")
+        )
     title = {"cnndm": "CNN/DM", "xsum": "XSum"}.get(results.get("dataset"), results.get("dataset") or "")
     rows = []
     for m in models:

@@ -89,6 +89,9 @@ def training_section(root: Path) -> Section:
         return Section(
             "training",
             "Training",
-            missing(f"no trained model: no folder under {root} holds {rf.HISTORY_FILE} or {rf.TRAIN_REPORT}"),
+            missing(
+                f"no trained model: no folder under {root} holds {rf.HISTORY_FILE} or {rf.TRAIN_REPORT} "
+                "(`lsr train --output RUN/NAME` writes them)"
+            ),
         )
     return Section("training", "Training", join(_model_block(m) for m in models))
