@@ -371,3 +371,15 @@ def test_markup_stays_markup_and_text_is_escaped_when_joined():
         tag("p", join([tag("em", "a<b"), "c&d"], " "), class_='x"y')
         == '<p class="x&quot;y"><em>a&lt;b</em> c&amp;d</p>'
     )
+
+
+def test_unexpected_file_content_is_a_note_not_a_crash(run_dir: Path):
+    (run_dir / "mined.report.json").write_text("[1, 2]")
+    report = json.loads((run_dir / "selected" / "report.json").read_text())
+    report["rejected_by_reason"] = 5  # a field of the wrong type
+    (run_dir / "selected" / "report.json").write_text(json.dumps(report))
+    page = Page(render_report(run_dir))
+    assert list(page.sections) == list(SECTION_IDS)
+    assert "mined.report.json is not a JSON object" in page.sections["input"]
+    assert "could not be built" in page.sections["selection"] and "AttributeError" in page.sections["selection"]
+    assert "Not available" not in page.sections["evaluation"]

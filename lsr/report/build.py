@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 from lsr import __version__
 from lsr.errors import InputError
 from lsr.report.examples import examples_section
-from lsr.report.markup import Markup, Section, join, page, paragraph, tag
+from lsr.report.markup import Markup, Section, join, missing, page, paragraph, tag
 from lsr.report.sections import evaluation_section, input_section, selection_section
 from lsr.report.training import training_section
 
 REPORT_FILE = "report.html"
-#: Every section the page has, in order (their ids are the page's anchors).
-SECTIONS = (input_section, selection_section, training_section, evaluation_section, examples_section)
-SECTION_IDS = ("input", "selection", "training", "evaluation", "examples")
+#: Every section the page has, in order: its id (the page's anchor) and its builder.
+SECTIONS = (
+    ("input", input_section),
+    ("selection", selection_section),
+    ("training", training_section),
+    ("evaluation", evaluation_section),
+    ("examples", examples_section),
+)
+SECTION_IDS = tuple(section_id for section_id, _ in SECTIONS)
+
+log = logging.getLogger(__name__)
 
 
 def build_sections(root: Path) -> list[Section]:
-    return [builder(root) for builder in SECTIONS]
+    """Every section; one that fails on a file of unexpected content (a field of the wrong type, say) becomes a
+    note naming the error, so the rest of the page, which the demo writes last, is not lost with it."""
+    sections = []
+    for section_id, builder in SECTIONS:
+        try:
+            sections.append(builder(root))
+        except Exception as err:  # noqa: BLE001 - shown on the page and logged, never dropped
+            log.warning("report section %s failed: %s: %s", section_id, type(err).__name__, err)
+            note = missing(f"this section could not be built from the run's files ({type(err).__name__}: {err})")
+            sections.append(Section(section_id, section_id.capitalize(), note))
+    return sections
 
 
 def render_report(run_dir: str | Path, now: dt.datetime | None = None) -> str:

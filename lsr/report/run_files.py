@@ -48,13 +48,17 @@ def shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path) -> dict[str, Any]:
+    """A stage's JSON report (always an object at the top)."""
     if not path.is_file():
         raise MissingPart(f"{path} does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MissingPart(f"{path} could not be read as JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise MissingPart(f"{path} is not a JSON object")
+    return value
 
 
 def load_jsonl(path: Path) -> list[dict]:
@@ -156,7 +160,7 @@ def trained_models(root: Path, evaluated: list[dict]) -> list[TrainedModel]:
 
 def evaluated_models(results: dict) -> list[dict]:
     """The ``models`` rows of ``results.json`` that have a name, in the table's order."""
-    models = results.get("models") if isinstance(results, dict) else None
+    models = results.get("models")
     if not isinstance(models, list):
         raise MissingPart("results.json has no list of models")
     return [m for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
