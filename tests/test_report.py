@@ -28,6 +28,7 @@ from lsr.mining.report import write_report as write_mining_report
 from lsr.report import SECTION_IDS, render_report
 from lsr.report.build import build_sections
 from lsr.report.markup import PNG_SIGNATURE, esc
+from lsr.report.run_files import CorpusFigures, corpus_figures
 from lsr.scoring import SelectionRule
 from lsr.select_report import build_report as build_selection_report
 from lsr.select_report import write_report as write_selection_report
@@ -113,7 +114,10 @@ def _rationale_row(doc: dict) -> dict:
 def run_dir(tmp_path: Path) -> Path:
     """A small run directory laid out as ``lsr demo`` writes it, every stage present."""
     run = tmp_path / "run"
-    train = [{"id": f"train-{i}", "document": "one two three four " * (i + 1), "summary": "one two"} for i in range(4)]
+    train = [
+        {"id": f"train-{i}", "document": " ".join(["one two three four"] * (i + 1)), "summary": "one two"}
+        for i in range(4)
+    ]
     test = [
         {"id": f"test-{i}", "document": f"test document {i} " * 20, "summary": f"gold summary {i}"} for i in range(7)
     ]
@@ -263,6 +267,8 @@ def test_sections_hold_each_stage_figures(run_dir: Path):
     sections = Page(render_report(run_dir)).sections
     # Table 1: both data files and the kept set; the mining report's outcome.
     assert "train (train.jsonl)" in sections["input"] and "test (test.jsonl)" in sections["input"]
+    assert corpus_figures(run_dir / "data" / "train.jsonl") == CorpusFigures("train", 4, 10.0, 2.0)
+    assert "train (train.jsonl)410.02.0" in sections["input"]  # the cells of its row, in order
     assert "training set after selection" in sections["input"] and "1 parse" in sections["input"]
     # Selection: counts by reason, as the selection report has them.
     assert "rejected: score above threshold" in sections["selection"]
@@ -348,7 +354,10 @@ def test_broken_files_are_reported_not_raised(run_dir: Path):
     (run_dir / "eval" / "results.json").write_text("{not json")
     (run_dir / "mwf" / "history.jsonl").write_text('{"step": 1}\nnot json\n')
     (run_dir / "selected" / "scores.png").write_bytes(b"GIF89a")
+    (run_dir / "data" / "test.jsonl").write_text("not json\n")
     sections = Page(render_report(run_dir)).sections
+    assert "test.jsonl could not be read as JSON Lines" in sections["input"]
+    assert "train (train.jsonl)" in sections["input"]
     assert "could not be read as JSON" in sections["evaluation"]
     assert "line 2, is not JSON" in sections["training"]
     assert "is not a PNG image" in sections["selection"] and "re-drawn" in sections["selection"]

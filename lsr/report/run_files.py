@@ -96,23 +96,34 @@ class CorpusFigures:
 
 
 def corpus_figures(path: Path) -> CorpusFigures:
-    """Table-1 figures of a JSON Lines file of documents, its columns matched as ``lsr`` reads them."""
+    """Table-1 figures of a JSON Lines file of documents, its columns matched as ``lsr`` reads them.
+
+    Read by Arrow's JSON reader and counted with Arrow kernels, so a full training split takes seconds.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.json as pajson
 
     from lsr.io import COLUMN_ALIASES
     from lsr.stats import word_counts
 
-    rows = load_jsonl(path)
+    if not path.is_file():
+        raise MissingPart(f"{path} does not exist")
+    if path.stat().st_size == 0:
+        return CorpusFigures(path.stem, 0, 0.0, 0.0)
+    try:
+        table = pajson.read_json(path)
+    except (pa.ArrowException, OSError) as err:
+        raise MissingPart(f"{path} could not be read as JSON Lines ({err})") from None
     columns = {}
     for target in ("document", "summary"):
-        name = next((a for a in COLUMN_ALIASES[target] if rows and a in rows[0]), None)
+        name = next((a for a in COLUMN_ALIASES[target] if a in table.column_names), None)
         if name is None:
             raise MissingPart(f"{path} has no {target} column (accepted: {', '.join(COLUMN_ALIASES[target])})")
-        columns[target] = pa.array([None if r.get(name) is None else str(r.get(name)) for r in rows], pa.string())
-    n = len(rows)
+        columns[target] = pc.cast(table.column(name), pa.string())
+    n = table.num_rows
 
-    def average(texts: pa.Array) -> float:
+    def average(texts: pa.ChunkedArray) -> float:
         return float(pc.sum(word_counts(texts)).as_py() or 0) / n if n else 0.0
 
     return CorpusFigures(path.stem, n, average(columns["document"]), average(columns["summary"]))
