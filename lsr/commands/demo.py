@@ -90,4 +90,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n=== done: every stage's output is under {out}/")
     if table.exists():
         print(table.read_text())
+    from lsr.report import write_report
+
+    print(f"report: {write_report(out)}")
     return 0
