@@ -23,8 +23,14 @@ class CorpusStats:
 
 
 def word_counts(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Whitespace-separated words per text, the unit the paper's Table 1 reports."""
-    return pc.list_value_length(pc.utf8_split_whitespace(pc.fill_null(texts, ""))).fill_null(0)
+    """Whitespace-separated words per text, the unit the paper's Table 1 reports.
+
+    Arrow's split keeps an empty piece for leading or trailing whitespace (and one for an empty text), so the
+    text is trimmed first and an empty text counts 0 words.
+    """
+    trimmed = pc.utf8_trim_whitespace(pc.fill_null(texts, ""))
+    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed))
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), 0, counts).fill_null(0)
 
 
 def _batch_sums(batch: pa.Table) -> pa.Table:

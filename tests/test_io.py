@@ -150,3 +150,11 @@ def test_reads_documents_from_s3(ray_local, tmp_path, monkeypatch):
         assert report.files == ["s3://corpus/cnndm/train.jsonl"]
     finally:
         server.stop()
+
+
+def test_word_counts_ignore_surrounding_whitespace_and_count_empty_texts_as_zero():
+    import pyarrow as pa
+
+    from lsr.stats import word_counts
+
+    assert word_counts(pa.array(["a b ", "", None, " x  y z", "one"])).to_pylist() == [2, 0, 0, 3, 1]
