@@ -64,7 +64,10 @@ class PlanConfig(StageConfig):
 
     input: str = Field(description="the documents to mine: jsonl/parquet/csv file or folder, local or s3://")
     dataset: Dataset = Field(description="picks the prompts and the completion budgets")
-    model: str = Field(description="the mining model (a name, or a local folder whose tokenizer is then used)")
+    # Not named `model`: that is the name of a data-set section (the student's settings), see lsr.config.SECTIONS.
+    mining_model: Annotated[str, Flag(name="--model")] = Field(
+        description="the mining model (a name, or a local folder whose tokenizer is then used)"
+    )
     gpus_per_node: int = Field(ge=1, description="GPUs of each mining node")
     nodes: int = Field(default=1, ge=1, description="mining nodes")
     tensor_parallel_size: int = Field(default=8, ge=1, description="GPUs per engine replica")
@@ -109,7 +112,7 @@ class PlanConfig(StageConfig):
     def tokenizer_path(self) -> str | None:
         if self.tokenizer:
             return self.tokenizer
-        return self.model if Path(self.model).is_dir() else None
+        return self.mining_model if Path(self.mining_model).is_dir() else None
 
 
 # ------------------------------------------------------------------------------------------- the assumptions
@@ -370,8 +373,9 @@ def format_plan(p: Plan) -> str:
         f"input: {c.input}: {s.documents:,} documents ({counted}{'; removed: ' + removed if removed else ''})",
         f"sample: {len(s.rows)} documents (seed {c.seed}); tokens by {counting}; "
         f"{p.cut_fraction:.0%} cut to --max-model-len {c.max_model_len}",
-        f"cluster: {c.nodes} node(s) x {c.gpus_per_node} GPUs = {r.gpus} GPUs; {r.replicas} replica(s) of {c.model} "
-        f"at tensor-parallel {c.tensor_parallel_size}" + (f"; {r.idle_gpus} GPU(s) idle" if r.idle_gpus else ""),
+        f"cluster: {c.nodes} node(s) x {c.gpus_per_node} GPUs = {r.gpus} GPUs; "
+        f"{r.replicas} replica(s) of {c.mining_model} at tensor-parallel {c.tensor_parallel_size}"
+        + (f"; {r.idle_gpus} GPU(s) idle" if r.idle_gpus else ""),
         "",
         "per document (sample mean)          call A    call B (expected / worst)",
         f"  prompt tokens                   {p.per_document['prompt_a']:>8,.0f}    "

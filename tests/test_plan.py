@@ -15,7 +15,7 @@ from lsr.prompts import SYSTEM, template_text
 
 
 def _config(**given) -> PlanConfig:
-    base = {"input": "-", "dataset": "cnndm", "model": "m", "gpus_per_node": 8}
+    base = {"input": "-", "dataset": "cnndm", "mining_model": "m", "gpus_per_node": 8}
     return resolve(PlanConfig, {**base, **given})
 
 
@@ -125,10 +125,10 @@ def test_a_local_model_folder_counts_with_its_tokenizer(tmp_path):
     folder = tmp_path / "model"
     tiny_tokenizer().save_pretrained(folder)
     path = _write(tmp_path / "docs.jsonl", [{"document": _words(30, "Florida"), "summary": "Storm hits Florida."}])
-    config = resolve(PlanConfig, {"input": path, "dataset": "xsum", "model": str(folder), "gpus_per_node": 8})
+    config = resolve(PlanConfig, {"input": path, "dataset": "xsum", "mining_model": str(folder), "gpus_per_node": 8})
     p = plan(config)
     assert p.tokenizer == str(folder)
-    words = plan(resolve(PlanConfig, {"input": path, "dataset": "xsum", "model": "m", "gpus_per_node": 8}))
+    words = plan(resolve(PlanConfig, {"input": path, "dataset": "xsum", "mining_model": "m", "gpus_per_node": 8}))
     assert p.per_document["prompt_a"] != words.per_document["prompt_a"]
     assert math.isfinite(p.expected.gpu_hours)
 
