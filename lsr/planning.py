@@ -162,16 +162,15 @@ def throughput(config: PlanConfig) -> Throughput:
 
 def length_factors(config: PlanConfig) -> tuple[Assumption, Assumption]:
     default_a, default_b = LENGTH_FACTORS[config.dataset]
-    rule = "x gold summary tokens, capped at {cap} (--{flag})"
+    given_a, given_b = config.rationale_length_factor, config.summaries_length_factor
+    origin = "; default from 70B-style outputs (lsr/planning.py's docstring)"
     a = Assumption(
-        "--rationale-length-factor", config.rationale_length_factor or default_a, "expected call A completion",
-        rule.format(cap=config.mining.rationale_max_tokens, flag="rationale-max-tokens")
-        + ("" if config.rationale_length_factor else "; default from 70B-style outputs (lsr/planning.py)"),
+        "--rationale-length-factor", given_a or default_a, "call A completion tokens per gold summary token",
+        f"capped at --rationale-max-tokens {config.mining.rationale_max_tokens}" + ("" if given_a else origin),
     )
     b = Assumption(
-        "--summaries-length-factor", config.summaries_length_factor or default_b, "expected call B completion",
-        rule.format(cap=config.mining.summaries_max_tokens, flag="summaries-max-tokens")
-        + ("" if config.summaries_length_factor else "; default from 70B-style outputs (lsr/planning.py)"),
+        "--summaries-length-factor", given_b or default_b, "call B completion tokens per gold summary token",
+        f"capped at --summaries-max-tokens {config.mining.summaries_max_tokens}" + ("" if given_b else origin),
     )
     return a, b
 
@@ -316,9 +315,7 @@ def _case(prompt: float, prefill: float, completion: float, rate: Throughput) ->
 
 def estimate(config: PlanConfig, sample: InputSample, measured: list[DocumentTokens], tokenizer: str | None) -> Plan:
     """Scale the sample's mean tokens per document to the whole input and turn them into time on the cluster."""
-    rate = throughput(config)
-    if rate.replicas == 0:
-        raise InputError("no engine replica fits the cluster")  # unreachable after validation; kept explicit
+    rate = throughput(config)  # at least one replica: PlanConfig refuses a replica larger than a node
     n = len(measured)
 
     def mean(name: str) -> float:
@@ -404,4 +401,6 @@ def format_plan(p: Plan) -> str:
         lines.append(f"  {a.flag} {a.value:,.2f}  {a.unit}; {a.source}")
     lines.append("  wall time = (prefilled / prefill rate + completion / completion rate) / replicas; "
                  "GPU-hours = wall time x all GPUs of the cluster")
+    lines.append("  not included: engine start-up (downloading and loading the model: minutes per replica), "
+                 "node start-up, retries; the engines are assumed saturated (enough requests in flight)")
     return "\n".join(lines)
