@@ -76,3 +76,12 @@ def test_mining_nodes_fit_the_recipe_engine_and_pin_it():
     # the cluster can hold the recipe's largest mining fleet
     max_replicas = recipe["max_replicas"].default
     assert nodes["mining_gpu"]["max_workers"] * mining["GPU"] >= max_replicas * tp
+
+
+def test_every_node_starts_with_token_authentication():
+    config = _load()
+    starts = [c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in config[key]
+              if "ray start" in c]
+    assert len(starts) == 2
+    assert all("RAY_AUTH_MODE=token" in c for c in starts)
+    assert any(remote.endswith("/.ray/auth_token") for remote in config["file_mounts"])
