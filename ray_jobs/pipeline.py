@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     if not address:
         print("pipeline: error: give --address http://HEAD:8265 or set RAY_ADDRESS", file=sys.stderr)
         return 2
+    from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     try:
@@ -43,6 +44,13 @@ def main(argv=None) -> int:
     except StageFailed as err:
         print(f"pipeline: {err}", file=sys.stderr)
         return 1
+    except AuthenticationError:
+        print("pipeline: error: the cluster uses token authentication: export RAY_AUTH_MODE=token and give its "
+              "token in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN", file=sys.stderr)
+        return 2
+    except ConnectionError as err:
+        print(f"pipeline: error: cannot reach the cluster at {address} ({err})", file=sys.stderr)
+        return 2
     return 0
 
 

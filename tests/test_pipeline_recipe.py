@@ -170,3 +170,21 @@ def test_a_failed_stage_stops_the_run_with_its_log_and_resumes_next_time():
     resumed_id, entrypoint, _ = client.submitted[1]
     assert resumed_id == "table2-cnndm-train-2" and "--resume" in entrypoint
     assert client.submitted[2][0] == "table2-cnndm-evaluate"
+
+
+def _script():
+    import runpy
+    from pathlib import Path
+
+    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "ray_jobs" / "pipeline.py"), run_name="script")
+
+
+def test_the_script_dry_run_prints_every_submit_line(capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = ["--dataset", "xsum", "--train-input", "s3://b/x/train.jsonl", "--test-input", "s3://b/x/test.jsonl",
+            "--root", "s3://b/runs", "--no-plan", "--dry-run"]
+    assert _script()["main"](args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ray job submit")]
+    assert [shlex.split(line)[shlex.split(line).index("--") + 2] for line in lines] == list(ENTRYPOINTS.values())
+    assert _script()["main"](args[:-1]) == 2  # no --dry-run and no address: one line, nothing submitted
+    assert "RAY_ADDRESS" in capsys.readouterr().err
