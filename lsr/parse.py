@@ -70,15 +70,29 @@ _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
 _RATIONALE_PREFIX = re.compile(r"^(?:the\s+)?rationale(?:\s*(?:line\s*)?#?\d{1,3})?\s*[:：.)-]\s*", re.IGNORECASE)
 _LINE_PREFIX = re.compile(r"^(?:line|item|sentence\s+\d)\s*#?\d{1,3}\s*[:：.)-]\s*", re.IGNORECASE)
+# The label words models put before a field, per field kind, in any case; the paper's abbreviations (EA, AS,
+# TER) included. A label may carry a number ("Aspect 1"), a parenthesised alias ("Essential aspect (EA)") and
+# markdown emphasis (stripped before matching); it ends with ':', '=' or a spaced dash ("Aspect - ...").
 _FIELD_LABELS = (
-    ("aspect", r"(?:key\s+)?aspects?|topic|key\s+phrase"),
-    ("sentence", r"(?:associated|supporting|source|key|relevant|evidence)\s+sentences?|sentences?|evidence"),
-    ("triples", r"(?:relation(?:al)?\s+|srl\s+|knowledge\s+)?triples?|relations?|triplets?|srl"),
+    ("aspect", r"(?:essential|key|main|core)\s+aspects?|aspects?|topic|key\s+phrase|ea"),
+    (
+        "sentence",
+        r"(?:associated|supporting|source|key|relevant|evidence|essential)\s+sentences?|sentences?|evidence|as",
+    ),
+    (
+        "triples",
+        r"(?:relation(?:al)?\s+|srl\s+|knowledge\s+)?(?:triples?|triplets?)(?:\s*\(s\))?"
+        r"|triple\s+extraction(?:\s+results?)?|relations?|srl|ter",
+    ),
 )
-_FIELD_LABEL = re.compile(
-    r"^(?:task\s*\d\s*[:.)-]?\s*)?(?:(" + ")|(".join(p for _, p in _FIELD_LABELS) + r"))(?:\s*\(.*?\))?\s*[:：=]\s*",
-    re.IGNORECASE,
+_LABEL_NAME = (
+    r"(?:task\s*\d\s*[:.)-]?\s*)?(?:(" + ")|(".join(p for _, p in _FIELD_LABELS) + r"))"
+    r"(?:\s*#?\d{1,3})?(?:\s*\(.*?\))?"
 )
+_FIELD_LABEL = re.compile(r"^" + _LABEL_NAME + r"(?:\s*[:：=]\s*|\s+[-–—]\s+)", re.IGNORECASE)
+_BARE_LABEL = re.compile(r"^" + _LABEL_NAME + r"\s*[:：=]?$", re.IGNORECASE)
+# Any short label ("Quote:", "Key point:") on a field whose neighbours all carry known labels.
+_OTHER_LABEL = re.compile(r"^[A-Za-z][A-Za-z()/'-]*(?:\s+[A-Za-z()/'-]+){0,2}\s*[:：]\s+")
 _HEADER_ONLY = re.compile(r"^[^|#<>\[\]]{0,60}[:：]$")
 _TABLE_RULE = re.compile(r"^[\s|:\-+=]+$")
 
@@ -125,6 +139,21 @@ def _field_label(text: str) -> tuple[str | None, str]:
         return None, text
     kind = next(name for (name, _), group in zip(_FIELD_LABELS, match.groups(), strict=True) if group is not None)
     return kind, text[match.end() :].strip()
+
+
+def _labelled_fields(fields: list[str]) -> tuple[list[str | None], list[str]]:
+    """Each field's kind (None when unlabelled) and its text without the label.
+
+    Models that label fields label all of them, often with words of their own ("Quote:"), so once the other
+    fields of a line carry known labels, a short ``Word(s):`` prefix on the remaining one is a label too.
+    """
+    labelled = [_field_label(_strip_emphasis(f)) for f in fields]
+    labels = [kind for kind, _ in labelled]
+    values = [rest for _, rest in labelled]
+    if len(fields) >= 3 and sum(kind is not None for kind in labels) >= len(fields) - 1:
+        pairs = zip(labels, values, strict=True)
+        values = [_OTHER_LABEL.sub("", value, count=1) if kind is None else value for kind, value in pairs]
+    return labels, values
 
 
 def _clean_field(text: str) -> str:
@@ -373,12 +402,10 @@ def parse_rationale(text: str, dataset: str = "cnndm") -> Rationale:
             else:
                 result.ignored.append(raw)
             continue
-        labelled = [_field_label(_strip_emphasis(f)) for f in fields]
-        labels = [kind for kind, _ in labelled]
-        values = [rest for _, rest in labelled]
-        if all(kind is not None and not rest for kind, rest in labelled):
+        if all(_BARE_LABEL.match(_strip_emphasis(f)) for f in fields):
             result.ignored.append(raw)  # a table header: "| Aspect | Sentence | Triples |"
             continue
+        labels, values = _labelled_fields(fields)
         assigned = _assign_fields(values, labels)
         if isinstance(assigned, str):
             result.problems.append(Problem(raw, assigned))
