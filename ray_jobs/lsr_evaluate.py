@@ -1,6 +1,6 @@
-"""Entrypoint for ``ray job submit -- python ray_jobs/evaluate.py ...``, with the same arguments as ``lsr evaluate``.
+"""Entrypoint for ``ray job submit -- python ray_jobs/lsr_evaluate.py ...``.
 
-Under ``ray job submit`` RAY_ADDRESS points the run at the cluster.
+The same arguments as ``lsr evaluate``; under ``ray job submit`` RAY_ADDRESS points the run at the cluster.
 """
 
 import sys
