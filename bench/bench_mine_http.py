@@ -33,11 +33,13 @@ from lsr.mining.budget import TokenBudget  # noqa: E402
 from lsr.mining.engines import HttpEngineConfig  # noqa: E402
 from lsr.mining.pipeline import MineJob, run_mining  # noqa: E402
 from lsr.parse import parse_rationale  # noqa: E402
+from lsr.presets import SAMPLES_DIR  # noqa: E402
 from lsr.prompts import format_rationale, rationale_messages, summaries_messages  # noqa: E402
 
 
 def load_docs(n: int) -> list[dict]:
-    base = [json.loads(x) for x in (REPO.parent / "shared" / "data" / "cnndm_dev.jsonl").read_text().splitlines()]
+    """``n`` documents cycled from the 40 shipped CNN/DM rows, each copy with its own id."""
+    base = [json.loads(x) for x in (SAMPLES_DIR / "cnndm_sample.jsonl").read_text().splitlines() if x.strip()]
     return [{**base[i % len(base)], "id": f"{base[i % len(base)]['id']}-{i}"} for i in range(n)]
 
 

@@ -1,6 +1,7 @@
 """Pairs scored per second: the Ray Data selection pass next to a single-process loop over the same pairs.
 
-Pairs are real CNN/DM (or XSum) gold summaries against a lead-3 "generated" summary, repeated to ``--pairs``.
+Pairs are real CNN/DM (or XSum) gold summaries (the 40 rows shipped in ``lsr/samples``) against a lead-3
+"generated" summary, repeated to ``--pairs``.
 Both sides run the same :func:`lsr.scoring.judge`; the Ray side is :func:`lsr.selection.score_dataset` over an
 in-memory dataset (no Parquet I/O, which the CLI adds on top), so the ratio is the parallel scoring speed-up.
 
@@ -13,15 +14,15 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import pyarrow as pa
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def _pairs(dataset: str, n: int) -> pa.Table:
-    source = [json.loads(line) for line in (SHARED / f"{dataset}_dev.jsonl").read_text().splitlines()]
+    from lsr.presets import SAMPLES_DIR
+
+    lines = (SAMPLES_DIR / f"{dataset}_sample.jsonl").read_text().splitlines()
+    source = [json.loads(line) for line in lines if line.strip()]
     rows = []
     for i in range(n):
         doc = source[i % len(source)]

@@ -1,8 +1,9 @@
 """Training throughput of the tiny MWF student on Ray Train: examples per second per worker, 1 vs 2 workers.
 
 Both runs train the same model on the same selected rows (stand-in rationales built from the gold summaries of
-../shared/data/cnndm_dev.jsonl) for the same number of steps, without validation; each reports the rank-0
-worker's examples/s over its training loop (model build and Ray start-up excluded). On a machine with two
+the 40 CNN/DM rows shipped in lsr/samples, cycled to ``--rows``) for the same number of steps, without
+validation; each reports the rank-0 worker's examples/s over its training loop (model build and Ray start-up
+excluded). On a machine with two
 cores, two workers share them, so expect per-worker throughput to fall and total throughput to rise a little.
 
     python bench/bench_train_scaling.py [--steps 30] [--rows 128] [--batch-size 4] [--source-max-tokens 256]
@@ -19,18 +20,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lsr.metrics import split_sentences
+from lsr.presets import SAMPLES_DIR
 from lsr.ray_utils import init_ray
 from lsr.schema import SCORED
 from lsr.train.settings import TrainSettings
 from lsr.train.trainer import train
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cnndm_dev.jsonl"
+DATA = SAMPLES_DIR / "cnndm_sample.jsonl"
 
 
 def selection(rows: int, folder: Path) -> Path:
     records = []
-    for line in DATA.read_text(encoding="utf-8").splitlines()[:rows]:
-        r = json.loads(line)
+    source = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i in range(rows):
+        r = {**source[i % len(source)], "id": f"{source[i % len(source)]['id']}-{i}"}
         sentences = split_sentences(r["summary"])
         records.append({
             "id": r["id"], "document": r["document"], "summary": r["summary"],

@@ -32,15 +32,10 @@ from pydantic import Field, field_validator
 from lsr.cli_config import Flag, comma_list
 from lsr.config import Dataset, StageConfig
 
-#: The entrypoints, relative to the working directory. The selection entrypoint is named once, here.
-SELECT_ENTRYPOINT = "ray_jobs/select.py"
-ENTRYPOINTS = {
-    "mine": "ray_jobs/mine.py",
-    "select": SELECT_ENTRYPOINT,
-    "train": "ray_jobs/train.py",
-    "evaluate": "ray_jobs/evaluate.py",
-}
-STAGES = tuple(ENTRYPOINTS)
+#: The stages in order, and their entrypoints relative to the working directory (``ray_jobs/lsr_<stage>.py``: names
+#: that shadow no module, see tests/test_entrypoints.py).
+STAGES = ("mine", "select", "train", "evaluate")
+ENTRYPOINTS = {stage: f"ray_jobs/lsr_{stage}.py" for stage in STAGES}
 
 #: GPUs of cluster.yaml's mining node type (p5.48xlarge); tests/test_cluster_yaml.py checks the two agree.
 MINING_NODE_GPUS = 8
@@ -55,7 +50,7 @@ RUNNING = ("PENDING", "RUNNING")
 
 
 class RecipeConfig(StageConfig):
-    """``ray_jobs/pipeline.py``: where the data is, where the run goes, and the cluster-sized settings; the paper's
+    """``ray_jobs/lsr_pipeline.py``: where the data is, where the run goes, and the cluster-sized settings; the paper's
     per-data-set settings (prompts, budgets, Score1/Score2 threshold, gates, gammas, beams) come from ``--dataset``
     inside each stage."""
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Ray instance per test session and the paths of the shared samples."""
+"""Shared fixtures: one local Ray instance per test session and the paths of the samples kept in the repo."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-LLM_OUTPUTS = REPO.parent / "shared" / "llm_outputs"
+#: The 40-row real samples shipped in the package (the demo's input too); provenance in tests/data/README.md.
+SAMPLES = REPO / "lsr" / "samples"
+#: Fixtures only the tests need (the parser's LLM outputs).
+TEST_DATA = REPO / "tests" / "data"
 
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,13 +32,13 @@ def ray_local():
 
 @pytest.fixture(scope="session")
 def cnndm_path() -> Path:
-    path = SHARED_DATA / "cnndm_dev.jsonl"
-    assert path.exists(), f"the shared CNN/DM sample is missing at {path}"
+    path = SAMPLES / "cnndm_sample.jsonl"
+    assert path.exists(), f"the CNN/DM sample is missing at {path}"
     return path
 
 
 @pytest.fixture(scope="session")
 def xsum_path() -> Path:
-    path = SHARED_DATA / "xsum_dev.jsonl"
-    assert path.exists(), f"the shared XSum sample is missing at {path}"
+    path = SAMPLES / "xsum_sample.jsonl"
+    assert path.exists(), f"the XSum sample is missing at {path}"
     return path

@@ -1,4 +1,4 @@
-"""The oracle engine mines the shared samples end to end: every row, the exact schema, nothing lost."""
+"""The oracle engine mines the shipped samples end to end: every row, the exact schema, nothing lost."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ def test_lsr_mine_oracle_writes_every_cnndm_row(ray_local, cnndm_path, tmp_path,
     table = pq.read_table(out)
     assert table.schema.equals(RATIONALES)
     ids = table.column("id").to_pylist()
-    assert len(ids) == len(set(ids)) == 256
+    assert len(ids) == len(set(ids)) == 40
     rows = table.to_pylist()
     assert all(r["error"] is None and r["aspects"] and r["total_summary"] for r in rows)
     assert all(len(r["aspects"]) == len(r["sentences"]) == len(r["triples"]) == len(r["sub_summaries"]) for r in rows)
     assert {r["engine"] for r in rows} == {"oracle"} and rows[0]["prompt_tokens"] is None
     report = json.loads((tmp_path / "rationales.report.json").read_text())
-    assert report["complete"] and report["done"] == 256 and report["failed"] == 0
-    assert "mined 256/256 documents (complete)" in capsys.readouterr().out
+    assert report["complete"] and report["done"] == 40 and report["failed"] == 0
+    assert "mined 40/40 documents (complete)" in capsys.readouterr().out
 
     # Run again with the same arguments: nothing is redone, nothing duplicated.
     files_before = sorted(p.name for p in out.glob("*.parquet"))
@@ -37,7 +37,7 @@ def test_lsr_mine_oracle_writes_every_cnndm_row(ray_local, cnndm_path, tmp_path,
         == 0
     )
     assert sorted(p.name for p in out.glob("*.parquet")) == files_before
-    assert json.loads((tmp_path / "rationales.report.json").read_text())["resumed_from_earlier_runs"] == 256
+    assert json.loads((tmp_path / "rationales.report.json").read_text())["resumed_from_earlier_runs"] == 40
 
 
 def test_a_file_cut_short_is_removed_and_its_rows_redone(ray_local, xsum_path, tmp_path):

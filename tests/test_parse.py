@@ -1,4 +1,4 @@
-"""The parser recovers every shared fixture and the wider family of formats real models write."""
+"""The parser recovers every LLM-output fixture and the wider family of formats real models write."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from conftest import LLM_OUTPUTS
+from conftest import TEST_DATA
 
 from lsr.parse import ParseError, parse_rationale, parse_summaries, parse_triples
 
-FIXTURES = [json.loads(line) for line in (LLM_OUTPUTS / "dev.jsonl").read_text().splitlines() if line.strip()]
+FIXTURES = [json.loads(line) for line in (TEST_DATA / "llm_outputs_dev.jsonl").read_text().splitlines() if line.strip()]
 
 
 def _norm(value):
@@ -96,10 +96,17 @@ def test_bracketless_and_comma_triples():
     "text,subs,total",
     [
         ("**Sub-summaries:**\n* One.\n* Two.\n\n**Total summary:** Both.", ["One.", "Two."], "Both."),
-        ("Sub-summary 1: One.\r\nSub-summary 2: Two.\r\nOverall summary: Both.\r\n\r\nNote: short.", ["One.", "Two."],
-         "Both."),
+        (
+            "Sub-summary 1: One.\r\nSub-summary 2: Two.\r\nOverall summary: Both.\r\n\r\nNote: short.",
+            ["One.", "Two."],
+            "Both.",
+        ),
         ("Here is the summary:\n\nScientists made a cell.", [], "Scientists made a cell."),
-        ("Summary:\nScientists made a cell\nin a lab.\n\n(Note: one sentence.)", [], "Scientists made a cell in a lab.")
+        (
+            "Summary:\nScientists made a cell\nin a lab.\n\n(Note: one sentence.)",
+            [],
+            "Scientists made a cell in a lab.",
+        ),
     ],
 )
 def test_summary_variants(text, subs, total):

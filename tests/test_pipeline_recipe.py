@@ -176,7 +176,7 @@ def _script():
     import runpy
     from pathlib import Path
 
-    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "ray_jobs" / "pipeline.py"), run_name="script")
+    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "ray_jobs" / "lsr_pipeline.py"), run_name="script")
 
 
 def test_the_script_dry_run_prints_every_submit_line(capsys, monkeypatch):

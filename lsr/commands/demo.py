@@ -17,6 +17,8 @@ from pathlib import Path
 HELP = "run mine -> select -> train (MWF and plain baseline) -> evaluate on the shipped sample, locally"
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+#: Examples per worker step; selection must keep at least this many rows for the demo to train.
+DEMO_BATCH_SIZE = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +61,8 @@ def _stage(argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr.demo_selection import check_enough_kept, demo_selection_args
+
     out = Path(args.output)
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
     train_docs, test_docs = split_sample(source, out / "data", args.test_size)
@@ -67,14 +71,19 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "http":
         mine += ["--url", args.url or "", "--model", args.llm or ""]
     _stage(mine)
+    relax, note = demo_selection_args(args.dataset, args.engine)
+    if note:
+        print(note, flush=True)
     _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
-            "--overwrite"])
+            "--overwrite", *relax])
+    check_enough_kept(json.loads((out / "selected" / "report.json").read_text()), max(args.workers, DEMO_BATCH_SIZE))
     common = ["--data", str(out / "selected"), "--dataset", args.dataset, "--model", "tiny",
               "--workers", str(args.workers), "--max-steps", str(args.steps),
               "--warmup-steps", str(max(args.steps // 4, 1)),
               # Demo-sized settings: a tiny random-init model on CPU needs a larger Noam scale than BART-large's
               # 2e-3 to move in a hundred steps, and short inputs keep each step fast.
-              "--lr-scale", "0.02", "--batch-size", "8", "--source-max-tokens", "256", "--target-max-tokens", "64",
+              "--lr-scale", "0.02", "--batch-size", str(DEMO_BATCH_SIZE), "--source-max-tokens", "256",
+              "--target-max-tokens", "64",
               "--rationale-max-tokens", "64",
               "--validation", str(test_docs), "--validation-size", str(args.test_size),
               "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8, "max_new_tokens": 48})]

@@ -1,4 +1,4 @@
-"""Entrypoint for ``ray job submit -- python ray_jobs/select.py --input ... --output ... --dataset ...``.
+"""Entrypoint for ``ray job submit -- python ray_jobs/lsr_select.py --input ... --output ... --dataset ...``.
 
 The same arguments as ``lsr select``; under ``ray job submit`` RAY_ADDRESS points the pass at the cluster.
 """

@@ -1,4 +1,4 @@
-"""The paper's Table 2 on a cluster: ``python ray_jobs/pipeline.py --dataset cnndm --train-input s3://... ...``.
+"""The paper's Table 2 on a cluster: ``python ray_jobs/lsr_pipeline.py --dataset cnndm --train-input s3://... ...``.
 
 Runs on the user's machine (not as a job itself): prints ``lsr plan``'s estimate of mining, then submits mine,
 select, train and evaluate as separate ``ray job submit`` jobs to ``--address`` (or RAY_ADDRESS), each after the
@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     from lsr.errors import LsrError
     from lsr.pipeline_recipe import RecipeConfig, StageFailed, build_jobs, plan_arguments, run_recipe, submit_command
 
-    parser = argparse.ArgumentParser(prog="ray_jobs/pipeline.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="ray_jobs/lsr_pipeline.py", description=__doc__.split("\n\n")[0])
     add_config_arguments(parser, RecipeConfig)
     args = parser.parse_args(argv)
     try:

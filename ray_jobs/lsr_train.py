@@ -1,4 +1,4 @@
-"""Entrypoint for ``ray job submit -- python ray_jobs/train.py ...``, with the same arguments as ``lsr train``.
+"""Entrypoint for ``ray job submit -- python ray_jobs/lsr_train.py ...``, with the same arguments as ``lsr train``.
 
 Under ``ray job submit`` RAY_ADDRESS points the run at the cluster.
 """

@@ -1,4 +1,4 @@
-"""Entrypoint for ``ray job submit -- python ray_jobs/mine.py --input ... --output ... --dataset ... --engine ...``.
+"""Entrypoint for ``ray job submit -- python ray_jobs/lsr_mine.py --input ... --output ... --dataset ... --engine ...``.
 
 The same arguments as ``lsr mine``; under ``ray job submit`` RAY_ADDRESS points the job at the cluster.
 """
