@@ -14,8 +14,12 @@ APP_NAME = "lsr"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="DIR", help="a checkpoint folder (e.g. RUN/model)")
-    parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="generation preset (default: the dataset in the run's train_report.json)")
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="generation preset (default: the dataset in the run's train_report.json)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP host (0.0.0.0 to listen on every interface)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port")
     scale = parser.add_mutually_exclusive_group()
@@ -29,10 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-beams", type=int, default=None, help="override the preset's beams")
     parser.add_argument("--min-new-tokens", type=int, default=None, help="override the preset's minimum length")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the preset's maximum length")
-    parser.add_argument("--token-env", default=None, metavar="VAR",
-                        help="environment variable whose token turns bearer auth on (default LSR_SERVE_TOKEN)")
-    parser.add_argument("--config", default=None, metavar="YAML",
-                        help="serve settings (ServeConfig fields, or a Serve config YAML: its first app's args)")
+    parser.add_argument(
+        "--token-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable whose token turns bearer auth on (default LSR_SERVE_TOKEN)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="YAML",
+        help="serve settings (ServeConfig fields, or a Serve config YAML: its first app's args)",
+    )
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: RAY_ADDRESS or a local Ray)")
 
 

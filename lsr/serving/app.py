@@ -9,7 +9,8 @@ constructor returns, so ``GET /healthz`` answering 200 means the model is loaded
 to a replica and lets its in-flight requests finish for up to ``graceful_shutdown_timeout_s``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must resolve the route annotations (Request) through
+# the methods Serve wraps, which string annotations break (every route answered 422 "query.request missing").
 
 import asyncio
 import logging

@@ -49,7 +49,8 @@ $("go").onclick = async () => {
   if (!r.ok) { $("summary").className = "error"; $("summary").textContent = `${r.status}: ${body.detail}`; return; }
   const s = body.summaries[0];
   $("summary").textContent = s.summary;
-  let meta = `${body.model} · ${s.input_tokens} tokens${s.truncated ? " (truncated to " + body.source_max_tokens + ")" : ""}`
+  const cut = s.truncated ? ` (truncated to ${body.source_max_tokens})` : "";
+  let meta = `${body.model} · ${s.input_tokens} tokens${cut}`
     + ` · batch of ${s.batch_size} · ${body.timings.total_ms.toFixed(0)} ms`;
   if (body.gates) meta += " · gates " + JSON.stringify(body.gates);
   $("meta").textContent = meta;
