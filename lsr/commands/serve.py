@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
               "Ctrl-C stops", flush=True)  # fmt: skip
         stop.wait()
     finally:
+        # Delete the application first: its replicas finish their in-flight requests while the HTTP proxy still
+        # carries the answers back (serve.shutdown() alone stops the proxy at once and drops those connections).
         print("[lsr serve] shutting down: draining in-flight requests", flush=True)
+        serve.delete(APP_NAME)
         serve.shutdown()
     return 0
