@@ -158,6 +158,7 @@ def test_health_model_info_page_and_openapi(server):
     assert info["views"] == ["ea", "as", "ter"] and info["dataset"] == "xsum" and info["decoder_layers"] == 2
     assert info["training"]["steps"] == 7 and info["config"]["model_type"] == "gated_bart"
     assert info["auth"] is False and info["limits"]["max_texts"] == 4
+    assert info["replica_memory"]["peak_rss_mb"] > 0
     page = requests.get(f"{url}/", timeout=30)
     assert page.status_code == 200 and "<textarea" in page.text and "fetch(" in page.text
     schema = requests.get(f"{url}/openapi.json", timeout=30).json()

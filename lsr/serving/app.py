@@ -28,7 +28,14 @@ from lsr.serving.auth import authorized, token_digest
 from lsr.serving.config import DEPLOYMENT_NAME, ServeConfig
 from lsr.serving.page import PAGE
 from lsr.serving.schema import RequestError, SummarizeRequest, SummarizeResponse, Summary, Timings, parse_request
-from lsr.serving.summarizer import Document, Generated, ServedModel, check_servable, generation_key
+from lsr.serving.summarizer import (
+    Document,
+    Generated,
+    ServedModel,
+    check_servable,
+    generation_key,
+    process_memory_mb,
+)
 
 logger = logging.getLogger("ray.serve")
 
@@ -107,10 +114,10 @@ class Summarizer:
 
     @api.get("/model")
     async def model_info(self, request: Request) -> Any:
-        """The model's config, views, gates, generation defaults, limits and training metadata."""
+        """The model's config, views, gates, generation defaults, limits, training metadata, replica memory."""
         if not authorized(request.headers.get("authorization"), self.auth_digest):
             return _error(401, "missing or wrong bearer token")
-        return {**self.info, "auth": self.auth_digest is not None}
+        return {**self.info, "auth": self.auth_digest is not None, "replica_memory": process_memory_mb()}
 
     @api.post("/summarize", response_model=SummarizeResponse, openapi_extra=_REQUEST_BODY)
     async def summarize(self, request: Request) -> Any:

@@ -175,6 +175,20 @@ class ServedModel:
         }
 
 
+def process_memory_mb() -> dict[str, float | None]:
+    """This process's resident memory now (Linux /proc; ``None`` elsewhere) and its peak, in MiB."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    rss = None
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    return {"rss_mb": rss, "peak_rss_mb": peak}
+
+
 def generation_key(settings: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """A hashable form of generation settings: documents with equal keys share one ``generate`` call."""
     return tuple(sorted(settings.items()))
