@@ -91,11 +91,6 @@ class Summarizer:
             "lsr serve: model %s loaded on %s (auth %s)", self.model.model_id, device, "on" if auth_digest else "off"
         )
 
-    def check_health(self) -> None:
-        """Serve's liveness check: a replica whose model is gone is restarted."""
-        if self.model is None:
-            raise RuntimeError("model not loaded")
-
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
     async def summarize_batch(self, documents: list[Document]) -> list[Generated]:
         # generate() runs in a thread, so the event loop keeps answering probes and forming the next batch.
