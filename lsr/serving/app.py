@@ -25,7 +25,7 @@ from ray.serve import Application
 
 from lsr.errors import InputError
 from lsr.serving.auth import authorized, token_digest
-from lsr.serving.config import DEPLOYMENT_NAME, ServeConfig
+from lsr.serving.config import DEPLOYMENT_NAME, Batching, ServeConfig
 from lsr.serving.page import PAGE
 from lsr.serving.schema import RequestError, SummarizeRequest, SummarizeResponse, Summary, Timings, parse_request
 from lsr.serving.summarizer import (
@@ -51,6 +51,9 @@ _REQUEST_BODY = {
         "content": {"application/json": {"schema": SummarizeRequest.model_json_schema()}},
     }
 }
+
+
+_BATCHING = Batching()
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -91,7 +94,8 @@ class Summarizer:
             "lsr serve: model %s loaded on %s (auth %s)", self.model.model_id, device, "on" if auth_digest else "off"
         )
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
+    # The config's defaults; __init__ applies this server's settings (serve.batch takes no per-instance values).
+    @serve.batch(max_batch_size=_BATCHING.max_batch_size, batch_wait_timeout_s=_BATCHING.batch_wait_timeout_s)
     async def summarize_batch(self, documents: list[Document]) -> list[Generated]:
         # generate() runs in a thread, so the event loop keeps answering probes and forming the next batch.
         return await asyncio.to_thread(self.model.summarize, documents)
