@@ -1,0 +1,123 @@
+"""The serving stage's typed configuration: one strict pydantic model read by the CLI, the YAML and the builder.
+
+``lsr serve`` flags, the ``args:`` of a Serve config YAML (``serve deploy``) and ``build_app`` all validate
+through :class:`ServeConfig`, so a wrong key or type is refused with its name before a replica starts.
+Generation defaults are not repeated here: they come from the data set's preset (:func:`lsr.config.preset`)
+and this config only holds overrides of them, plus the bounds a request may ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: The environment variable that, when set and non-empty, turns bearer-token auth on (its name is configurable).
+DEFAULT_TOKEN_ENV = "LSR_SERVE_TOKEN"
+#: The Serve deployment's name (the YAML's ``deployments:`` entries refer to it).
+DEPLOYMENT_NAME = "Summarizer"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class GenerationOverrides(_Strict):
+    """Server-wide replacements of the preset's beam-search settings (``None`` keeps the preset's value)."""
+
+    num_beams: int | None = Field(default=None, ge=1)
+    min_new_tokens: int | None = Field(default=None, ge=0)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    length_penalty: float | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class RequestLimits(_Strict):
+    """What one request may ask for; anything beyond is refused with a 4xx that names the bound."""
+
+    max_texts: int = Field(default=16, ge=1, description="documents per request")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="size of a request body")
+    max_num_beams: int = Field(default=8, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1)
+    min_length_penalty: float = -2.0
+    max_length_penalty: float = 4.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RequestLimits:
+        if self.min_length_penalty > self.max_length_penalty:
+            raise ValueError("limits: min_length_penalty must not exceed max_length_penalty")
+        return self
+
+
+class Batching(_Strict):
+    """``@serve.batch`` across concurrent requests: one document is one batch item; 1 turns batching off."""
+
+    max_batch_size: int = Field(default=16, ge=1)
+    batch_wait_timeout_s: float = Field(default=0.02, ge=0.0, le=10.0)
+
+
+class Autoscaling(_Strict):
+    """Serve's autoscaling: replicas follow the ongoing requests per replica between the two bounds."""
+
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=2, ge=1)
+    target_ongoing_requests: float = Field(default=16.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"autoscaling: min_replicas {self.min_replicas} exceeds max_replicas {self.max_replicas}")
+        return self
+
+
+class ServeConfig(_Strict):
+    """Everything a summarisation replica and its deployment need (the secret token itself is never part of it)."""
+
+    model: str = Field(min_length=1, description="checkpoint folder (save_pretrained format), e.g. RUN/model")
+    dataset: Literal["cnndm", "xsum"] | None = Field(
+        default=None, description="generation preset; default: the dataset of the run's train_report.json"
+    )
+    model_id: str | None = Field(default=None, description="name in answers; default: the run's folder name")
+    source_max_tokens: int | None = Field(default=None, ge=1, description="document truncation; default: preset")
+    generation: GenerationOverrides = GenerationOverrides()
+    limits: RequestLimits = RequestLimits()
+    batching: Batching = Batching()
+    replicas: int | None = Field(default=None, ge=1, description="fixed replica count (default 1)")
+    autoscaling: Autoscaling | None = None
+    gpu: bool = Field(default=False, description="one GPU per replica (one replica per GPU on a cluster)")
+    num_cpus: float = Field(default=1.0, gt=0.0, description="CPU cores per replica (also its torch threads)")
+    max_ongoing_requests: int = Field(default=64, ge=1, description="requests a replica holds at once")
+    auth_token_env: str = Field(default=DEFAULT_TOKEN_ENV, min_length=1, description="env var holding the token")
+    graceful_shutdown_timeout_s: float = Field(default=30.0, ge=0.0, description="drain time for in-flight requests")
+    graceful_shutdown_wait_loop_s: float = Field(default=2.0, ge=0.0)
+    health_check_period_s: float = Field(default=10.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeConfig:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("give either replicas or autoscaling, not both")
+        g, lim = self.generation, self.limits
+        if g.num_beams is not None and g.num_beams > lim.max_num_beams:
+            raise ValueError(f"generation.num_beams {g.num_beams} exceeds limits.max_num_beams {lim.max_num_beams}")
+        if g.max_new_tokens is not None and g.max_new_tokens > lim.max_new_tokens:
+            raise ValueError(
+                f"generation.max_new_tokens {g.max_new_tokens} exceeds limits.max_new_tokens {lim.max_new_tokens}"
+            )
+        return self
+
+    def deployment_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``Deployment.options``: replicas or autoscaling, resources, shutdown, health."""
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": 1 if self.gpu else 0},
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "graceful_shutdown_timeout_s": self.graceful_shutdown_timeout_s,
+            "graceful_shutdown_wait_loop_s": self.graceful_shutdown_wait_loop_s,
+            "health_check_period_s": self.health_check_period_s,
+        }
+        if self.autoscaling is not None:
+            options["autoscaling_config"] = self.autoscaling.model_dump()
+        else:
+            options["num_replicas"] = self.replicas or 1
+        return options

@@ -1,0 +1,194 @@
+"""The served model without Ray: loading, generation settings, batched summaries, and what ``GET /model`` shows.
+
+Generation is evaluation's (:func:`lsr.evaluation.generate_batch` on a model loaded by
+:func:`lsr.evaluation.load_summarizer`) with the data set's preset, so a served summary equals the summary
+``lsr evaluate`` writes for the same document and settings. A batch from ``@serve.batch`` may mix requests with
+different settings; :meth:`ServedModel.summarize` runs one ``generate`` per distinct setting, in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsr.errors import InputError
+from lsr.serving.config import ServeConfig
+from lsr.serving.schema import RequestError
+
+#: Written by ``lsr train`` next to ``model/`` (lsr/train/trainer.py).
+TRAIN_REPORT = "train_report.json"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One batch item: a document and the generation settings its request resolved to."""
+
+    text: str
+    generation: tuple[tuple[str, Any], ...]
+    enqueued_at: float = field(default_factory=time.perf_counter, compare=False)
+
+
+@dataclass(frozen=True)
+class Generated:
+    summary: str
+    input_tokens: int
+    batch_size: int
+    queue_ms: float
+    generate_ms: float
+
+
+def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``train_report.json`` (one level above ``model/``), or ``None`` for a model not from ``lsr train``."""
+    path = Path(model_dir).resolve().parent / TRAIN_REPORT
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: unreadable training report ({err})") from None
+
+
+def resolve_dataset(config: ServeConfig, training: dict[str, Any] | None) -> str:
+    """The generation preset: the config's, else the one the model was trained with."""
+    if config.dataset:
+        return config.dataset
+    dataset = ((training or {}).get("settings") or {}).get("dataset")
+    if dataset in ("cnndm", "xsum"):
+        return dataset
+    raise InputError(f"{config.model}: no {TRAIN_REPORT} names the data set; give --dataset cnndm or xsum")
+
+
+def model_id(config: ServeConfig) -> str:
+    """The name answers carry: the config's, else the run's folder name (as ``lsr evaluate`` names models)."""
+    from lsr.evaluation import model_names
+
+    return config.model_id or model_names([config.model])[0][0]
+
+
+def check_servable(config: ServeConfig) -> str:
+    """Fail before any replica starts when the checkpoint or its preset is unusable; returns the data set."""
+    from lsr.evaluation import check_checkpoint
+
+    check_checkpoint(config.model)
+    return resolve_dataset(config, training_metadata(config.model))
+
+
+class ServedModel:
+    """A loaded checkpoint and the server's generation defaults; thread-compatible for one generate at a time."""
+
+    def __init__(self, config: ServeConfig, device: str = "cpu"):
+        import torch
+
+        from lsr.config import preset
+        from lsr.evaluation import load_summarizer
+
+        self.config = config
+        self.device = device
+        self.training = training_metadata(config.model)
+        self.dataset = resolve_dataset(config, self.training)
+        self.model_id = model_id(config)
+        self.model, self.tokenizer = load_summarizer(config.model, device)
+        generation = preset(self.dataset).generation
+        self.base_generation = {**generation.as_generate_kwargs(), **config.generation.as_kwargs()}
+        positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        wanted = config.source_max_tokens or preset(self.dataset).model.source_max_tokens
+        self.source_max_tokens = min(wanted, positions) if positions else wanted
+        gate_values = getattr(self.model, "gate_values", None)
+        self.gates: dict[str, list[float]] = gate_values() if callable(gate_values) else {}
+        self.threads = torch.get_num_threads()
+
+    # ---- per request --------------------------------------------------------------------------------------
+
+    def generation_for(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The preset's settings with the server's and the request's overrides; refuses min > max."""
+        settings = {**self.base_generation, **overrides}
+        low, high = settings.get("min_new_tokens", 0), settings.get("max_new_tokens")
+        if high is not None and low > high:
+            raise RequestError(422, f"min_new_tokens {low} exceeds max_new_tokens {high}")
+        if settings["num_beams"] == 1:
+            settings.pop("early_stopping", None)  # a beam-search-only flag: greedy decoding warns about it
+        return settings
+
+    def token_counts(self, documents: Sequence[str]) -> list[int]:
+        """Tokens per document before truncation (the answer says which ones were cut).
+
+        Called from the batch thread only: a fast tokenizer used from two threads at once fails ("Already
+        borrowed") because ``generate_batch`` sets its truncation and padding state.
+        """
+        encoded = self.tokenizer(list(documents), truncation=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    # ---- per batch ----------------------------------------------------------------------------------------
+
+    def summarize(self, documents: Sequence[Document]) -> list[Generated]:
+        """Summaries of a batch, in order: one ``generate`` per distinct generation setting in the batch."""
+        from lsr.evaluation import generate_batch
+
+        started = time.perf_counter()
+        groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+        for i, doc in enumerate(documents):
+            groups.setdefault(doc.generation, []).append(i)
+        results: list[Generated | None] = [None] * len(documents)
+        for settings, indices in groups.items():
+            texts = [documents[i].text for i in indices]
+            counts = self.token_counts(texts)
+            t0 = time.perf_counter()
+            summaries = generate_batch(
+                self.model,
+                self.tokenizer,
+                texts,
+                source_max_tokens=self.source_max_tokens,
+                generation_kwargs=dict(settings),
+                device=self.device,
+            )
+            generate_ms = 1000 * (time.perf_counter() - t0)
+            for i, summary, count in zip(indices, summaries, counts, strict=True):
+                queue_ms = 1000 * (started - documents[i].enqueued_at)
+                results[i] = Generated(summary, count, len(indices), queue_ms, generate_ms)
+        return [r for r in results if r is not None]
+
+    # ---- GET /model ---------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Config, views, gates and training metadata, as ``GET /model`` answers them."""
+        config = self.model.config
+        return {
+            "id": self.model_id,
+            "model_type": config.model_type,
+            "dataset": self.dataset,
+            "views": list(getattr(config, "mwf_views", None) or []),
+            "gates": self.gates,
+            "decoder_layers": config.decoder_layers,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.device),
+            "torch_threads": self.threads,
+            "source_max_tokens": self.source_max_tokens,
+            "generation": self.base_generation,
+            "limits": self.config.limits.model_dump(),
+            "batching": self.config.batching.model_dump(),
+            "config": config.to_diff_dict(),
+            "training": self.training,
+        }
+
+
+def process_memory_mb() -> dict[str, float | None]:
+    """This process's resident memory now (Linux /proc; ``None`` elsewhere) and its peak, in MiB."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    rss = None
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    return {"rss_mb": rss, "peak_rss_mb": peak}
+
+
+def generation_key(settings: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A hashable form of generation settings: documents with equal keys share one ``generate`` call."""
+    return tuple(sorted(settings.items()))
