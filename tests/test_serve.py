@@ -280,7 +280,7 @@ def test_lsr_serve_flags_and_yaml_become_one_validated_config(tmp_path, checkpoi
 
 def test_the_ray_jobs_entrypoint_runs_as_a_script_without_shadowing_modules():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "ray_jobs/serve.py", "--help"], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "ray_jobs/lsr_serve.py", "--help"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "--autoscale MIN,MAX" in done.stdout
