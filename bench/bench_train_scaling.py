@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lsr.metrics import split_sentences
+from lsr.evaluation.metrics import split_sentences
 from lsr.ray_utils import init_ray
 from lsr.schema import SCORED
 from lsr.train.settings import TrainSettings

@@ -35,13 +35,15 @@ _CONFIG_KEY = "_lsr_config_cls"
 @dataclass(frozen=True)
 class Flag:
     """Command-line details of a field: ``name`` (e.g. ``"--model"``), ``parse`` (text -> value),
-    ``metavar``, ``cli=False`` to keep it in YAML/code only, ``action="append"`` for repeated flags."""
+    ``metavar``, ``cli=False`` to keep it in YAML/code only, ``action="append"`` for repeated flags; on an
+    embedded section, ``fields`` names the only section fields that become flags (the rest stay YAML-only)."""
 
     name: str | None = None
     parse: Callable[[str], Any] | None = None
     metavar: str | None = None
     cli: bool = True
     action: str | None = None
+    fields: tuple[str, ...] | None = None
 
 
 def comma_list(text: str) -> list[str]:
@@ -151,9 +153,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
         if members is not None:
             _add_union(parser, name, info, members, add_leaf)
         elif _is_model(info.annotation):
+            flag = _flag_of(info)
+            if not flag.cli:
+                continue
             section = parser.add_argument_group(f"{name} settings (default: the data set's paper values)")
             for sub_name, sub_info in _strip_optional(info.annotation).model_fields.items():
-                add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)
+                if flag.fields is None or sub_name in flag.fields:
+                    add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)
         else:
             add_leaf(parser, name, name, info)
     if config_cls.preset_sections():
