@@ -12,26 +12,44 @@ goes through :mod:`lsr.storage`, so the output may be ``s3://``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import check_checkpoint, generate_summaries
 from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
 from lsr.storage import filesystem
 
+if TYPE_CHECKING:
+    from lsr.evaluation.metrics import BertScoreModel
+    from lsr.evaluation.semantic import NliModel
 
-def check_inputs(config: EvaluateConfig) -> list[str]:
-    """Everything that can be checked before Ray starts; returns the stage columns a forced run carries."""
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_inputs` resolved: the scoring models to use and the stage columns a forced run carries."""
+
+    bertscore: BertScoreModel | None
+    similarity: str | None
+    nli: NliModel | None
+    stage_columns: list[str]
+
+
+def check_inputs(config: EvaluateConfig) -> Checked:
+    """Everything that can be checked before Ray starts: checkpoints, scoring models, the data's columns."""
     from lsr.evaluation.data_guard import check_test_data
+    from lsr.evaluation.metrics import resolve_bertscore_model
     from lsr.evaluation.semantic import resolve_nli_model, similarity_model_path
 
     for _, path in model_names(config.models):
         check_checkpoint(path)
-    if config.similarity:
-        similarity_model_path()
-    if config.nli_model:
-        resolve_nli_model(config.nli_model)
-    return check_test_data(config.data, force=config.force)
+    bertscore = resolve_bertscore_model(config.bertscore_model, config.bertscore_layers) if config.bertscore else None
+    return Checked(
+        bertscore=bertscore,
+        similarity=similarity_model_path() if config.similarity else None,
+        nli=resolve_nli_model(config.nli_model) if config.nli_model else None,
+        stage_columns=check_test_data(config.data, force=config.force),
+    )
 
 
 def score_predictions(
@@ -66,22 +84,17 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model
+    from lsr.evaluation.metrics import mean_scores
     from lsr.evaluation.profile import profile_on_ray
-    from lsr.evaluation.semantic import resolve_nli_model, similarity_model_path
     from lsr.io import read_documents
     from lsr.ray_utils import init_ray
 
-    stage_columns = check_inputs(config)  # before Ray starts: a wrong --model or --data is one line, at once
+    checked = check_inputs(config)  # before Ray starts: a wrong --model or --data is one line, at once
     init_ray(address=config.ray_address)
     generation_kwargs = config.generation.as_generate_kwargs()
     source_max_tokens = config.source_max_tokens
     named = model_names(config.models)
-    bertscore_model = (
-        resolve_bertscore_model(config.bertscore_model, config.bertscore_layers) if config.bertscore else None
-    )
-    similarity_model = similarity_model_path() if config.similarity else None
-    nli_model = resolve_nli_model(config.nli_model) if config.nli_model else None
+    bertscore_model, similarity_model, nli_model = checked.bertscore, checked.similarity, checked.nli
 
     ds, report = read_documents(config.data)
     if config.limit:
@@ -137,7 +150,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
         "data": config.data,
         "examples": results[0].examples if results else 0,
         "input": report.to_dict(),
-        "data_guard_overridden": stage_columns,
+        "data_guard_overridden": checked.stage_columns,
         "generation": generation_kwargs,
         "source_max_tokens": source_max_tokens,
         "bertscore_model": bertscore_model.path if bertscore_model else None,

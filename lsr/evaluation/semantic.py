@@ -12,6 +12,7 @@ Both run where the scores are computed (the driver), in batches, on CUDA when pr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,15 @@ def _device(device: str | None) -> str:
     import torch
 
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str, device: str, classifier: bool):
+    """``(model, tokenizer)`` in eval mode, loaded once per process: every evaluated model reuses them."""
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    auto = AutoModelForSequenceClassification if classifier else AutoModel
+    return auto.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
 
 
 def similarity_model_path() -> str:
@@ -60,11 +70,8 @@ def similarity(predictions: Sequence[str], references: Sequence[str], model_path
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     if not predictions:
         return []
-    from transformers import AutoModel, AutoTokenizer
-
     device = _device(device)
-    model = AutoModel.from_pretrained(model_path).to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model, tokenizer = _load(model_path, device, classifier=False)
     left = sentence_embeddings(predictions, model, tokenizer, batch_size=batch_size, device=device)
     right = sentence_embeddings(references, model, tokenizer, batch_size=batch_size, device=device)
     return [float(x) for x in (left * right).sum(dim=-1)]
@@ -105,11 +112,9 @@ def entailment(predictions: Sequence[str], references: Sequence[str], model: Nli
     if not predictions:
         return []
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     device = _device(device)
-    classifier = AutoModelForSequenceClassification.from_pretrained(model.path).to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model.path)
+    classifier, tokenizer = _load(model.path, device, classifier=True)
     scores: list[float] = []
     for start in range(0, len(predictions), batch_size):
         encoded = tokenizer(list(references[start:start + batch_size]), list(predictions[start:start + batch_size]),

@@ -6,3 +6,9 @@
 - :mod:`lsr.selection.job`: the Ray Data job (score, partition into kept/ and rejected/, write);
 - :mod:`lsr.selection.report`: Table 1, the score distribution and its histogram.
 """
+
+from lsr.selection.config import SelectConfig, rule_for
+from lsr.selection.job import SelectionResult, run_selection
+from lsr.selection.split_guard import check_split, held_out_tokens
+
+__all__ = ["SelectConfig", "SelectionResult", "check_split", "held_out_tokens", "rule_for", "run_selection"]
