@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from lsr.stats import corpus_stats
 
     config = config_from_args(args)
-    init_ray(address=config.ray_address)
-    ds, report = read_documents(config.path)
+    if config.ray_address:
+        init_ray(address=config.ray_address)
+    ds, report = read_documents(config.path)  # checks the files' columns before it starts a local Ray
     stats = corpus_stats(ds)
     if config.as_json:
         print(json.dumps({**stats.to_dict(), "input": report.to_dict()}, indent=2))
