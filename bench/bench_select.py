@@ -2,8 +2,8 @@
 
 Pairs are real CNN/DM (or XSum) gold summaries (the 40 rows shipped in ``lsr/samples``) against a lead-3
 "generated" summary, repeated to ``--pairs``.
-Both sides run the same :func:`lsr.scoring.judge`; the Ray side is :func:`lsr.selection.score_dataset` over an
-in-memory dataset (no Parquet I/O, which the CLI adds on top), so the ratio is the parallel scoring speed-up.
+Both sides run the same :func:`lsr.selection.scoring.judge`; the Ray side is :func:`lsr.selection.job.score_dataset`
+over an in-memory dataset (no Parquet I/O, which the CLI adds on top), so the ratio is the parallel scoring speed-up.
 
     python bench/bench_select.py --dataset cnndm --pairs 4000
 """
@@ -55,8 +55,9 @@ def main() -> None:
     import ray
 
     from lsr.ray_utils import init_ray
-    from lsr.scoring import judge
-    from lsr.selection import rule_for, score_dataset
+    from lsr.selection.config import rule_for
+    from lsr.selection.job import score_dataset
+    from lsr.selection.scoring import judge
 
     rule = rule_for(args.dataset)
     table = _pairs(args.dataset, args.pairs)

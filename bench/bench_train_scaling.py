@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lsr.metrics import split_sentences
+from lsr.evaluation.metrics import split_sentences
 from lsr.presets import SAMPLES_DIR
 from lsr.ray_utils import init_ray
 from lsr.schema import SCORED

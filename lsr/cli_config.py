@@ -35,13 +35,17 @@ _CONFIG_KEY = "_lsr_config_cls"
 @dataclass(frozen=True)
 class Flag:
     """Command-line details of a field: ``name`` (e.g. ``"--model"``), ``parse`` (text -> value),
-    ``metavar``, ``cli=False`` to keep it in YAML/code only, ``action="append"`` for repeated flags."""
+    ``metavar``, ``cli=False`` to keep it in YAML/code only, ``action="append"`` for repeated flags,
+    ``positional=True`` for a bare argument (``lsr data stats PATH``); on an embedded section, ``fields`` names
+    the only section fields that become flags (the rest stay YAML-only)."""
 
     name: str | None = None
     parse: Callable[[str], Any] | None = None
     metavar: str | None = None
     cli: bool = True
     action: str | None = None
+    fields: tuple[str, ...] | None = None
+    positional: bool = False
 
 
 def comma_list(text: str) -> list[str]:
@@ -135,11 +139,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
         if not flag.cli:
             return
         option = flag.name or "--" + name.replace("_", "-")
+        if flag.positional:
+            option = flag.metavar or name.upper()
         flag_names[key] = option
         if option in seen:  # a field shared by several union members: one flag fills whichever is chosen
             return
         seen.add(option)
         kwargs = _argument_kwargs(info, flag, name, show_default="." not in key)
+        if flag.positional:  # argparse names a positional by its dest; required unless the field has a default
+            kwargs["metavar"] = option
+            kwargs["nargs"] = None if info.is_required() else "?"
+            group.add_argument(key, **kwargs)
+            return
         if info.is_required() and "." not in key:
             kwargs["required"] = True
         group.add_argument(option, dest=key, **kwargs)
@@ -151,9 +162,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
         if members is not None:
             _add_union(parser, name, info, members, add_leaf)
         elif _is_model(info.annotation):
+            flag = _flag_of(info)
+            if not flag.cli:
+                continue
             section = parser.add_argument_group(f"{name} settings (default: the data set's paper values)")
             for sub_name, sub_info in _strip_optional(info.annotation).model_fields.items():
-                add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)
+                if flag.fields is None or sub_name in flag.fields:
+                    add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)
         else:
             add_leaf(parser, name, name, info)
     if config_cls.preset_sections():

@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from lsr.errors import InputError
 
@@ -59,7 +60,7 @@ class SelectionPreset(StrictModel):
     """Step 2: keep an example when its score (a loss, lower is better) is <= ``threshold``."""
 
     score: Literal["score1", "score2"] = Field(description="Score1 (CNN/DM) or Score2 (XSum), Eq. 7-8")
-    threshold: float = Field(ge=0.0, le=1.0, description="keep rows with score <= this (a fraction in [0, 1])")
+    threshold: float = Field(description="keep rows with score <= this (a fraction in [0, 1])")
     third_rouge: Literal["rougeL", "rouge3"] = Field(
         default="rougeL",
         description="Score2's third term: rougeL as in the authors' code, rouge3 as the paper prints",
@@ -68,6 +69,18 @@ class SelectionPreset(StrictModel):
         default="sub",
         description="which generated text is scored: sub-summaries, the total summary, or both (the worse counts)",
     )
+
+    @field_validator("threshold")
+    @classmethod
+    def _a_fraction(cls, value: float) -> float:
+        # The bounds of Field(ge=0, le=1), with a hint: the authors' code compares percentages, so 85 is likely.
+        if value > 1.0:
+            raise PydanticCustomError(
+                "less_than_equal", "Input should be less than or equal to 1: scores are fractions (0.85, not 85)"
+            )
+        if value < 0.0:
+            raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to 0")
+        return value
 
 
 class MiningPreset(StrictModel):

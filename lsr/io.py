@@ -159,6 +159,15 @@ def _columns_of(fs: pafs.FileSystem, file: str, fmt: str) -> list[str]:
     return list(record)
 
 
+def input_columns(path: str) -> list[str]:
+    """Every column name found in the files behind ``path`` (first seen first), read without Ray."""
+    fs, files, fmt = resolve_files(path)
+    names: dict[str, None] = {}
+    for file in files:
+        names.update(dict.fromkeys(_columns_of(fs, file, fmt)))
+    return list(names)
+
+
 def _column_map(columns: Sequence[str], file: str) -> _ColumnMap:
     """Match a file's columns against :data:`COLUMN_ALIASES`, or say exactly what is missing."""
     found: dict[str, str | None] = {}
@@ -322,6 +331,7 @@ __all__ = [
     "FORMATS",
     "InputReport",
     "content_id",
+    "input_columns",
     "read_documents",
     "read_parquet_dir",
     "resolve_files",

@@ -64,7 +64,7 @@ def _select_config(argv: list[str]):
     import argparse
 
     from lsr.cli_config import add_config_arguments, config_from_args
-    from lsr.selection import SelectConfig
+    from lsr.selection.config import SelectConfig
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, SelectConfig)

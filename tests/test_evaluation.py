@@ -8,8 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from lsr.cli import main
+from lsr.config import resolve
 from lsr.errors import InputError
-from lsr.evaluation import EvaluateSettings, evaluate, markdown_table, model_names
+from lsr.evaluation.config import EvaluateConfig
+from lsr.evaluation.job import evaluate
+from lsr.evaluation.results import markdown_table, model_names
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +55,16 @@ def test_evaluate_writes_one_row_per_model_and_per_example_scores(ray_local, tmp
 
 
 def test_a_model_folder_that_is_not_a_checkpoint_fails_before_generation(tmp_path, xsum_path):
-    settings = EvaluateSettings(models=[str(tmp_path / "nope")], data=str(xsum_path), output=str(tmp_path / "o"),
-                                dataset="xsum", bertscore=False)
+    config = resolve(EvaluateConfig, {"models": [str(tmp_path / "nope")], "data": str(xsum_path),
+                                       "output": str(tmp_path / "o"), "dataset": "xsum", "bertscore": False})
     with pytest.raises(InputError, match="no such directory"):
-        evaluate(settings)
+        evaluate(config)
 
 
 def test_model_names_are_unique_and_named_like_their_run():
     named = model_names(["runs/mwf/model", "runs/base/model", "x=runs/mwf/model", "runs/mwf/model"])
     assert [n for n, _ in named] == ["mwf", "base", "x", "mwf-2"]
-    from lsr.evaluation import ModelResult
+    from lsr.evaluation.results import ModelResult
 
     row = ModelResult("m", "p", 2, 0.4412, 0.2113, 0.40581, None, "f")
     assert "| m | 44.12 | 21.13 | 40.58 | - | 2 |" in markdown_table([row], "cnndm")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from lsr.metrics import mean_scores, resolve_bertscore_model, rouge_scores, split_sentences
+from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model, rouge_scores, split_sentences
 
 PAIRS = [
     ("The cats were sitting on the mats. They looked happy!", "A cat sat on the mat. It was happy."),

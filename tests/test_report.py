@@ -22,16 +22,16 @@ import pytest
 
 from lsr import schema
 from lsr.cli import main
-from lsr.evaluation import ModelResult, write_tables
+from lsr.evaluation.results import ModelResult, write_tables
 from lsr.mining.report import MiningReport
 from lsr.mining.report import write_report as write_mining_report
 from lsr.report import SECTION_IDS, render_report
 from lsr.report.build import build_sections
 from lsr.report.markup import PNG_SIGNATURE, esc
 from lsr.report.run_files import CorpusFigures, corpus_figures
-from lsr.scoring import SelectionRule
-from lsr.select_report import build_report as build_selection_report
-from lsr.select_report import write_report as write_selection_report
+from lsr.config import preset
+from lsr.selection.report import build_report as build_selection_report
+from lsr.selection.report import write_report as write_selection_report
 from lsr.train.gates_plot import plot_gates
 
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
@@ -153,7 +153,7 @@ def run_dir(tmp_path: Path) -> Path:
         }
     )
     report = build_selection_report(
-        verdicts, SelectionRule(), dataset="cnndm", input_path=str(run / "mined"), output=str(run / "selected")
+        verdicts, preset("cnndm").selection, dataset="cnndm", input_path=str(run / "mined"), output=str(run / "selected")
     )
     write_selection_report(report, str(run / "selected"))
 

@@ -11,9 +11,12 @@ import pytest
 
 from lsr import schema
 from lsr.cli import main as cli_main
+from lsr.config import SelectionPreset
 from lsr.errors import InputError
-from lsr.scoring import SelectionRule, judge
-from lsr.selection import check_split, held_out_tokens, rule_for, run_selection
+from lsr.selection.config import rule_for
+from lsr.selection.job import run_selection
+from lsr.selection.scoring import judge
+from lsr.selection.split_guard import check_split, held_out_tokens
 
 N_ROWS = 24
 UNRELATED = "The weather office forecasts light rain over the hills on Tuesday afternoon."
@@ -190,6 +193,21 @@ def test_split_guard_reads_parquet_metadata_and_a_split_column(tmp_path, cnndm_p
     assert "test" in str(train)
 
 
+def test_split_guard_follows_the_mining_report_to_the_file_that_was_mined(tmp_path, cnndm_path):
+    rows = _cnndm_rows(cnndm_path, 4)
+    mined = _write_mined(tmp_path / "mined", rows, files=1)
+    assert check_split(str(mined)) == []  # no report beside it: nothing to go on but the names
+    report = tmp_path / "mined.report.json"
+    report.write_text(json.dumps({"input_path": "/data/xsum_test.jsonl", "output_path": str(mined)}))
+    with pytest.raises(InputError, match=r"mined from /data/xsum_test.jsonl \(token 'test'\)"):
+        check_split(str(mined))
+    # Only the mined file's own name counts, not the folders above it.
+    report.write_text(json.dumps({"input_path": "/tests/data/train.jsonl"}))
+    assert check_split(str(mined)) == []
+    report.write_text("{not json")
+    assert check_split(str(mined)) == []  # an unreadable report is no evidence either way
+
+
 def test_cli_refuses_to_append_to_an_earlier_run_and_overwrite_replaces_it(tmp_path, ray_local, cnndm_path, capsys):
     mined = _write_mined(tmp_path / "mined", _cnndm_rows(cnndm_path, 6), files=1)
     args = ["select", "--input", str(mined), "--output", str(tmp_path / "out"), "--dataset", "cnndm"]
@@ -216,9 +234,9 @@ def test_cli_reports_bad_inputs_in_one_line(tmp_path, ray_local, cnndm_path, cap
 
 def test_xsum_defaults_score_the_total_summary_with_score2_and_rouge_l():
     rule = rule_for("xsum")
-    assert rule == SelectionRule(score="score2", threshold=0.65, third_rouge="rougeL", score_on="total")
+    assert rule == SelectionPreset(score="score2", threshold=0.65, third_rouge="rougeL", score_on="total")
     assert rule_for("xsum", third_rouge="rouge3").third_rouge == "rouge3"
-    assert rule_for("cnndm") == SelectionRule(score="score1", threshold=0.85, third_rouge="rougeL", score_on="sub")
+    assert rule_for("cnndm") == SelectionPreset(score="score1", threshold=0.85, third_rouge="rougeL", score_on="sub")
 
 
 def test_oracle_mining_then_selection_on_real_xsum_rows(tmp_path, ray_local, xsum_path, capsys):
@@ -227,7 +245,10 @@ def test_oracle_mining_then_selection_on_real_xsum_rows(tmp_path, ray_local, xsu
     assert cli_main(["mine", "--input", str(xsum_path), "--output", str(mined), "--dataset", "xsum",
                      "--engine", "oracle", "--limit", "16"]) == 0
     out = tmp_path / "selected"
-    assert cli_main(["select", "--input", str(mined), "--output", str(out), "--dataset", "xsum"]) == 0
+    # The shared sample is test-split data (xsum_dev.jsonl): the guard follows the mining report to it.
+    assert cli_main(["select", "--input", str(mined), "--output", str(out), "--dataset", "xsum"]) == 2
+    assert "mined from" in capsys.readouterr().err
+    assert cli_main(["select", "--input", str(mined), "--output", str(out), "--dataset", "xsum", "--force"]) == 0
     ids = set(pq.read_table(mined, columns=["id"]).column("id").to_pylist())
     kept, rejected = _read(out / "kept"), _read(out / "rejected")
     assert len(ids) == 16 and kept.num_rows + rejected.num_rows == 16

@@ -13,7 +13,7 @@ import torch
 
 from lsr.cli import main
 from lsr.errors import InputError
-from lsr.metrics import split_sentences
+from lsr.evaluation.metrics import split_sentences
 from lsr.schema import SCORED
 from lsr.train.data import LABEL_PAD, pad_batch, rationale_text, tokenize_rows
 from lsr.train.schedule import noam_lr, noam_scheduler

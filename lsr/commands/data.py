@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Annotated
+
+from pydantic import Field
+
+from lsr.cli_config import Flag
+from lsr.config import StageConfig
 
 HELP = "inspect input data (lsr data stats PATH: examples and average words, as in the paper's Table 1)"
 
 
+class StatsConfig(StageConfig):
+    """``lsr data stats``: what to count and how to print it (flags generated from here)."""
+
+    path: Annotated[str, Flag(positional=True, metavar="PATH")] = Field(
+        description="a JSON Lines, Parquet or CSV file or folder, local or s3://"
+    )
+    as_json: Annotated[bool, Flag(name="--json")] = Field(
+        default=False, description="print the figures as one JSON object"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    from lsr.cli_config import add_config_arguments
+
+    sub = parser.add_subparsers(dest="_data_command", metavar="ACTION", required=True)
     stats = sub.add_parser("stats", help="examples and average words per document and summary")
-    stats.add_argument("path", help="a JSON Lines, Parquet or CSV file or folder, local or s3://")
-    stats.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    add_config_arguments(stats, StatsConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr.cli_config import config_from_args
     from lsr.io import read_documents
+    from lsr.ray_utils import init_ray
     from lsr.stats import corpus_stats
 
-    ds, report = read_documents(args.path)
+    config = config_from_args(args)
+    if config.ray_address:
+        init_ray(address=config.ray_address)
+    ds, report = read_documents(config.path)  # checks the files' columns before it starts a local Ray
     stats = corpus_stats(ds)
-    if args.json:
+    if config.as_json:
         print(json.dumps({**stats.to_dict(), "input": report.to_dict()}, indent=2))
         return 0
     print(f"{'examples':<24}{stats.examples:>10}")

@@ -151,7 +151,7 @@ def _score_histogram(folder: Path, report: dict) -> Markup:
     try:
         return image(rf.load_png(folder / rf.SCORES_PNG), caption)
     except rf.MissingPart as err:
-        from lsr.select_report import plot_scores
+        from lsr.selection.report import plot_scores
 
         try:
             return image(plot_scores(report), caption + " (re-drawn: " + str(err) + ")")

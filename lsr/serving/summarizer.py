@@ -64,14 +64,14 @@ def resolve_dataset(config: ServeConfig, training: dict[str, Any] | None) -> str
 
 def model_id(config: ServeConfig) -> str:
     """The name answers carry: the config's, else the run's folder name (as ``lsr evaluate`` names models)."""
-    from lsr.evaluation import model_names
+    from lsr.evaluation.results import model_names
 
     return config.model_id or model_names([config.model])[0][0]
 
 
 def check_servable(config: ServeConfig) -> str:
     """Fail before any replica starts when the checkpoint or its preset is unusable; returns the data set."""
-    from lsr.evaluation import check_checkpoint
+    from lsr.evaluation.generation import check_checkpoint
 
     check_checkpoint(config.model)
     return resolve_dataset(config, training_metadata(config.model))

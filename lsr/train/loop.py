@@ -61,7 +61,7 @@ def validate(
 ) -> tuple[dict[str, float], list[str]]:
     """Mean ROUGE-1/2/Lsum (x1, in [0, 1]) of the model's summaries of ``rows``, and the summaries."""
     from lsr.evaluation import generate_batch
-    from lsr.metrics import mean_scores, rouge_scores
+    from lsr.evaluation.metrics import mean_scores, rouge_scores
 
     model = unwrap(model)
     was_training = model.training

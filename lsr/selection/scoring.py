@@ -1,6 +1,6 @@
 """Step 2's arithmetic (DESIGN.md §3): ROUGE-N of a mined summary against the gold one, Score1 and Score2.
 
-Everything here is pure Python over plain values, so the Ray pass in :mod:`lsr.selection` is a thin loop and
+Everything here is pure Python over plain values, so the Ray pass in :mod:`lsr.selection.job` is a thin loop and
 the formulas can be checked by hand. Units are the paper's Eq. 6: ROUGE in [0, 1], never percentages; the
 authors' code compares percentages with 0.85 / 0.65 and keeps the worst rows, which these functions avoid by
 construction (a score is a loss in [0, 1], an example is kept when its score is <= the threshold).
@@ -18,49 +18,21 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from lsr.errors import InputError
-
-SCORES = ("score1", "score2")
-#: Score2's third term: ROUGE-L (the authors' code, the default) or ROUGE-3 (as the paper prints it).
-THIRD_ROUGE = ("rougeL", "rouge3", "rougeLsum")
-#: Which generated text is compared with the gold summary.
-SCORE_ON = ("sub", "total", "both")
+from lsr.config import SelectionPreset
 
 #: Why a row was rejected; a fixed vocabulary so the report can count them (checked in this order).
 MINING_ERROR = "mining_error"  # the miner set ``error``; the text stays in that column
 EMPTY_RATIONALE = "empty_rationale"  # no aspect, no associated sentence and no triple at all
-EMPTY_GENERATED_SUMMARY = "empty_generated_summary"  # the text to score (see SCORE_ON) is blank
+EMPTY_GENERATED_SUMMARY = "empty_generated_summary"  # the text to score (see ``score_on``) is blank
 SCORE_ABOVE_THRESHOLD = "score_above_threshold"  # scored, and the loss is worse than the threshold
 REJECT_REASONS = (MINING_ERROR, EMPTY_RATIONALE, EMPTY_GENERATED_SUMMARY, SCORE_ABOVE_THRESHOLD)
 
 
-@dataclass(frozen=True)
-class SelectionRule:
-    """What to score and where to cut: one data set's Step-2 setting, validated when it is built."""
-
-    score: str = "score1"
-    threshold: float = 0.85
-    third_rouge: str = "rougeL"
-    score_on: str = "sub"
-
-    def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise InputError(f"unknown score {self.score!r}: choose one of {', '.join(SCORES)}")
-        if self.third_rouge not in THIRD_ROUGE:
-            raise InputError(f"unknown third ROUGE {self.third_rouge!r}: choose one of {', '.join(THIRD_ROUGE)}")
-        if self.score_on not in SCORE_ON:
-            raise InputError(f"unknown --score-on {self.score_on!r}: choose one of {', '.join(SCORE_ON)}")
-        if not (isinstance(self.threshold, int | float) and 0.0 <= self.threshold <= 1.0):
-            raise InputError(
-                f"threshold {self.threshold!r} is outside [0, 1]: scores are fractions (0.85, not 85)"
-            )
-
-    @property
-    def rouge_types(self) -> tuple[str, ...]:
-        """ROUGE variants the score needs; Score1 skips the third (ROUGE-L is the costly one)."""
-        if self.score == "score1":
-            return ("rouge1", "rouge2")
-        return ("rouge1", "rouge2", self.third_rouge)
+def rouge_types(rule: SelectionPreset) -> tuple[str, ...]:
+    """ROUGE variants the rule's score needs; Score1 skips the third (ROUGE-L is the costly one)."""
+    if rule.score == "score1":
+        return ("rouge1", "rouge2")
+    return ("rouge1", "rouge2", rule.third_rouge)
 
 
 @dataclass(frozen=True)
@@ -113,9 +85,9 @@ def rouge_f1(prediction: str, reference: str, rouge_types: Sequence[str]) -> dic
     return {name: float(scores[name].fmeasure) for name in rouge_types}
 
 
-def score_text(prediction: str, reference: str, rule: SelectionRule) -> Scored:
+def score_text(prediction: str, reference: str, rule: SelectionPreset) -> Scored:
     """ROUGE figures and the rule's score of one generated text against the gold summary."""
-    rouge = rouge_f1(prediction, reference, rule.rouge_types)
+    rouge = rouge_f1(prediction, reference, rouge_types(rule))
     r1, r2 = rouge["rouge1"], rouge["rouge2"]
     if rule.score == "score1":
         return Scored(r1, r2, None, score1(r1, r2))
@@ -149,7 +121,7 @@ def rationale_is_empty(aspects: object, sentences: object, triples: object) -> b
     return _blank(aspects) and _blank(sentences) and _blank(triples)
 
 
-def judge(row: Mapping[str, object], rule: SelectionRule) -> Verdict:
+def judge(row: Mapping[str, object], rule: SelectionPreset) -> Verdict:
     """Decide one mined row: the first rejection reason that applies (see :data:`REJECT_REASONS`), else its score.
 
     ``score_on="both"`` scores the sub-summaries and the total summary separately and keeps the *worse* of the

@@ -1,7 +1,7 @@
 """Step 2's report: the paper's Table 1 (examples and average words before and after selection), the score
 distribution (JSON figures and a histogram PNG with the threshold drawn) and the count of each rejection reason.
 
-Everything here is plain Python over one small row-per-example frame of numbers that :mod:`lsr.selection`
+Everything here is plain Python over one small row-per-example frame of numbers that :mod:`lsr.selection.job`
 pulls from the scored rows, so the report costs no extra pass over the documents.
 """
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import pyarrow.fs as pafs
-
-from lsr.scoring import REJECT_REASONS, SelectionRule
+from lsr.config import SelectionPreset
+from lsr.selection.scoring import REJECT_REASONS
 from lsr.stats import CorpusStats
+from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +66,7 @@ def table1(document_words: Sequence[int], summary_words: Sequence[int]) -> Corpu
     return CorpusStats(examples, float(sum(document_words)) / examples, float(sum(summary_words)) / examples)
 
 
-def build_report(verdicts: pd.DataFrame, rule: SelectionRule, *, dataset: str, input_path: str, output: str,
+def build_report(verdicts: pd.DataFrame, rule: SelectionPreset, *, dataset: str, input_path: str, output: str,
                  split_flags: Sequence[str] = ()) -> dict:
     """The report's figures from one row per example: score, kept, reject_reason, document_words, summary_words.
 
@@ -183,10 +182,7 @@ def plot_scores(report: dict) -> bytes:
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    if "://" in path:
-        fs, inner = pafs.FileSystem.from_uri(path)
-    else:
-        fs, inner = pafs.LocalFileSystem(), os.path.abspath(path)
+    fs, inner = filesystem(path)
     fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(inner) as handle:
         handle.write(data)

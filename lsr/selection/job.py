@@ -1,32 +1,30 @@
 """Step 2 on Ray Data: score every mined row, split the rows into ``kept/`` and ``rejected/``, write a report.
 
-The scoring itself is :mod:`lsr.scoring` (pure); this module is the wiring around it: a ``map_batches`` over
-CPU workers that appends the SCORED columns, one materialisation so the partition and the report read the
-same rows, and two filtered writes. Every input row lands in exactly one of ``kept/`` and ``rejected/``,
+The scoring itself is :mod:`lsr.selection.scoring` (pure); this module is the wiring around it: a
+``map_batches`` over CPU workers that appends the SCORED columns, one materialisation so the partition and the
+report read the same rows, and two filtered writes. Every input row lands in exactly one of ``kept/`` and ``rejected/``,
 because both are filters on one boolean column that is never null.
 
-Only training data may be filtered (DESIGN.md §3): :func:`check_split` refuses an input whose folder, file
-names or Parquet metadata mark it as a test or validation split, unless forced.
+Only training data may be filtered (DESIGN.md §3): :func:`lsr.selection.split_guard.check_split` refuses an
+input that looks like a test or validation split, unless forced.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-from pydantic import Field
 
 from lsr import schema as schemas
-from lsr.config import Dataset, SelectionPreset, StageConfig, resolve
+from lsr.config import SelectionPreset
 from lsr.errors import InputError
-from lsr.scoring import SelectionRule, judge
+from lsr.selection.scoring import judge
+from lsr.selection.split_guard import check_split
+from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
@@ -37,106 +35,10 @@ REQUIRED_COLUMNS = ("id", "document", "summary", "aspects", "sentences", "triple
 _JUDGED_COLUMNS = tuple(c for c in REQUIRED_COLUMNS if c != "document")
 _SCORE_FIELDS = ("rouge1", "rouge2", "rouge_x", "score", "kept", "reject_reason")
 
-#: Name tokens that mark a held-out split. "dev" counts: it is the usual name of a validation set (the shared
-#: samples are named ``*_dev.jsonl`` and are in fact test-split rows, which is exactly what must not be filtered).
-HELD_OUT_TOKENS = frozenset({"test", "tests", "testing", "val", "valid", "validation", "dev", "devel", "heldout"})
-#: Parquet key-value metadata keys (and a column name) that may carry the split's name.
-SPLIT_KEYS = ("split", "lsr.split", "source_split")
-_SPLIT_FILES_CHECKED = 64
-
-
-class SelectConfig(StageConfig):
-    """``lsr select``: every option of Step 2, written once (flags, YAML and validation come from here)."""
-
-    input: str = Field(description="the mining stage's Parquet output (folder, local or s3://)")
-    output: str = Field(description="folder for kept/, rejected/, report.json, report.md, scores.png (local or s3://)")
-    dataset: Dataset = Field(description="picks the paper's rule: Score1 <= 0.85 (cnndm) or Score2 <= 0.65 (xsum)")
-    selection: SelectionPreset
-    force: bool = Field(default=False, description="filter even if the input looks like a test/validation/dev split")
-    overwrite: bool = Field(default=False, description="replace kept/ and rejected/ of an earlier run")
-
-    def rule(self) -> SelectionRule:
-        return SelectionRule(**self.selection.model_dump())
-
-
-def rule_for(dataset: str, *, threshold: float | None = None, score_on: str | None = None,
-             third_rouge: str | None = None, config: str | None = None) -> SelectionRule:
-    """The paper's rule for ``dataset`` (optionally from a YAML preset), with overrides applied."""
-    overrides = {"threshold": threshold, "score_on": score_on, "third_rouge": third_rouge}
-    given = {"dataset": dataset, "input": "-", "output": "-",
-             "selection": {k: v for k, v in overrides.items() if v is not None}}
-    return resolve(SelectConfig, given, yaml_path=config).rule()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The split guard
-
-
-def held_out_tokens(names: Iterable[str]) -> set[str]:
-    """Tokens of ``names`` (split on anything not a letter or digit) that mark a test or validation split.
-
-    Whole tokens only: ``cnndm_dev`` and ``test-mined`` match, ``latest`` and ``contest`` do not.
-    """
-    found: set[str] = set()
-    for name in names:
-        found.update(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t in HELD_OUT_TOKENS)
-    return found
-
-
-def _split_markers(fs: pafs.FileSystem, files: Sequence[str]) -> set[str]:
-    """Split names recorded in the Parquet files: key-value metadata and a ``split`` column's values."""
-    import pyarrow.parquet as pq
-
-    markers: set[str] = set()
-    for file in files[:_SPLIT_FILES_CHECKED]:
-        inner = file.split("://", 1)[1] if "://" in file else file
-        with fs.open_input_file(inner) as handle:
-            parquet_file = pq.ParquetFile(handle)
-            metadata = parquet_file.schema_arrow.metadata or {}
-            for key in SPLIT_KEYS:
-                value = metadata.get(key.encode())
-                if value:
-                    markers.add(value.decode("utf-8", errors="replace").strip())
-            if "split" in parquet_file.schema_arrow.names:
-                column = parquet_file.read(columns=["split"]).column("split")
-                markers.update(str(v) for v in pc.unique(column).to_pylist() if v)
-    return markers
-
-
-def check_split(path: str, *, force: bool = False) -> list[str]:
-    """Refuse to filter a held-out split; return what marked it (empty when nothing did) for the report.
-
-    Looked at: the input folder's own name and the names of the files under it (not the folders above it,
-    which say where a run lives, not what it holds), then the Parquet metadata key ``split`` and a ``split``
-    column. ``force`` turns the refusal into a recorded warning, for demos on the shared samples.
-    """
-    from lsr.io import resolve_files
-
-    fs, files, _ = resolve_files(path)
-    root = (path if "://" in path else os.path.abspath(path)).rstrip("/")
-    names = [root.rsplit("/", 1)[-1]]
-    names += [f[len(root):] if f.startswith(root) else f.rsplit("/", 1)[-1] for f in files]
-    reasons = [f"name token {t!r}" for t in sorted(held_out_tokens(names))]
-    markers = _split_markers(fs, files)
-    reasons += [f"split marker {m!r}" for m in sorted(markers) if m.lower() in HELD_OUT_TOKENS]
-    if reasons and not force:
-        raise InputError(
-            f"{path}: looks like a test or validation split ({'; '.join(reasons)}); Step 2 filters training "
-            "data only, and held-out splits must stay unfiltered. Point --input at a training split's mining "
-            "output, or pass --force if this really is training data (or a demo)"
-        )
-    return reasons
-
-
-def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
 
 def _prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to append to an earlier run's partition (Ray appends, which would duplicate rows), or clear it."""
-    fs, inner = _filesystem(output)
+    fs, inner = filesystem(output)
     for part in ("kept", "rejected"):
         target = f"{inner.rstrip('/')}/{part}"
         info = fs.get_file_info(target)
@@ -156,7 +58,7 @@ def _null_column(field: pa.Field, length: int) -> pa.Array:
     return pa.nulls(length, type=field.type)
 
 
-def score_batch(batch: pa.Table, rule: SelectionRule) -> pa.Table:
+def score_batch(batch: pa.Table, rule: SelectionPreset) -> pa.Table:
     """One batch of mined rows with the SCORED columns appended (and RATIONALES columns it lacks as nulls)."""
     rows = batch.select(list(_JUDGED_COLUMNS)).to_pylist()
     verdicts = [judge(row, rule) for row in rows]
@@ -181,7 +83,7 @@ def score_batch(batch: pa.Table, rule: SelectionRule) -> pa.Table:
     return pa.table(out).cast(schemas.SCORED)
 
 
-def score_dataset(ds: ray.data.Dataset, rule: SelectionRule, *, batch_size: int = 256) -> ray.data.Dataset:
+def score_dataset(ds: ray.data.Dataset, rule: SelectionPreset, *, batch_size: int = 256) -> ray.data.Dataset:
     """The lazy scoring pass: a ``map_batches`` over CPU tasks, one core each (ROUGE is pure Python)."""
     return ds.map_batches(score_batch, fn_kwargs={"rule": rule}, batch_format="pyarrow", batch_size=batch_size,
                           num_cpus=1)
@@ -221,7 +123,7 @@ def _write_partition(ds: ray.data.Dataset, path: str, rows: int) -> None:
         return
     import pyarrow.parquet as pq
 
-    fs, inner = _filesystem(path)
+    fs, inner = filesystem(path)
     fs.create_dir(inner, recursive=True)
     with fs.open_output_stream(f"{inner.rstrip('/')}/empty.parquet") as handle:
         pq.write_table(schemas.SCORED.empty_table(), handle)
@@ -242,11 +144,11 @@ class SelectionResult:
                 f"({json.dumps(self.report['rejected_by_reason'])})")
 
 
-def run_selection(input_path: str, output: str, rule: SelectionRule, *, dataset: str, force: bool = False,
+def run_selection(input_path: str, output: str, rule: SelectionPreset, *, dataset: str, force: bool = False,
                   overwrite: bool = False) -> SelectionResult:
     """Step 2 end to end: check the split, score on Ray Data, write ``kept/``, ``rejected/`` and the report."""
     from lsr.io import read_parquet_dir
-    from lsr.select_report import build_report, write_report
+    from lsr.selection.report import build_report, write_report
 
     split_flags = check_split(input_path, force=force)
     mined = read_parquet_dir(input_path, REQUIRED_COLUMNS)
@@ -267,14 +169,9 @@ def run_selection(input_path: str, output: str, rule: SelectionRule, *, dataset:
 
 
 __all__ = [
-    "HELD_OUT_TOKENS",
     "REQUIRED_COLUMNS",
     "SelectionResult",
-    "SelectionRule",
-    "check_split",
-    "held_out_tokens",
     "partition",
-    "rule_for",
     "run_selection",
     "score_batch",
     "score_dataset",

@@ -1,0 +1,164 @@
+"""The evaluation job: generate summaries over Ray Data, score them, and lay the results out like Table 2.
+
+Generation runs in a Ray Data actor pool (each actor loads the model once) with the data set's beam-search
+preset, so training's validation and this evaluation decode the same way
+(:func:`lsr.evaluation.generation.generate_batch` is shared). Scores are per example (ROUGE-1/2/Lsum F1,
+BERTScore F1, semantic similarity, entailment when an NLI model is given) and averaged; each model's
+parameter count and latency are measured apart (:mod:`lsr.evaluation.profile`). Every model gets a row in
+``results.md`` / ``results.json`` and its generated summaries in ``<name>/predictions.parquet``; every path
+goes through :mod:`lsr.storage`, so the output may be ``s3://``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lsr.evaluation.config import EvaluateConfig
+from lsr.evaluation.generation import check_checkpoint, generate_summaries
+from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
+from lsr.storage import filesystem
+
+if TYPE_CHECKING:
+    from lsr.evaluation.metrics import BertScoreModel
+    from lsr.evaluation.semantic import NliModel
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_inputs` resolved: the scoring models to use and the stage columns a forced run carries."""
+
+    bertscore: BertScoreModel | None
+    similarity: str | None
+    nli: NliModel | None
+    stage_columns: list[str]
+
+
+def check_inputs(config: EvaluateConfig) -> Checked:
+    """Everything that can be checked before Ray starts: checkpoints, scoring models, the data's columns."""
+    from lsr.evaluation.data_guard import check_test_data
+    from lsr.evaluation.metrics import resolve_bertscore_model
+    from lsr.evaluation.semantic import resolve_nli_model, similarity_model_path
+
+    for _, path in model_names(config.models):
+        check_checkpoint(path)
+    bertscore = resolve_bertscore_model(config.bertscore_model, config.bertscore_layers) if config.bertscore else None
+    return Checked(
+        bertscore=bertscore,
+        similarity=similarity_model_path() if config.similarity else None,
+        nli=resolve_nli_model(config.nli_model) if config.nli_model else None,
+        stage_columns=check_test_data(config.data, force=config.force),
+    )
+
+
+def score_predictions(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    bertscore_model: Any | None,
+    bertscore_batch_size: int = 32,
+    *,
+    similarity_model: str | None = None,
+    nli_model: Any | None = None,
+) -> list[dict[str, float]]:
+    """Per example ROUGE-1/2/Lsum F1 and, for each model given, BERTScore F1, similarity and entailment."""
+    from lsr.evaluation.metrics import bertscore_f1, rouge_scores
+    from lsr.evaluation.semantic import entailment, similarity
+
+    rows = rouge_scores(predictions, references)
+    extra: dict[str, list[float]] = {}
+    if bertscore_model is not None:
+        extra["bertscore"] = bertscore_f1(predictions, references, bertscore_model, batch_size=bertscore_batch_size)
+    if similarity_model is not None:
+        extra["similarity"] = similarity(predictions, references, similarity_model)
+    if nli_model is not None:
+        extra["entailment"] = entailment(predictions, references, nli_model)
+    for key, values in extra.items():
+        for row, value in zip(rows, values, strict=True):
+            row[key] = value
+    return rows
+
+
+def evaluate(config: EvaluateConfig) -> list[ModelResult]:
+    """Generate with every model on the same examples, score, and write the tables and predictions."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lsr.evaluation.metrics import mean_scores
+    from lsr.evaluation.profile import profile_on_ray
+    from lsr.io import read_documents
+    from lsr.ray_utils import init_ray
+
+    checked = check_inputs(config)  # before Ray starts: a wrong --model or --data is one line, at once
+    init_ray(address=config.ray_address)
+    generation_kwargs = config.generation.as_generate_kwargs()
+    source_max_tokens = config.source_max_tokens
+    named = model_names(config.models)
+    bertscore_model, similarity_model, nli_model = checked.bertscore, checked.similarity, checked.nli
+
+    ds, report = read_documents(config.data)
+    if config.limit:
+        ds = ds.limit(config.limit)
+    ds = ds.materialize()
+    num_gpus = 1 if config.gpu else 0
+    out = config.output.rstrip("/")
+    fs, inner = filesystem(out)
+    results: list[ModelResult] = []
+    profiles: dict[str, dict[str, Any]] = {}
+    for name, path in named:
+        generated = generate_summaries(
+            ds,
+            path,
+            source_max_tokens=source_max_tokens,
+            generation_kwargs=generation_kwargs,
+            batch_size=config.batch_size,
+            concurrency=config.concurrency,
+            num_gpus=num_gpus,
+        )
+        table = generated.to_pandas().sort_values("id").reset_index(drop=True)
+        scores = score_predictions(table["prediction"].tolist(), table["summary"].tolist(), bertscore_model,
+                                   similarity_model=similarity_model, nli_model=nli_model)
+        for key in scores[0]:
+            table[key] = [row[key] for row in scores]
+        fs.create_dir(f"{inner}/{name}", recursive=True)
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), f"{inner}/{name}/{PREDICTIONS_FILE}",
+                       filesystem=fs)
+        profile = profile_on_ray(path, table["document"].tolist(), source_max_tokens=source_max_tokens,
+                                 generation_kwargs=generation_kwargs, batches=config.latency_batches,
+                                 num_gpus=num_gpus)
+        profiles[name] = profile
+        means = mean_scores(scores)
+        results.append(
+            ModelResult(
+                name=name,
+                path=path,
+                examples=len(table),
+                rouge1=means["rouge1"],
+                rouge2=means["rouge2"],
+                rougeLsum=means["rougeLsum"],
+                bertscore=means.get("bertscore"),
+                predictions=f"{out}/{name}/{PREDICTIONS_FILE}",
+                similarity=means.get("similarity"),
+                entailment=means.get("entailment"),
+                parameters=profile["parameters"],
+                latency_b1_p50=profile["latency_b1_p50"],
+                latency_b16_p50=profile["latency_b16_p50"],
+            )
+        )
+    meta = {
+        "dataset": config.dataset,
+        "data": config.data,
+        "examples": results[0].examples if results else 0,
+        "input": report.to_dict(),
+        "data_guard_overridden": checked.stage_columns,
+        "generation": generation_kwargs,
+        "source_max_tokens": source_max_tokens,
+        "bertscore_model": bertscore_model.path if bertscore_model else None,
+        "bertscore_layer": bertscore_model.num_layers if bertscore_model else None,
+        "similarity_model": similarity_model,
+        "nli_model": nli_model.path if nli_model else None,
+        "latency_batches": config.latency_batches,
+        "latency_device": next(iter(profiles.values()))["device"] if profiles else None,
+    }
+    write_tables(results, out, config.dataset, meta)
+    return results

@@ -1,0 +1,23 @@
+"""``lsr data stats``: its options come from a typed config (a positional PATH, ``--json``) like every stage's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lsr.cli import main
+
+
+def test_json_flag_and_positional_path_come_from_the_config(ray_local, xsum_path, capsys):
+    assert main(["data", "stats", str(xsum_path), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["examples"] == 200 and figures["input"]["rows_kept"] == 200
+    assert main(["data", "stats", "--no-json", str(xsum_path)]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["examples", "200"]
+
+
+def test_the_path_is_required(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "stats", "--json"])
+    assert "the following arguments are required: PATH" in capsys.readouterr().err
