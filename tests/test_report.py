@@ -22,6 +22,7 @@ import pytest
 
 from lsr import schema
 from lsr.cli import main
+from lsr.config import preset
 from lsr.evaluation.results import ModelResult, write_tables
 from lsr.mining.report import MiningReport
 from lsr.mining.report import write_report as write_mining_report
@@ -29,7 +30,6 @@ from lsr.report import SECTION_IDS, render_report
 from lsr.report.build import build_sections
 from lsr.report.markup import PNG_SIGNATURE, esc
 from lsr.report.run_files import CorpusFigures, corpus_figures
-from lsr.config import preset
 from lsr.selection.report import build_report as build_selection_report
 from lsr.selection.report import write_report as write_selection_report
 from lsr.train.gates_plot import plot_gates
@@ -153,8 +153,9 @@ def run_dir(tmp_path: Path) -> Path:
         }
     )
     report = build_selection_report(
-        verdicts, preset("cnndm").selection, dataset="cnndm", input_path=str(run / "mined"), output=str(run / "selected")
-    )
+        verdicts, preset("cnndm").selection, dataset="cnndm", input_path=str(run / "mined"),
+        output=str(run / "selected"),
+    )  # fmt: skip
     write_selection_report(report, str(run / "selected"))
 
     for name, gates in (("mwf", True), ("plain", False)):
