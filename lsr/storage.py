@@ -17,12 +17,14 @@ import pyarrow.fs as pafs
 from lsr.errors import InputError
 
 
-def is_remote(path: str) -> bool:
+def is_remote(path: str | os.PathLike) -> bool:
+    path = os.fspath(path)
     return "://" in path and not path.startswith("file://")
 
 
-def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+def filesystem(path: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
     """The filesystem of a local path or URI (``s3://bucket/key``), and the path within it."""
+    path = os.fspath(path)
     if path.startswith("s3://"):
         return s3_filesystem(), path[len("s3://") :]
     if "://" in path:
@@ -33,7 +35,7 @@ def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
-def ray_filesystem(path: str) -> pafs.FileSystem | None:
+def ray_filesystem(path: str | os.PathLike) -> pafs.FileSystem | None:
     """The ``filesystem=`` argument for Ray Data's readers and writers: None for a local path (Ray's default)."""
     return filesystem(path)[0] if is_remote(path) else None
 

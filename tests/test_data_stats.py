@@ -12,9 +12,9 @@ from lsr.cli import main
 def test_json_flag_and_positional_path_come_from_the_config(ray_local, xsum_path, capsys):
     assert main(["data", "stats", str(xsum_path), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["examples"] == 200 and figures["input"]["rows_kept"] == 200
+    assert figures["examples"] == 40 and figures["input"]["rows_kept"] == 40
     assert main(["data", "stats", "--no-json", str(xsum_path)]) == 0
-    assert capsys.readouterr().out.split()[:2] == ["examples", "200"]
+    assert capsys.readouterr().out.split()[:2] == ["examples", "40"]
 
 
 def test_the_path_is_required(capsys):

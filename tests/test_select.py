@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -242,10 +243,13 @@ def test_xsum_defaults_score_the_total_summary_with_score2_and_rouge_l():
 def test_oracle_mining_then_selection_on_real_xsum_rows(tmp_path, ray_local, xsum_path, capsys):
     """The real chain: ``lsr mine --engine oracle`` output goes straight into ``lsr select``."""
     mined = tmp_path / "mined_train"
-    assert cli_main(["mine", "--input", str(xsum_path), "--output", str(mined), "--dataset", "xsum",
+    # The shipped sample holds XSum test-split rows; named as such, the split guard must notice them.
+    test_split = tmp_path / "xsum_test.jsonl"
+    shutil.copyfile(xsum_path, test_split)
+    assert cli_main(["mine", "--input", str(test_split), "--output", str(mined), "--dataset", "xsum",
                      "--engine", "oracle", "--limit", "16"]) == 0
     out = tmp_path / "selected"
-    # The shared sample is test-split data (xsum_dev.jsonl): the guard follows the mining report to it.
+    # The guard follows the mining report to the test-split file that was mined.
     assert cli_main(["select", "--input", str(mined), "--output", str(out), "--dataset", "xsum"]) == 2
     assert "mined from" in capsys.readouterr().err
     assert cli_main(["select", "--input", str(mined), "--output", str(out), "--dataset", "xsum", "--force"]) == 0
