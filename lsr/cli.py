@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from lsr import __version__, commands
+from lsr import __version__, commands, console
 from lsr.errors import LsrError
 
 #: The order stages appear in ``lsr --help``; a command module not listed here comes after them.
@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         "train the MWF student, evaluate, serve. Every stage runs on a local Ray or a cluster (RAY_ADDRESS).",
     )
     parser.add_argument("--version", action="version", version=f"lsr {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Ray's own logs, the workers' output and library progress bars "
+                        "(default: one header, one progress bar and one summary per stage; the rest is in Ray's "
+                        "log files). Same as LSR_VERBOSE=1")
     sub = parser.add_subparsers(dest="command", metavar="STAGE", required=True)
     for module in _command_modules():
         name = module.__name__.rsplit(".", 1)[1]
@@ -44,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        console.set_verbose(True)
+    console.quiet_libraries()
     try:
         return int(args._run(args) or 0)
     except LsrError as err:

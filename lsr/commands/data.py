@@ -16,14 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.io import read_documents
     from lsr.stats import corpus_stats
 
+    started = None if args.json else console.header("data stats", args.path)  # --json prints the JSON only
     ds, report = read_documents(args.path)
     stats = corpus_stats(ds)
     if args.json:
         print(json.dumps({**stats.to_dict(), "input": report.to_dict()}, indent=2))
         return 0
+    console.summary(started, f"{report.rows_read} rows read from {len(report.files)} file(s)")
     print(f"{'examples':<24}{stats.examples:>10}")
     print(f"{'avg words / document':<24}{stats.avg_document_words:>10.1f}")
     print(f"{'avg words / summary':<24}{stats.avg_summary_words:>10.1f}")

@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.evaluation import RESULTS_MD, EvaluateSettings, check_checkpoint, evaluate, model_names
     from lsr.ray_utils import init_ray
 
@@ -45,10 +46,17 @@ def run(args: argparse.Namespace) -> int:
         source_max_tokens=args.source_max_tokens, generation={k: v for k, v in overrides.items() if v is not None},
         config_yaml=args.config,
     )
-    for _, path in model_names(settings.models):
+    names = model_names(settings.models)
+    for _, path in names:
         check_checkpoint(path)  # before Ray starts
+    started = console.header("evaluate", f"{len(names)} model(s) ({', '.join(n for n, _ in names)}) on {args.data}"
+                             + ("" if args.no_bertscore else ", ROUGE and BERTScore"))
     init_ray(address=args.ray_address)
     evaluate(settings)
     with open(f"{args.output}/{RESULTS_MD}", encoding="utf-8") as f:
-        print(f.read(), end="")
+        table = f.read()
+    out = args.output.rstrip("/")
+    console.summary(started, "the table below", wrote=[f"{out}/{RESULTS_MD}", f"{out}/results.json",
+                                                        f"{out}/<model>/predictions.parquet"])
+    print(table, end="")
     return 0

@@ -31,13 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.ray_utils import init_ray
     from lsr.selection import rule_for, run_selection
 
     rule = rule_for(args.dataset, threshold=args.threshold, score_on=args.score_on,
                     third_rouge=args.third_rouge, config=args.config)
+    started = console.header("select", f"{args.input} -> {args.output}, keep {rule.score} <= {rule.threshold} "
+                             f"on the {rule.score_on} summaries")
     init_ray(address=args.ray_address)
-    result = run_selection(args.input, args.output, rule, dataset=args.dataset, force=args.force,
-                           overwrite=args.overwrite)
-    print(result.summary_line())
+    out = args.output.rstrip("/")
+    # Rows land in kept/ and rejected/ once scored; their sum is the pairs scored so far.
+    with console.Progress("pairs scored") as bar, console.Poll(
+        bar, lambda: console.parquet_rows(f"{out}/kept") + console.parquet_rows(f"{out}/rejected")
+    ):
+        result = run_selection(args.input, args.output, rule, dataset=args.dataset, force=args.force,
+                               overwrite=args.overwrite)
+    console.summary(started, result.summary_line(), wrote=[f"{out}/{name}" for name in
+                                                           ("kept", "rejected", "report.md", "scores.png")])
+    for flag in result.report.get("split_guard_overridden") or []:
+        console.warn(f"--force filtered an input that looks held out ({flag}); only training data should be")
     return 0
