@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="documents to use instead of the shipped sample (jsonl)")
     parser.add_argument("--output", default="runs/demo", help="folder for every stage's output (default: runs/demo)")
     parser.add_argument("--test-size", type=int, default=8, help="documents held out for validation and evaluation")
-    parser.add_argument("--steps", type=int, default=60, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=100, help="training steps per model")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--engine", choices=("oracle", "http"), default="oracle")
     parser.add_argument("--url", help="http engine: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate.append("--no-bertscore")
     _stage(evaluate, script)  # prints the table
     print(f"\nartifacts under {out}/:")
+    width = max(len(path) for path, _ in ARTIFACTS) + 2
     for path, what in ARTIFACTS:
-        print(f"  {path:<44}{what}")
+        print(f"  {path:<{width}}{what}")
     return 0
