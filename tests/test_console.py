@@ -62,6 +62,7 @@ def test_training_bar_fields_come_from_every_workers_report():
     assert step == 20
     assert fields == {"loss": "3.000", "ex/s": "12.0", "val R-1/2/L": "30.0/10.0/20.0"}
     assert progress_fields([]) == (None, {})
+    assert progress_fields([{"step": 100, "epoch": 4, "loss": 1.5}])[1] == {"mean loss": "1.500"}
 
 
 class _FakeRay:

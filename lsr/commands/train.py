@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     console.summary(
         started,
         f"trained {outcome.steps} steps"
-        + (f", loss {loss:.3f}" if isinstance(loss, float) else "")
+        + (f", mean loss {loss:.3f} since the previous checkpoint" if isinstance(loss, float) else "")
         + (f"; validation {', '.join(f'{k} {v:.4f}' for k, v in val.items())}" if val else ""),
         wrote=[outcome.model_dir, outcome.gate_plot, outcome.output / "history.jsonl",
                outcome.output / "train_report.json"],
