@@ -250,8 +250,11 @@ class Poll:
             pass
 
 
-def parquet_rows(path: str) -> int:
-    """Rows in the readable Parquet files under ``path`` so far (files still being written are skipped)."""
+def parquet_rows(path: str, seen: dict | None = None) -> int:
+    """Rows in the readable Parquet files under ``path`` so far (files still being written are skipped).
+
+    ``seen`` (a dict kept between calls) remembers each finished file's count, so a poll over a large output
+    (or S3) reads only the footers of new files."""
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
@@ -260,10 +263,18 @@ def parquet_rows(path: str) -> int:
         return 0
     rows = 0
     for entry in fs.get_file_info(pafs.FileSelector(inner, recursive=True)):
-        if entry.type == pafs.FileType.File and entry.base_name.endswith(".parquet"):
-            try:
-                with fs.open_input_file(entry.path) as handle:
-                    rows += pq.ParquetFile(handle).metadata.num_rows
-            except (OSError, ValueError):
-                continue
+        if entry.type != pafs.FileType.File or not entry.base_name.endswith(".parquet"):
+            continue
+        key = (entry.path, entry.size)
+        if seen is not None and key in seen:
+            rows += seen[key]
+            continue
+        try:
+            with fs.open_input_file(entry.path) as handle:
+                count = pq.ParquetFile(handle).metadata.num_rows
+        except (OSError, ValueError):
+            continue
+        rows += count
+        if seen is not None:
+            seen[key] = count
     return rows

@@ -130,3 +130,18 @@ def test_a_quiet_stage_prints_its_header_figures_and_summary_only(tmp_path):
     noise = [line for line in lines if any(mark in line for mark in RAY_NOISE)]
     assert not noise, noise
     assert len(lines) <= 7, lines
+
+
+def test_parquet_rows_counts_finished_files_and_skips_broken_ones(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert console.parquet_rows(str(tmp_path / "absent")) == 0
+    pq.write_table(pa.table({"id": ["a", "b", "c"]}), out / "one.parquet")
+    (out / "cut-short.parquet").write_bytes(b"PAR1 not finished")
+    seen: dict = {}
+    assert console.parquet_rows(str(out), seen) == 3
+    pq.write_table(pa.table({"id": ["d"]}), out / "two.parquet")
+    assert console.parquet_rows(str(out), seen) == 4 and len(seen) == 2

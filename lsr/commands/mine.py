@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     )
     init_ray(address=args.ray_address)
     # The rows already written to the output folder: what a kill would keep (and a resumed run would skip).
-    with console.Progress("documents mined") as bar, console.Poll(bar, lambda: console.parquet_rows(args.output)):
+    seen: dict = {}
+    with console.Progress("documents mined") as bar, console.Poll(bar, lambda: console.parquet_rows(args.output, seen)):
         report = run_mining(job)
     console.summary(started, report.summary_line(), wrote=[args.output, *report_paths(args.output)])
     if not report.complete:

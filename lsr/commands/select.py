@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     init_ray(address=args.ray_address)
     out = args.output.rstrip("/")
     # Rows land in kept/ and rejected/ once scored; their sum is the pairs scored so far.
+    seen: dict = {}
     with console.Progress("pairs scored") as bar, console.Poll(
-        bar, lambda: console.parquet_rows(f"{out}/kept") + console.parquet_rows(f"{out}/rejected")
+        bar, lambda: console.parquet_rows(f"{out}/kept", seen) + console.parquet_rows(f"{out}/rejected", seen)
     ):
         result = run_selection(args.input, args.output, rule, dataset=args.dataset, force=args.force,
                                overwrite=args.overwrite)
