@@ -110,6 +110,18 @@ def quiet_ray() -> None:
                     handler.addFilter(_DROP)
 
 
+def ray_started(address: str | None) -> None:
+    """One line (on stderr, so ``--json`` output stays clean) saying which Ray runs and where its logs are."""
+    if verbose():
+        return
+    import ray
+
+    node = getattr(ray._private.worker, "_global_node", None)  # the session folder has no public accessor
+    logs = f"{node.get_session_dir_path()}/logs" if node is not None and address is None else "on the head node"
+    where = f"the Ray cluster at {address}" if address else "a local Ray"
+    print(f"  running on {where}; its logs: {logs} (lsr --verbose shows them here)", file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Header, bar, summary
 

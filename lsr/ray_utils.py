@@ -32,3 +32,4 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     else:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
     console.quiet_ray()
+    console.ray_started(address)

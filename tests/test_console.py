@@ -81,6 +81,7 @@ def fake_ray(monkeypatch):
     fake = _FakeRay()
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.setattr(console, "quiet_ray", lambda: None)
+    monkeypatch.setattr(console, "ray_started", lambda address: None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv(console.VERBOSE_ENV, "0")
     return fake
@@ -129,7 +130,8 @@ def test_a_quiet_stage_prints_its_header_figures_and_summary_only(tmp_path):
     assert any(line.startswith("examples") and line.split()[-1] == "5" for line in lines)
     noise = [line for line in lines if any(mark in line for mark in RAY_NOISE)]
     assert not noise, noise
-    assert len(lines) <= 7, lines
+    assert any(line.startswith("  running on a local Ray; its logs: /") for line in lines)
+    assert len(lines) <= 8, lines
 
 
 def test_parquet_rows_counts_finished_files_and_skips_broken_ones(tmp_path):
