@@ -147,3 +147,13 @@ def test_parquet_rows_counts_finished_files_and_skips_broken_ones(tmp_path):
     assert console.parquet_rows(str(out), seen) == 3
     pq.write_table(pa.table({"id": ["d"]}), out / "two.parquet")
     assert console.parquet_rows(str(out), seen) == 4 and len(seen) == 2
+
+
+def test_verbose_is_accepted_before_or_after_the_stage():
+    from lsr.cli import build_parser
+
+    parser = build_parser()
+    select = ["select", "--input", "m", "--output", "s", "--dataset", "cnndm"]
+    assert parser.parse_args(["--verbose", *select]).verbose is True
+    assert parser.parse_args([*select, "--verbose"]).verbose is True
+    assert parser.parse_args(select).verbose is False
