@@ -63,6 +63,7 @@ def training_bar(total_steps: int) -> Iterator[ForwardReports]:
 
         def show(reports: list[dict[str, Any]]) -> None:
             step, fields = progress_fields(reports)
+            bar.fields = {}  # this round's figures only (a checkpoint's mean loss is not the last step's loss)
             bar.update(step, **fields)
 
         def drain() -> None:
