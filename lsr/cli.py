@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from lsr import __version__, commands
+from lsr import __version__, commands, console
 from lsr.errors import LsrError
 
 #: The order stages appear in ``lsr --help``; a command module not listed here comes after them.
@@ -33,17 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
         "train the MWF student, evaluate, serve. Every stage runs on a local Ray or a cluster (RAY_ADDRESS).",
     )
     parser.add_argument("--version", action="version", version=f"lsr {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Ray's own logs, the workers' output and library progress bars "
+                        "(default: one header, one progress bar and one summary per stage; the rest is in Ray's "
+                        "log files). Same as LSR_VERBOSE=1")
     sub = parser.add_subparsers(dest="command", metavar="STAGE", required=True)
     for module in _command_modules():
         name = module.__name__.rsplit(".", 1)[1]
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
+        # Also after the stage's name, so `lsr train ... --verbose` and `python ray_jobs/train.py --verbose` work.
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        console.set_verbose(True)
+    console.quiet_libraries()
     try:
         return int(args._run(args) or 0)
     except LsrError as err:

@@ -55,7 +55,7 @@ def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeyp
     """The demo's wiring: the relaxed flag reaches `lsr select`, the note is printed, and training never starts."""
     stages: list[list[str]] = []
 
-    def fake_stage(argv: list[str]) -> None:
+    def fake_stage(argv: list[str], script=None) -> None:
         stages.append(argv)
         if argv[0] == "select":
             out = tmp_path / "run" / "selected"

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.cli_config import config_from_args
     from lsr.io import read_documents
     from lsr.ray_utils import init_ray
@@ -42,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if config.ray_address:
         init_ray(address=config.ray_address)
+    started = None if config.as_json else console.header("data stats", config.path)  # --json prints the JSON only
     ds, report = read_documents(config.path)  # checks the files' columns before it starts a local Ray
     stats = corpus_stats(ds)
     if config.as_json:
         print(json.dumps({**stats.to_dict(), "input": report.to_dict()}, indent=2))
         return 0
+    console.summary(started, f"{report.rows_read} rows read from {len(report.files)} file(s)")
     print(f"{'examples':<24}{stats.examples:>10}")
     print(f"{'avg words / document':<24}{stats.avg_document_words:>10.1f}")
     print(f"{'avg words / summary':<24}{stats.avg_summary_words:>10.1f}")

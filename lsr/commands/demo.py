@@ -19,6 +19,18 @@ HELP = "run mine -> select -> train (MWF and plain baseline) -> evaluate on the 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 #: Examples per worker step; selection must keep at least this many rows for the demo to train.
 DEMO_BATCH_SIZE = 8
+COMMANDS_FILE = "commands.sh"
+#: What the demo leaves behind (relative to --output), listed at the end.
+ARTIFACTS = (
+    ("data/train.jsonl, data/test.jsonl", "the documents mined and trained on; the held-out ones"),
+    ("mined/, mined.report.md", "rationales and LLM-style summaries, one row per document"),
+    ("selected/kept/, selected/report.md, scores.png", "the rows Score1/Score2 kept, and why others were not"),
+    ("mwf/model/, mwf/gates.png, mwf/history.jsonl", "the MWF student, its gates and loss per step"),
+    ("plain/model/", "the plain fine-tuned baseline"),
+    ("eval/results.md, eval/*/predictions.parquet", "the table above and every generated summary"),
+    ("report.html", "all of it on one page, to open in a browser"),
+    (COMMANDS_FILE, "every stage's command, to run them by hand"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="documents to use instead of the shipped sample (jsonl)")
     parser.add_argument("--output", default="runs/demo", help="folder for every stage's output (default: runs/demo)")
     parser.add_argument("--test-size", type=int, default=8, help="documents held out for validation and evaluation")
-    parser.add_argument("--steps", type=int, default=120, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=100, help="training steps per model")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--engine", choices=("oracle", "http"), default="oracle")
     parser.add_argument("--url", help="http engine: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
@@ -49,12 +61,17 @@ def split_sample(source: Path, out_dir: Path, test_size: int, seed: int = 0) -> 
     return train, test
 
 
-def _stage(argv: list[str]) -> None:
-    """Run one stage through the CLI, stopping the demo at the first stage that fails."""
+def _stage(argv: list[str], script: Path) -> None:
+    """Run one stage through the CLI (in this process, so every stage shares one Ray instance), stopping the
+    demo at the first stage that fails; its command goes to ``script``, for running the stages by hand."""
+    import shlex
+
     from lsr.cli import main
     from lsr.errors import LsrError
 
-    print(f"\n=== lsr {' '.join(argv)}", flush=True)
+    with script.open("a", encoding="utf-8") as f:
+        f.write(shlex.join(["lsr", *argv]) + "\n")
+    print(flush=True)
     status = main(argv)
     if status != 0:
         raise LsrError(f"stage `lsr {argv[0]}` failed with exit status {status}; see its message above")
@@ -66,16 +83,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
     train_docs, test_docs = split_sample(source, out / "data", args.test_size)
+    script = out / COMMANDS_FILE
+    script.write_text("#!/bin/sh\n# The stages `lsr demo` ran, in order.\nset -e\n", encoding="utf-8")
+    print(f"lsr demo ({args.dataset}): {source} -> {out}/, {args.test_size} documents held out for validation "
+          "and evaluation", flush=True)
     mine = ["mine", "--input", str(train_docs), "--output", str(out / "mined"), "--dataset", args.dataset]
     mine += ["--engine", args.engine]
     if args.engine == "http":
         mine += ["--url", args.url or "", "--model", args.llm or ""]
-    _stage(mine)
+    _stage(mine, script)
     relax, note = demo_selection_args(args.dataset, args.engine)
     if note:
         print(note, flush=True)
     _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
-            "--overwrite", *relax])
+            "--overwrite", *relax], script)
     check_enough_kept(json.loads((out / "selected" / "report.json").read_text()), max(args.workers, DEMO_BATCH_SIZE))
     common = ["--data", str(out / "selected"), "--dataset", args.dataset, "--model", "tiny",
               "--workers", str(args.workers), "--max-steps", str(args.steps),
@@ -87,19 +108,20 @@ def run(args: argparse.Namespace) -> int:
               "--rationale-max-tokens", "64",
               "--validation", str(test_docs), "--validation-size", str(args.test_size),
               "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8, "max_new_tokens": 48})]
-    _stage(["train", "--output", str(out / "mwf"), *common])
-    _stage(["train", "--output", str(out / "plain"), "--views", "none", *common])
+    _stage(["train", "--output", str(out / "mwf"), *common], script)
+    _stage(["train", "--output", str(out / "plain"), "--views", "none", *common], script)
     evaluate = ["evaluate", "--model", f"LSR-MWF={out / 'mwf' / 'model'}", "--model", f"BART={out / 'plain' / 'model'}",
                 "--data", str(test_docs), "--output", str(out / "eval"), "--dataset", args.dataset,
                 "--num-beams", "2", "--min-new-tokens", "8", "--max-new-tokens", "48", "--source-max-tokens", "256"]
     if args.no_bertscore:
         evaluate.append("--no-bertscore")
-    _stage(evaluate)
-    table = out / "eval" / "results.md"
-    print(f"\n=== done: every stage's output is under {out}/")
-    if table.exists():
-        print(table.read_text())
+    _stage(evaluate, script)  # prints the table
     from lsr.report import write_report
 
-    print(f"report: {write_report(out)}")
+    report = write_report(out)
+    print(f"\nartifacts under {out}/:")
+    width = max(len(path) for path, _ in ARTIFACTS) + 2
+    for path, what in ARTIFACTS:
+        print(f"  {path:<{width}}{what}")
+    print(f"\nopen the run report in a browser: {report}")
     return 0

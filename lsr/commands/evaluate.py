@@ -15,14 +15,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.cli_config import config_from_args
     from lsr.evaluation.job import evaluate
-    from lsr.evaluation.results import RESULTS_MD
+    from lsr.evaluation.results import RESULTS_MD, model_names
     from lsr.storage import filesystem
 
     config = config_from_args(args)
+    names = [name for name, _ in model_names(config.models)]
+    started = console.header("evaluate", f"{len(names)} model(s) ({', '.join(names)}) on {config.data}"
+                             + (", ROUGE and BERTScore" if config.bertscore else ""))
     evaluate(config)  # checks checkpoints, scoring models and the data's columns before it starts Ray
-    fs, inner = filesystem(f"{config.output.rstrip('/')}/{RESULTS_MD}")
+    out = config.output.rstrip("/")
+    fs, inner = filesystem(f"{out}/{RESULTS_MD}")
     with fs.open_input_stream(inner) as handle:
-        print(handle.read().decode("utf-8"), end="")
+        table = handle.read().decode("utf-8")
+    console.summary(started, "the table below", wrote=[f"{out}/{RESULTS_MD}", f"{out}/results.json",
+                                                        f"{out}/<model>/predictions.parquet"])
+    print(table, end="")
     return 0

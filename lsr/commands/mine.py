@@ -63,12 +63,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.mining.cli_support import job_from_args
     from lsr.mining.pipeline import run_mining
     from lsr.ray_utils import init_ray
 
     job = job_from_args(args)
+    started = console.header(
+        "mine", f"{args.input} -> {args.output}, engine {job.engine_name}, dataset {args.dataset}"
+        + (f", first {args.limit} documents" if args.limit else "")
+    )
     init_ray(address=args.ray_address)
-    report = run_mining(job)
-    print(report.summary_line())
+    # The rows already written to the output folder: what a kill would keep (and a resumed run would skip).
+    seen: dict = {}
+    with console.Progress("documents mined") as bar, console.Poll(bar, lambda: console.parquet_rows(args.output, seen)):
+        report = run_mining(job)
+    console.summary(started, report.summary_line(), wrote=[args.output, *report_paths(args.output)])
+    if not report.complete:
+        console.warn("the output is incomplete (see the report); run the same command again to resume")
     return 0 if report.complete else 1
+
+
+def report_paths(output: str) -> list[str]:
+    base = output.rstrip("/")
+    return [f"{base}.report.json", f"{base}.report.md"]

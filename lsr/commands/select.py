@@ -15,13 +15,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.cli_config import config_from_args
     from lsr.ray_utils import init_ray
     from lsr.selection.job import run_selection
 
     config = config_from_args(args)  # every option checked before Ray starts
+    rule = config.selection
+    started = console.header("select", f"{config.input} -> {config.output}, keep {rule.score} <= {rule.threshold} "
+                             f"on the {rule.score_on} summaries")
     init_ray(address=config.ray_address)
-    result = run_selection(config.input, config.output, config.selection, dataset=config.dataset, force=config.force,
-                           overwrite=config.overwrite)
-    print(result.summary_line())
+    out = config.output.rstrip("/")
+    # Rows land in kept/ and rejected/ once scored; their sum is the pairs scored so far.
+    seen: dict = {}
+    with console.Progress("pairs scored") as bar, console.Poll(
+        bar, lambda: console.parquet_rows(f"{out}/kept", seen) + console.parquet_rows(f"{out}/rejected", seen)
+    ):
+        result = run_selection(config.input, config.output, rule, dataset=config.dataset, force=config.force,
+                               overwrite=config.overwrite)
+    console.summary(started, result.summary_line(), wrote=[f"{out}/{name}" for name in
+                                                           ("kept", "rejected", "report.md", "scores.png")])
+    for flag in result.report.get("split_guard_overridden") or []:
+        console.warn(f"--force filtered an input that looks held out ({flag}); only training data should be")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from lsr.config import DATASETS
 
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lsr import console
     from lsr.ray_utils import init_ray
     from lsr.train.settings import TrainSettings, parse_views
     from lsr.train.trainer import train
@@ -96,9 +98,17 @@ def run(args: argparse.Namespace) -> int:
         find_unused_parameters=args.find_unused_parameters, config_yaml=args.config,
     )
     settings = settings.resolved()  # fail on bad options before Ray starts
+    started = time.monotonic()
     init_ray(address=args.ray_address)
     outcome = train(settings)
     val = {k: v for k, v in outcome.metrics.items() if k.startswith("val_")}
-    print(f"trained {outcome.steps} steps; model: {outcome.model_dir}; gates: {outcome.gate_plot or 'none (no views)'}"
-          + (f"; validation {', '.join(f'{k} {v:.4f}' for k, v in val.items())}" if val else ""))
+    loss = outcome.metrics.get("loss")
+    console.summary(
+        started,
+        f"trained {outcome.steps} steps"
+        + (f", mean loss {loss:.3f} since the previous checkpoint" if isinstance(loss, float) else "")
+        + (f"; validation {', '.join(f'{k} {v:.4f}' for k, v in val.items())}" if val else ""),
+        wrote=[outcome.model_dir, outcome.gate_plot, outcome.output / "history.jsonl",
+               outcome.output / "train_report.json"],
+    )
     return 0

@@ -15,12 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lsr.console import Progress
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import check_checkpoint, generate_summaries
 from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
 from lsr.storage import filesystem
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import ray.data
+
     from lsr.evaluation.metrics import BertScoreModel
     from lsr.evaluation.semantic import NliModel
 
@@ -105,6 +109,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     fs, inner = filesystem(out)
     results: list[ModelResult] = []
     profiles: dict[str, dict[str, Any]] = {}
+    bar = Progress("documents summarised", total=ds.count() * len(named))
     for name, path in named:
         generated = generate_summaries(
             ds,
@@ -115,7 +120,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
             concurrency=config.concurrency,
             num_gpus=num_gpus,
         )
-        table = generated.to_pandas().sort_values("id").reset_index(drop=True)
+        table = _collect(generated, bar).sort_values("id").reset_index(drop=True)
         scores = score_predictions(table["prediction"].tolist(), table["summary"].tolist(), bertscore_model,
                                    similarity_model=similarity_model, nli_model=nli_model)
         for key in scores[0]:
@@ -145,6 +150,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
                 latency_b16_p50=profile["latency_b16_p50"],
             )
         )
+    bar.close()
     meta = {
         "dataset": config.dataset,
         "data": config.data,
@@ -162,3 +168,14 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     }
     write_tables(results, out, config.dataset, meta)
     return results
+
+
+def _collect(generated: ray.data.Dataset, bar: Progress) -> pd.DataFrame:
+    """The generated rows as one DataFrame, advancing ``bar`` by each batch as it arrives."""
+    import pandas as pd
+
+    frames = []
+    for batch in generated.iter_batches(batch_format="pandas"):
+        frames.append(batch)
+        bar.advance(len(batch))
+    return pd.concat(frames, ignore_index=True) if frames else generated.to_pandas()

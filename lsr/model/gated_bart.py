@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -229,7 +230,13 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
             model.apply_mwf_trainability()
             return model.to(next(source.parameters()).dtype)
         config = _gated_config(BartConfig.from_pretrained(source), mwf_fields)
-        return cls.from_pretrained(source, config=config)
+        # A BART checkpoint has no MWF weights: HF would list every one as MISSING in a warning table. Only
+        # those are expected here (they are freshly initialised); any other missing weight is still reported.
+        cls._keys_to_ignore_on_load_missing = [*(cls._keys_to_ignore_on_load_missing or []), MWF_PARAMETER_PATTERN]
+        try:
+            return cls.from_pretrained(source, config=config)
+        finally:
+            del cls._keys_to_ignore_on_load_missing  # BART's own list is inherited again
 
     def apply_mwf_trainability(self) -> None:
         """Apply ``mwf_freeze_encoder`` / ``mwf_gates_trainable`` to ``requires_grad`` (also after loading)."""
@@ -429,8 +436,12 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
         return self.generation_config
 
 
+#: The weights MWF adds to BART (rationale modules and gates), as a regex for HF's missing-key filter.
+MWF_PARAMETER_PATTERN = r"\.mwf_modules\.|\.view_gates$"
+
+
 def _is_mwf_parameter(name: str) -> bool:
-    return ".mwf_modules." in name or name.endswith(".view_gates")
+    return re.search(MWF_PARAMETER_PATTERN, name) is not None
 
 
 def _gated_config(base: BartConfig, mwf_fields: dict[str, Any]) -> GatedBartConfig:

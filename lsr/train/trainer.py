@@ -97,8 +97,13 @@ def _tokenizer_for(settings: TrainSettings):
     return tokenizer
 
 
-def build_trainer(settings: TrainSettings, train_ds, total_steps: int, val_rows: list[dict[str, str]]):
-    """The ``TorchTrainer`` of a run: workers, DDP backend, checkpoint policy, failure policy, storage."""
+def build_trainer(
+    settings: TrainSettings, train_ds, total_steps: int, val_rows: list[dict[str, str]], callbacks: list | None = None
+):
+    """The ``TorchTrainer`` of a run: workers, DDP backend, checkpoint policy, failure policy, storage.
+
+    ``callbacks`` (``ray.train.UserCallback``) run on Ray Train's controller after every report, e.g. the
+    driver's progress bar (:mod:`lsr.train.progress`)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -122,6 +127,7 @@ def build_trainer(settings: TrainSettings, train_ds, total_steps: int, val_rows:
                 checkpoint_score_order=order,
             ),
             failure_config=ray.train.FailureConfig(max_failures=settings.max_failures),
+            callbacks=callbacks,
         ),
         datasets={"train": train_ds},
     )
@@ -129,8 +135,10 @@ def build_trainer(settings: TrainSettings, train_ds, total_steps: int, val_rows:
 
 def train(settings: TrainSettings) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
+    from lsr import console
     from lsr.ray_utils import init_ray
     from lsr.train.data import read_training_rows, tokenize_dataset
+    from lsr.train.progress import training_bar
 
     settings = settings.resolved()
     storage = storage_path(settings)
@@ -158,13 +166,13 @@ def train(settings: TrainSettings) -> TrainOutcome:
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     total_steps = steps_for(settings, count)
     val_rows = validation_rows(settings)
-    print(
-        f"[lsr train] {count} training examples ({failed} with a mining error left out), {settings.workers} "
-        f"worker(s), {total_steps} steps, objective {settings.objective}, views {','.join(settings.views) or 'none'}",
-        flush=True,
+    console.header(
+        "train",
+        f"{count} training examples ({failed} with a mining error left out), {settings.workers} worker(s), "
+        f"{total_steps} steps, objective {settings.objective}, views {','.join(settings.views) or 'none'}",
     )
-    trainer = build_trainer(settings, train_ds, total_steps, val_rows)
-    result = trainer.fit()
+    with training_bar(total_steps) as forward:
+        result = build_trainer(settings, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
     if result.error:
         raise result.error
     outcome = export(settings, result, total_steps)
