@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -21,11 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lsr.config import MiningPreset
 from lsr.errors import InputError
-from lsr.mining import oracle
 from lsr.mining.budget import TokenBudget
-from lsr.mining.engines import CallResult, HttpEngineConfig, VllmEngineConfig, build_call_processor
+from lsr.mining.config import MineConfig
+from lsr.mining.engines import CallResult, Engine, LlmEngine, build_call_processor
 from lsr.mining.report import MiningReport, fill_from_output, write_report
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
@@ -39,67 +37,32 @@ from lsr.mining.rows import (
     summaries_request,
 )
 from lsr.schema import RATIONALES
+from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
 
 logger = logging.getLogger(__name__)
 
-EngineConfig = HttpEngineConfig | VllmEngineConfig | None  # None: the oracle
 
-
-@dataclass(frozen=True)
-class MineJob:
-    input_path: str
-    output_path: str
-    dataset: str
-    mining: MiningPreset
-    engine: EngineConfig
-    budget: TokenBudget | None = None  # None: documents are sent whole
-    limit: int | None = None  # the first N documents only (a trial run); resume with the same N
-    # Rows per output file: the unit of progress a kill can lose (and of a resumed run's skip list).
-    rows_per_file: int = 64
-
-    @property
-    def engine_name(self) -> str:
-        if self.engine is None:
-            return "oracle"
-        return "http" if isinstance(self.engine, HttpEngineConfig) else "vllm"
-
-    @property
-    def model_name(self) -> str:
-        if self.engine is None:
-            return oracle.MODEL_NAME
-        return self.engine.model if isinstance(self.engine, HttpEngineConfig) else self.engine.model_source
-
-    def settings(self) -> MineSettings:
-        return MineSettings(
-            dataset=self.dataset,
-            engine=self.engine_name,
-            model=self.model_name,
-            rationale_max_tokens=self.mining.rationale_max_tokens,
-            summaries_max_tokens=self.mining.summaries_max_tokens,
-            temperature=self.mining.temperature,
-        )
+def settings_of(config: MineConfig) -> MineSettings:
+    """What every row needs to know about the run."""
+    return MineSettings(
+        dataset=config.dataset,
+        engine=config.engine.kind,
+        model=config.engine.model_name,
+        rationale_max_tokens=config.mining.rationale_max_tokens,
+        summaries_max_tokens=config.mining.summaries_max_tokens,
+        temperature=config.mining.temperature,
+    )
 
 
 # ------------------------------------------------------------------------------------------- the output folder
 
 
-def output_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        try:
-            return pafs.FileSystem.from_uri(path)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(f"{path}: cannot open the output location ({err})") from None
-    import os
-
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
 def finished_files(path: str) -> tuple[list[str], list[str]]:
     """(readable Parquet files under ``path``, files that were cut short and are now deleted)."""
-    fs, inner = output_filesystem(path)
+    fs, inner = filesystem(path)
     info = fs.get_file_info(inner)
     if info.type == pafs.FileType.NotFound:
         return [], []
@@ -120,7 +83,7 @@ def finished_files(path: str) -> tuple[list[str], list[str]]:
 
 
 def read_output_columns(path: str, files: list[str], columns: list[str]) -> pa.Table:
-    fs, _ = output_filesystem(path)
+    fs, _ = filesystem(path)
     tables = [pq.read_table(f, columns=columns, filesystem=fs) for f in files]
     if not tables:
         return pa.table({c: pa.array([], RATIONALES.field(c).type) for c in columns})
@@ -173,27 +136,28 @@ def _batch_rows(batch) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
 
 
-def _oracle_batch(batch: pa.Table, settings: MineSettings) -> pa.Table:
+def _local_batch(batch: pa.Table, engine: Engine, settings: MineSettings) -> pa.Table:
+    """Both calls answered on this CPU worker by a local engine (the oracle)."""
     out = []
     for row in batch.to_pylist():
         row = _too_long_error(row)
         if row.get("a_error"):
             out.append(final_row(after_rationale(row, CallResult(None, None, None, None), settings), None, settings))
             continue
-        raw_a, raw_b = oracle.oracle_outputs(row["prompt_document"], row["summary"], settings.dataset)
+        raw_a, raw_b = engine.answer(row["prompt_document"], row["summary"], settings.dataset)
         out.append(offline_row(row, raw_a, lambda raw_b=raw_b: raw_b, settings))
     return _to_table(out)
 
 
-def _llm_pipeline(ds: ray.data.Dataset, job: MineJob, settings: MineSettings) -> ray.data.Dataset:
+def _llm_pipeline(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings) -> ray.data.Dataset:
     """Call A -> parse -> call B -> parse, as two chained ``ray.data.llm`` processors."""
     call_a = build_call_processor(
-        job.engine,
+        engine,
         make_request=lambda row: None if row.get("a_error") else rationale_request(row, settings),
         read_reply=lambda row, result: after_rationale(row, result, settings),
     )
     call_b = build_call_processor(
-        job.engine,
+        engine,
         make_request=lambda row: summaries_request(row, settings),
         read_reply=lambda row, result: final_row(row, result, settings),
     )
@@ -205,25 +169,25 @@ def _llm_pipeline(ds: ray.data.Dataset, job: MineJob, settings: MineSettings) ->
 # ---------------------------------------------------------------------------------------------------- the job
 
 
-def run_mining(job: MineJob) -> MiningReport:
-    """Mine every document of ``job.input_path`` not yet in ``job.output_path``, then report on the whole output."""
+def run_mining(config: MineConfig) -> MiningReport:
+    """Mine every document of ``config.input`` not yet in ``config.output``, then report on the whole output."""
     from lsr.io import read_documents, write_parquet
 
     started = time.monotonic()
-    ds, input_report = read_documents(job.input_path)
-    if job.limit is not None:
-        ds = ds.limit(job.limit).materialize()
+    ds, input_report = read_documents(config.input)
+    if config.limit is not None:
+        ds = ds.limit(config.limit).materialize()
     input_ids = _column(ds, "id")
 
-    files, broken = finished_files(job.output_path)
-    done = read_output_columns(job.output_path, files, ["id"]).column("id")
+    files, broken = finished_files(config.output)
+    done = read_output_columns(config.output, files, ["id"]).column("id")
     done_set = set(done.to_pylist())
     todo = sum(1 for i in input_ids if i not in done_set)
-    settings = job.settings()
+    settings = settings_of(config)
     report = MiningReport(
-        input_path=job.input_path,
-        output_path=job.output_path,
-        dataset=job.dataset,
+        input_path=config.input,
+        output_path=config.output,
+        dataset=config.dataset,
         engine=settings.engine,
         model=settings.model,
         removed_at_read=input_report.removed,
@@ -234,29 +198,31 @@ def run_mining(job: MineJob) -> MiningReport:
     if broken:
         logger.warning("removed %d output file(s) cut short by an earlier run: %s", len(broken), ", ".join(broken))
     if todo:
-        logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, job.output_path)
-        prepared = ds.repartition(target_num_rows_per_block=job.rows_per_file).map_batches(
+        logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
+        prepared = ds.repartition(target_num_rows_per_block=config.rows_per_file).map_batches(
             _prepare_batch,
             fn_kwargs={
                 "done_ids": pa.array(sorted(done_set), pa.string()),
-                "budget": job.budget,
-                "dataset": job.dataset,
+                "budget": config.engine.budget(config.mining),
+                "dataset": config.dataset,
             },
             batch_format="pyarrow",
         )
-        if job.engine is None:
-            mined = prepared.map_batches(_oracle_batch, fn_kwargs={"settings": settings}, batch_format="pyarrow")
+        if config.engine.runs_locally:
+            mined = prepared.map_batches(
+                _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
+            )
         else:
-            mined = _llm_pipeline(prepared, job, settings)
-        write_parquet(mined, job.output_path, RATIONALES)
+            mined = _llm_pipeline(prepared, config.engine, settings)
+        write_parquet(mined, config.output, RATIONALES)
 
-    files, _ = finished_files(job.output_path)
+    files, _ = finished_files(config.output)
     table = read_output_columns(
-        job.output_path, files, ["id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens"]
+        config.output, files, ["id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens"]
     )
     fill_from_output(report, table, input_ids)
     report.seconds = time.monotonic() - started
-    fs, inner = output_filesystem(job.output_path)
+    fs, inner = filesystem(config.output)
     write_report(report, fs, inner.rstrip("/"))
     return report
 
