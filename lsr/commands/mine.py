@@ -1,10 +1,29 @@
-"""``lsr mine``: paper Step 1, structured rationales and LLM summaries for every document (resumable)."""
+"""``lsr mine``: paper Step 1, structured rationales and LLM summaries for every document (resumable).
+
+Exit status: 0 when every row succeeded; 3 when some rows failed (the report counts them by reason; run again to
+retry the transient ones); 4 when every row failed (one line says why); 1 when ids are missing from the output;
+2 for a user error; 130/143 when stopped by SIGINT/SIGTERM after saving the rows already finished.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 HELP = "mine rationales and summaries with an LLM (vllm, http) or the extractive oracle; resumable, nothing lost"
+
+EXIT_CODES = {"ok": 0, "incomplete": 1, "some_failed": 3, "all_failed": 4}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the job saves what it has on the way out."""
+
+    signal_name = "SIGTERM"
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,11 +35,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lsr.cli_config import config_from_args
-    from lsr.mining.pipeline import run_mining
+    from lsr.mining.pipeline import Interrupted, prepare, run_mining
     from lsr.ray_utils import init_ray
 
     config = config_from_args(args)  # every option checked before Ray starts
-    init_ray(address=config.ray_address)
-    report = run_mining(config)
+    prepared = prepare(config)  # the input's files and columns, the output folder and its lock: still no Ray
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        init_ray(address=config.ray_address)
+        report = run_mining(config, prepared)
+    except Interrupted as stop:
+        print(f"lsr mine: {stop}", file=sys.stderr)
+        return 143 if stop.signal_name == "SIGTERM" else 130
+    except KeyboardInterrupt as stop:  # before any row was pulled (e.g. while Ray starts)
+        prepared[0].release()
+        name = getattr(stop, "signal_name", "SIGINT")
+        print(f"lsr mine: stopped by {name} before mining began; nothing new saved in {config.output}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 143 if name == "SIGTERM" else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(report.summary_line())
-    return 0 if report.complete else 1
+    if report.outcome == "all_failed":
+        print(f"lsr mine: error: {report.failure_line()}", file=sys.stderr)
+    return EXIT_CODES[report.outcome]

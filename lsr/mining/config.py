@@ -25,6 +25,19 @@ class MineConfig(StageConfig):
     rows_per_file: int = Field(
         default=64, ge=1, description="rows per output file: the most a killed run loses and redoes"
     )
+    retry_failed: bool = Field(
+        default=True,
+        description="on resume, mine again rows that failed for a transient reason (HTTP 5xx, 429, 408, 401/403, "
+        "timeouts, connection errors)",
+    )
+    retry_unparsable: bool = Field(
+        default=False, description="on resume, also mine again rows whose reply could not be parsed"
+    )
+    start_over: bool = Field(
+        default=False,
+        description="delete the rows an earlier run wrote to --output (also one with other settings) and mine "
+        "again; files lsr did not write are never deleted",
+    )
 
     @field_validator("engine", mode="before")
     @classmethod
