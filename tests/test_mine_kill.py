@@ -50,28 +50,31 @@ def _saved(out: Path) -> list[str]:
 
 
 def test_random_sigkills_lose_at_most_a_file_of_rows_and_resume_exactly_once(cnndm_path, tmp_path):
-    rows = _subset(cnndm_path, 24, tmp_path / "in.jsonl")
+    rows = _subset(cnndm_path, 30, tmp_path / "in.jsonl")
     keys = {doc_key(r["document"]): r["id"] for r in rows}
     out = tmp_path / "out"
     rng = random.Random(11)
     for round_ in range(2):
-        with OpenAIStub("cnndm", delay=0.05) as stub:
+        # As with a real LLM, the server is the slow part (not Ray's operators after it, which a faster stub outruns).
+        with OpenAIStub("cnndm", delay=0.6) as stub:
             before = set(_saved(out))
             job = _mine(tmp_path / "in.jsonl", out, stub.url)
             deadline = time.monotonic() + 180
-            target = rng.randint(4, 12)  # kill once this many more documents are finished at the server
-            done_before = {k for k, i in keys.items() if i in before}
-            while time.monotonic() < deadline and len(stub.completed() - done_before) < target:
+            # Random points once the pipeline runs (its first file of this round is written): before that, the
+            # rows are still in Ray's operators starting up, which no file size can bound.
+            while time.monotonic() < deadline and len(set(_saved(out)) - before) == 0:
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0, 0.5))
+            time.sleep(rng.uniform(0, 2.0))
+            _saved(out)  # every visible file listed and whole, also in the middle of a run
             os.killpg(job.pid, signal.SIGKILL)
             log = job.communicate()[0].decode()
             finished = {keys[k] for k in stub.completed()} - before
         saved = set(_saved(out)) - before
         lost = finished - saved
-        assert finished, log[-2000:]
-        # What the driver held (< one file) plus rows answered but still inside a request batch of call B.
-        assert len(lost) <= ROWS_PER_FILE + BATCH_SIZE + MAX_IN_FLIGHT, (round_, len(finished), len(saved), log[-2000:])
+        assert saved and finished, log[-2000:]
+        # The driver holds less than one file; beyond that only rows answered but still inside Ray's operators
+        # between the server and the driver (a block of call B's actor and one in the maps after it).
+        assert len(lost) <= ROWS_PER_FILE + 2 * ROWS_PER_FILE, (round_, len(finished), len(saved), log[-2000:])
 
     with OpenAIStub("cnndm") as stub:
         job = _mine(tmp_path / "in.jsonl", out, stub.url)
@@ -84,18 +87,17 @@ def test_random_sigkills_lose_at_most_a_file_of_rows_and_resume_exactly_once(cnn
 def test_sigterm_saves_what_is_finished_and_says_how_to_resume(cnndm_path, tmp_path):
     rows = _subset(cnndm_path, 12, tmp_path / "in.jsonl")
     out = tmp_path / "out"
-    with OpenAIStub("cnndm", stop_after=12) as stub:  # 6 documents finish, then every request is held
+    with OpenAIStub("cnndm", delay=0.5) as stub:
         job = _mine(tmp_path / "in.jsonl", out, stub.url)
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and stub.answered < 12:
-            time.sleep(0.2)
-        time.sleep(3)
+        while time.monotonic() < deadline and not _saved(out):
+            time.sleep(0.1)
         os.killpg(job.pid, signal.SIGTERM)
         log = job.communicate(timeout=60)[0].decode()
     assert job.returncode == 143, log[-3000:]
     assert "stopped by SIGTERM" in log and "run the same command again to resume" in log
     saved = _saved(out)
-    assert saved and len(saved) == len(set(saved))
+    assert saved and len(saved) == len(set(saved)) and len(saved) < len(rows)
     assert not (out / "_lsr.lock").exists()
     with OpenAIStub("cnndm") as stub:
         job = _mine(tmp_path / "in.jsonl", out, stub.url)

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         init_ray(address=config.ray_address)
+        signal.signal(signal.SIGTERM, _on_sigterm)  # again: ray.init installs its own (a bare exit) on the driver
         report = run_mining(config, prepared)
     except Interrupted as stop:
         print(f"lsr mine: {stop}", file=sys.stderr)
