@@ -23,7 +23,10 @@ class MineConfig(StageConfig):
     mining: MiningPreset
     limit: int | None = Field(default=None, ge=1, description="only the first N documents (resume with the same N)")
     rows_per_file: int = Field(
-        default=64, ge=1, description="rows per output file: the most a killed run loses and redoes"
+        default=64,
+        ge=1,
+        description="rows per output file, written as rows finish: a killed run loses at most this many finished "
+        "rows, plus those still inside the pipeline (requests in flight)",
     )
     retry_failed: bool = Field(
         default=True,

@@ -8,9 +8,11 @@ the other documents; rows that failed for a transient reason are taken out of th
 (:mod:`lsr.mining.failures`).
 
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
-every ``rows_per_file`` rows, so a kill loses at most that many finished rows plus the requests in flight. The
-pipeline itself is never serialised: the driver only collects; the request actors keep their own in-flight
-budgets full. On SIGINT/SIGTERM the rows already received are written before the run stops.
+every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
+Ray's operators: requests in flight, rows of a request batch still waiting on a batch-mate, and (when the server
+outruns the parsing operators after it, which a real LLM rarely does) rows queued between them. The pipeline is
+never serialised: the driver only collects; the request actors keep their own in-flight budgets full. On
+SIGINT/SIGTERM the rows already received are written before the run stops.
 """
 
 from __future__ import annotations
