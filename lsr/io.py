@@ -242,7 +242,21 @@ def check_documents(path: str) -> tuple[pafs.FileSystem, list[str], str, _Column
     distinct = set(maps.values())
     if len(distinct) > 1:
         raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
-    return fs, files, fmt, distinct.pop()
+    columns = distinct.pop()
+    if fmt == "parquet":  # the types are in the footers: refuse non-text columns before Ray starts
+        import pyarrow.parquet as pq
+
+        for file in files:
+            with fs.open_input_file(_strip_scheme(file)) as handle:
+                schema = pq.read_schema(handle)
+            for name in (columns.document, columns.summary):
+                kind = schema.field(name).type
+                if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+                    raise InputError(
+                        f"{file}: column {name!r} holds {kind} values, not text; "
+                        "the documents and summaries must be strings"
+                    )
+    return fs, files, fmt, columns
 
 
 def _raise_first_bad_json_line(fs: pafs.FileSystem, files: list[str]) -> None:

@@ -20,8 +20,12 @@ from lsr.io import check_documents, read_documents
 def test_a_non_text_document_column_is_an_input_error_naming_column_and_type(ray_local, tmp_path):
     path = tmp_path / "floats.parquet"
     pq.write_table(pa.table({"id": ["a", "b"], "document": [1.5, 2.5], "summary": ["s", "t"]}), path)
+    with pytest.raises(InputError, match=r"floats.parquet: column 'document' holds double values, not text"):
+        check_documents(str(path))  # from the footer, before Ray
+    jsonl = tmp_path / "numbers.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": str(i), "document": i + 0.5, "summary": "s"}) + "\n" for i in range(3)))
     with pytest.raises(InputError, match=r"column 'document' holds double values, not text"):
-        read_documents(str(path))
+        read_documents(str(jsonl))  # JSON's types are known only once read
 
 
 def test_a_malformed_json_line_is_named_by_its_number(ray_local, tmp_path):

@@ -133,7 +133,7 @@ def test_writes_cut_by_a_kill_are_finished_or_undone(tmp_path):
     assert sorted(ids) == ["d0", "d1", "d2", "d3"]
 
 
-def test_an_unwritable_or_file_output_is_one_line(tmp_path, capsys):
+def test_an_output_that_is_a_file_is_one_line(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
     docs = tmp_path / "in.jsonl"
@@ -141,6 +141,12 @@ def test_an_unwritable_or_file_output_is_one_line(tmp_path, capsys):
     args = ["mine", "--input", str(docs), "--dataset", "cnndm", "--engine", "oracle", "--output"]
     assert main([*args, str(target)]) == 2
     assert "the output must be a directory" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_one_line(tmp_path, capsys):
+    docs = tmp_path / "in.jsonl"
+    docs.write_text(json.dumps({"id": "a", "document": "Some text.", "summary": "Text."}) + "\n")
+    args = ["mine", "--input", str(docs), "--dataset", "cnndm", "--engine", "oracle", "--output"]
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o500)
