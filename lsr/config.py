@@ -266,13 +266,18 @@ def describe_error(
         known = _known_keys(model_cls, loc[:-1])
         if known:
             message += f" (known: {', '.join(known)})"
+    elif problem["type"] == "value_error":  # a validator's own sentence, which names what it checked
+        message = str(problem["ctx"]["error"])
     else:
         message = f"{problem['msg'][0].lower()}{problem['msg'][1:]}"
         if problem["type"] != "missing":
             message += f" (got {problem['input']!r})"
     name = (flag_names or {}).get(key)
+    if name is None and len(loc) >= 3:  # inside a discriminated union the member's tag is part of the location
+        name = (flag_names or {}).get(".".join([loc[0], *loc[2:]]))
     subject = f"{name} ({key})" if name else key
-    return f"{where}: {subject}: {message}" if where else f"{subject}: {message}"
+    line = f"{subject}: {message}" if subject else message
+    return f"{where}: {line}" if where else line
 
 
 def _known_keys(model_cls: type[BaseModel], parents: list[str]) -> list[str]:

@@ -200,10 +200,19 @@ def _as_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.fill_null(text, "")
 
 
+def _text_column(batch: pa.Table, name: str) -> pa.Array:
+    """A text column as strings; numbers or nested values are an input error, never silently turned into text."""
+    column = batch.column(name)
+    kind = column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+        raise InputError(f"column {name!r} holds {kind} values, not text; the documents and summaries must be strings")
+    return _as_text(column)
+
+
 def normalise_batch(batch: pa.Table, columns: _ColumnMap) -> pa.Table:
     """Rename a source batch to ``id, document, summary`` and mark rows with an empty text for removal."""
-    document = _as_text(batch.column(columns.document))
-    summary = _as_text(batch.column(columns.summary))
+    document = _text_column(batch, columns.document)
+    summary = _text_column(batch, columns.summary)
     if columns.id is not None:
         ids = _as_text(batch.column(columns.id))
         triples = zip(ids.to_pylist(), document.to_pylist(), summary.to_pylist(), strict=True)
@@ -234,6 +243,62 @@ def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem) -> ray.data.Datas
     return ray.data.read_json(files, filesystem=remote, file_extensions=None)
 
 
+def check_documents(path: str) -> tuple[pafs.FileSystem, list[str], str, _ColumnMap]:
+    """The cheap checks of :func:`read_documents`, without Ray: the files exist, share a format and name the
+    columns we need. A stage calls it before starting Ray, so a wrong path is one line within a second."""
+    fs, files, fmt = resolve_files(path)
+    maps = {file: _column_map(_columns_of(fs, file, fmt), file) for file in files}
+    distinct = set(maps.values())
+    if len(distinct) > 1:
+        raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
+    columns = distinct.pop()
+    if fmt == "parquet":  # the types are in the footers: refuse non-text columns before Ray starts
+        import pyarrow.parquet as pq
+
+        for file in files:
+            with fs.open_input_file(_strip_scheme(file)) as handle:
+                schema = pq.read_schema(handle)
+            for name in (columns.document, columns.summary):
+                kind = schema.field(name).type
+                if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+                    raise InputError(
+                        f"{file}: column {name!r} holds {kind} values, not text; "
+                        "the documents and summaries must be strings"
+                    )
+    return fs, files, fmt, columns
+
+
+def _raise_first_bad_json_line(fs: pafs.FileSystem, files: list[str]) -> None:
+    """Name the file and the 1-based line of the first malformed JSON line (Arrow's own message names a block)."""
+    for file in files:
+        with fs.open_input_stream(_strip_scheme(file)) as handle:
+            lines = io.TextIOWrapper(io.BufferedReader(_RawStream(handle)), encoding="utf-8", errors="replace")
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{file}: line {number} is not valid JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"{file}: line {number} is not a JSON object")
+
+
+class _RawStream(io.RawIOBase):
+    """A pyarrow input stream as a Python raw stream, to read a large file line by line."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
     """Documents from ``path`` as a materialised Ray Dataset with the columns ``id, document, summary``.
 
@@ -244,12 +309,7 @@ def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
     """
     from lsr.ray_utils import init_ray
 
-    fs, files, fmt = resolve_files(path)
-    maps = {file: _column_map(_columns_of(fs, file, fmt), file) for file in files}
-    distinct = set(maps.values())
-    if len(distinct) > 1:
-        raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
-    columns = distinct.pop()
+    fs, files, fmt, columns = check_documents(path)
 
     init_ray()
     try:
@@ -257,6 +317,8 @@ def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
             normalise_batch, fn_kwargs={"columns": columns}, batch_format="pyarrow"
         ).materialize()
     except Exception as err:  # Ray wraps reader errors; reduce them to the file-level message the user can act on.
+        if fmt == "json":
+            _raise_first_bad_json_line(fs, files)
         raise InputError(f"{path}: could not read {fmt} data ({_root_message(err)})") from None
 
     reasons = Counter(marked.select_columns([_DROP_COLUMN]).to_pandas()[_DROP_COLUMN].tolist())
@@ -331,6 +393,7 @@ __all__ = [
     "FORMATS",
     "InputReport",
     "content_id",
+    "check_documents",
     "input_columns",
     "read_documents",
     "read_parquet_dir",

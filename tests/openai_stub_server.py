@@ -85,6 +85,8 @@ class Plan:
     garble_summaries: set[str] = field(default_factory=set)  # call B answers nothing usable
     always_500: set[str] = field(default_factory=set)  # call A fails on every attempt
     transient: dict[str, list[int]] = field(default_factory=dict)  # statuses before a good answer, per call
+    fail_status: int | None = None  # every request answered with this status (e.g. 500 or 401)
+    echo_auth_at: int | None = None  # failures echo the Authorization header at this character of the body
 
 
 class OpenAIStub:
@@ -99,12 +101,16 @@ class OpenAIStub:
         stop_after: int | None = None,
         instant: bool = False,
         port: int = 0,
+        delay: float = 0.0,
     ):
         self.dataset = dataset
         self.plan = plan or Plan()
         self.api_key = api_key
         self.stop_after = stop_after
         self.instant = instant  # a fixed, tiny answer: measures the client side only
+        self.delay = delay  # seconds each request is held before its answer (to measure requests in flight)
+        self.in_flight = 0
+        self.max_in_flight_seen = 0
         self.port = port
         self.requests: list[tuple[str, str, int]] = []
         self.answered = 0
@@ -161,6 +167,22 @@ class OpenAIStub:
         return [call for call, k, status in self.requests if k == key and status == 200]
 
     async def _handle(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def completed(self) -> set[str]:
+        """Keys of the documents whose call B was answered (finished at the server)."""
+        return {k for call, k, status in list(self.requests) if call == "summaries" and status == 200}
+
+    async def _answer(self, request: web.Request) -> web.Response:
         self.seen_headers.append(dict(request.headers))
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "invalid api key"}}, status=401)
@@ -182,7 +204,9 @@ class OpenAIStub:
             await self._release.wait()  # hold the request: the job stalls here until it is killed
             return web.Response(text="stub stopped", status=503)
         status = 200
-        if call == "rationale" and key in self.plan.always_500:
+        if self.plan.fail_status is not None:
+            status = self.plan.fail_status
+        elif call == "rationale" and key in self.plan.always_500:
             status = 500
         elif attempt < len(self.plan.transient.get(key, [])):
             status = self.plan.transient[key][attempt]
@@ -192,6 +216,9 @@ class OpenAIStub:
                 return web.json_response(
                     {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"}
                 )
+            if self.plan.echo_auth_at is not None:
+                body = "x" * self.plan.echo_auth_at + request.headers.get("Authorization", "") + " (echoed)"
+                return web.Response(text=body, status=status)
             return web.Response(text="Internal Server Error", status=status)
         style = int(key, 16)
         if call == "rationale":

@@ -10,13 +10,14 @@ from openai_stub_server import OpenAIStub, Plan, doc_key
 
 from lsr.errors import InputError
 from lsr.mining.budget import TokenBudget
-from lsr.mining.engines import ERROR_COLUMN, HttpEngineConfig, VllmEngineConfig, build_call_processor, http_reply
+from lsr.mining.engines import ERROR_COLUMN, HttpEngine, VllmEngine, build_call_processor
+from lsr.mining.engines.http import http_reply
 from lsr.mining.http_session import ERROR_KEY, ResilientSession, backoff_seconds
 
 
 def test_vllm_processor_structure(ray_local, tmp_path):
-    config = VllmEngineConfig(
-        model_source=str(tmp_path),
+    config = VllmEngine(
+        model=str(tmp_path),
         tensor_parallel_size=4,
         pipeline_parallel_size=2,
         replicas=(2, 6),
@@ -38,13 +39,13 @@ def test_vllm_processor_structure(ray_local, tmp_path):
     compute = engine.map_batches_kwargs["compute"]
     assert (compute.min_size, compute.max_size) == (2, 6)
     with pytest.raises(InputError):
-        VllmEngineConfig(model_source="m", replicas=(3, 2))
+        VllmEngine(model="m", replicas=(3, 2))
 
 
 def test_http_config_validates_and_reads_replies():
     with pytest.raises(InputError):
-        HttpEngineConfig(url="localhost:8000", model="m")
-    assert HttpEngineConfig(url="http://h:8000/v1", model="m").endpoint == "http://h:8000/v1/chat/completions"
+        HttpEngine(url="localhost:8000", model="m")
+    assert HttpEngine(url="http://h:8000/v1", model="m").endpoint == "http://h:8000/v1/chat/completions"
     ok = http_reply({"http_response": {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3}}})
     assert (ok.text, ok.prompt_tokens, ok.error) == ("hi", 3, None)
     assert http_reply({"http_response": {ERROR_KEY: "HTTP 500"}, ERROR_COLUMN: ""}).error == "http: HTTP 500"

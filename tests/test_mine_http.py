@@ -15,9 +15,9 @@ from conftest import REPO
 from openai_stub_server import OpenAIStub, Plan, doc_key
 
 from lsr.config import preset
-from lsr.mining.budget import TokenBudget
-from lsr.mining.engines import HttpEngineConfig
-from lsr.mining.pipeline import MineJob, run_mining
+from lsr.mining.config import MineConfig
+from lsr.mining.engines import HttpEngine
+from lsr.mining.pipeline import run_mining
 from lsr.schema import RATIONALES
 
 SECRET = "sk-test-DO-NOT-LEAK-7731"
@@ -46,7 +46,7 @@ def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path,
     mining = preset("cnndm").mining
     out = tmp_path / "out"
     with OpenAIStub("cnndm", plan=plan, api_key=SECRET) as stub:
-        engine = HttpEngineConfig(
+        engine = HttpEngine(
             url=stub.url,
             model="stub-70b",
             api_key_env="LSR_TEST_KEY",
@@ -54,9 +54,11 @@ def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path,
             max_retries=3,
             base_retry_wait_s=0.01,
         )
-        budget = TokenBudget(8192, mining.rationale_max_tokens, mining.summaries_max_tokens)
         report = run_mining(
-            MineJob(str(tmp_path / "in.jsonl"), str(out), "cnndm", mining, engine, budget, rows_per_file=4)
+            MineConfig(
+                input=str(tmp_path / "in.jsonl"), output=str(out), dataset="cnndm", mining=mining, engine=engine,
+                rows_per_file=4,
+            )
         )
         requests = list(stub.requests)
 
@@ -91,9 +93,14 @@ def test_long_documents_are_cut_to_the_context_and_flagged(ray_local, cnndm_path
     rows = _subset(cnndm_path, 4, tmp_path / "in.jsonl")
     mining = preset("cnndm").mining
     with OpenAIStub("cnndm") as stub:
-        engine = HttpEngineConfig(url=stub.url, model="m", api_key_env="LSR_NO_SUCH_KEY", batch_size=4)
-        budget = TokenBudget(3400, mining.rationale_max_tokens, mining.summaries_max_tokens)
-        job = MineJob(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "cnndm", mining, engine, budget)
+        engine = HttpEngine(
+            url=stub.url, model="m", api_key_env="LSR_NO_SUCH_KEY", batch_size=4, max_model_len=3400
+        )
+        budget = engine.budget(mining)
+        job = MineConfig(
+            input=str(tmp_path / "in.jsonl"), output=str(tmp_path / "out"), dataset="cnndm", mining=mining,
+            engine=engine,
+        )
         report = run_mining(job)
     table = pq.read_table(tmp_path / "out").to_pylist()
     long_ids = {

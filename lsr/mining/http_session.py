@@ -5,13 +5,16 @@ Ray 2.60's stage (``HttpRequestUDF``) awaits a batch's requests one after the ot
 batch-mates (and, once Ray's task retries are spent, the job) down with it. The stage accepts a
 ``session_factory``; this session is one. It
 
-- starts every request the moment the stage asks for it, so a batch's requests run concurrently (bounded by
-  ``max_in_flight``) while the stage still reads the replies in order;
+- starts every request the moment the stage asks for it, so a batch's requests run concurrently while the
+  stage still reads the replies in order; the stage opens one session per batch and runs several batches at
+  once, so the ``max_in_flight`` slots are shared by every session of the actor's event loop (one bound per
+  request actor, as documented on ``--max-in-flight``);
 - retries 429, 408 and every 5xx, and connection errors and timeouts, with exponential backoff plus jitter,
   honouring ``Retry-After``;
 - hands the stage a JSON reply in every case: the server's own, or ``{"lsr_error": "..."}`` once retries
   are spent, which the mining postprocess turns into the row's ``error``. Error texts never contain the
-  request headers, and any secret passed in ``redact`` is masked.
+  request headers, and any secret passed in ``redact_values`` is masked *before* a text is shortened, so a
+  server echoing the key near the cut cannot leave a prefix of it behind.
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ import aiohttp
 
 ERROR_KEY = "lsr_error"
 RETRYABLE = frozenset({408, 425, 429})
+#: Characters of a server's reply kept in an error text (after masking).
+DETAIL_CHARS = 200
+
+_SLOTS: dict[tuple[int, int], asyncio.Semaphore] = {}
+
+
+def shared_slots(max_in_flight: int) -> asyncio.Semaphore:
+    """The in-flight slots of the running event loop (one request actor), shared by all its sessions."""
+    key = (id(asyncio.get_running_loop()), max_in_flight)
+    if key not in _SLOTS:
+        _SLOTS[key] = asyncio.Semaphore(max_in_flight)
+    return _SLOTS[key]
 
 
 def is_retryable(status: int) -> bool:
@@ -47,6 +62,11 @@ def redact(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def masked_detail(text: str, secrets: Sequence[str], limit: int = DETAIL_CHARS) -> str:
+    """``text`` with every secret masked, then cut to ``limit`` characters (in that order)."""
+    return redact(text, secrets)[:limit]
 
 
 class _Reply:
@@ -95,7 +115,7 @@ class ResilientSession:
         self.max_wait_s = max_wait_s
         self.redact_values = tuple(redact_values)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots = shared_slots(max_in_flight)
 
     async def __aenter__(self) -> ResilientSession:
         return self
@@ -119,18 +139,18 @@ class ResilientSession:
                             try:
                                 body = json.loads(text)
                             except json.JSONDecodeError:
-                                return self._error(
-                                    f"HTTP {response.status} with a body that is not JSON: {text[:200]!r}"
-                                )
+                                detail = masked_detail(text, self.redact_values)
+                                return self._error(f"HTTP {response.status} with a body that is not JSON: {detail!r}")
                             if not isinstance(body, dict):
                                 return self._error(f"HTTP {response.status} with a JSON body that is not an object")
                             return _Reply(body)
-                        last = f"HTTP {response.status} {response.reason or ''}".strip() + f": {text[:200]}"
+                        detail = masked_detail(text, self.redact_values)
+                        last = f"HTTP {response.status} {response.reason or ''}".strip() + f": {detail}"
                         if not is_retryable(response.status):
                             return self._error(last)
                         retry_after = response.headers.get("Retry-After")
                 except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-                    last = f"{type(err).__name__}: {err}"
+                    last = f"{type(err).__name__}: {masked_detail(str(err), self.redact_values)}"
             if attempt < attempts:
                 await asyncio.sleep(backoff_seconds(attempt, self.base_wait_s, self.max_wait_s, retry_after))
         return self._error(f"gave up after {attempts} attempts; last: {last}")

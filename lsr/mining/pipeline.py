@@ -2,18 +2,24 @@
 
 Resuming: Ray Data's job-level checkpoint filters rows at the read and records them at the write of one
 dataset; this job reads through :func:`lsr.io.read_documents` (which normalises and materialises) and chains
-two processors, so it keeps its own equivalent, with the output directory as the checkpoint. Every finished
-row is in a Parquet file of the output; a run lists those files, reads their ``id`` columns, and sends only
-the other documents. Ray writes each file under a name unique to the run and a Parquet file is readable only
-once its footer is written, so a file cut short by a kill fails to open: it is deleted (its rows are simply
-redone) and never counted as done. Two runs must not write the same output at the same time.
+two processors, so it keeps its own equivalent: the output folder, owned by the run through a manifest and a
+lock (:mod:`lsr.mining.output`). A run reads the ``id`` columns of the files the manifest lists and sends only
+the other documents; rows that failed for a transient reason are taken out of their files first and mined again
+(:mod:`lsr.mining.failures`).
+
+Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
+every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
+Ray's operators: requests in flight, rows of a request batch still waiting on a batch-mate, and (when the server
+outruns the parsing operators after it, which a real LLM rarely does) rows queued between them. The pipeline is
+never serialised: the driver only collects; the request actors keep their own in-flight budgets full. On
+SIGINT/SIGTERM the rows already received are written before the run stops.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -21,11 +27,11 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lsr.config import MiningPreset
-from lsr.errors import InputError
-from lsr.mining import oracle
 from lsr.mining.budget import TokenBudget
-from lsr.mining.engines import CallResult, HttpEngineConfig, VllmEngineConfig, build_call_processor
+from lsr.mining.config import MineConfig
+from lsr.mining.engines import CallResult, Engine, LlmEngine, build_call_processor
+from lsr.mining.failures import failure_kind, should_retry
+from lsr.mining.output import OpenReport, OwnedOutput
 from lsr.mining.report import MiningReport, fill_from_output, write_report
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
@@ -39,92 +45,110 @@ from lsr.mining.rows import (
     summaries_request,
 )
 from lsr.schema import RATIONALES
+from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
 
 logger = logging.getLogger(__name__)
 
-EngineConfig = HttpEngineConfig | VllmEngineConfig | None  # None: the oracle
+#: Columns that may hold a server's text, masked for secrets before they are written.
+_TEXT_COLUMNS = ("error", "raw_rationale", "raw_summaries")
 
 
-@dataclass(frozen=True)
-class MineJob:
-    input_path: str
-    output_path: str
-    dataset: str
-    mining: MiningPreset
-    engine: EngineConfig
-    budget: TokenBudget | None = None  # None: documents are sent whole
-    limit: int | None = None  # the first N documents only (a trial run); resume with the same N
-    # Rows per output file: the unit of progress a kill can lose (and of a resumed run's skip list).
-    rows_per_file: int = 64
+def settings_of(config: MineConfig) -> MineSettings:
+    """What every row needs to know about the run."""
+    return MineSettings(
+        dataset=config.dataset,
+        engine=config.engine.kind,
+        model=config.engine.model_name,
+        rationale_max_tokens=config.mining.rationale_max_tokens,
+        summaries_max_tokens=config.mining.summaries_max_tokens,
+        temperature=config.mining.temperature,
+    )
 
-    @property
-    def engine_name(self) -> str:
-        if self.engine is None:
-            return "oracle"
-        return "http" if isinstance(self.engine, HttpEngineConfig) else "vllm"
 
-    @property
-    def model_name(self) -> str:
-        if self.engine is None:
-            return oracle.MODEL_NAME
-        return self.engine.model if isinstance(self.engine, HttpEngineConfig) else self.engine.model_source
+class Interrupted(Exception):
+    """The run was stopped by a signal after writing every row it had received."""
 
-    def settings(self) -> MineSettings:
-        return MineSettings(
-            dataset=self.dataset,
-            engine=self.engine_name,
-            model=self.model_name,
-            rationale_max_tokens=self.mining.rationale_max_tokens,
-            summaries_max_tokens=self.mining.summaries_max_tokens,
-            temperature=self.mining.temperature,
+    def __init__(self, signal_name: str, saved_rows: int, output: str):
+        super().__init__(
+            f"stopped by {signal_name}: {saved_rows} row(s) of this run saved in {output}; run the same command "
+            "again to resume (finished rows are not mined again)"
         )
+        self.signal_name = signal_name
+        self.saved_rows = saved_rows
 
 
 # ------------------------------------------------------------------------------------------- the output folder
 
 
-def output_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        try:
-            return pafs.FileSystem.from_uri(path)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(f"{path}: cannot open the output location ({err})") from None
-    import os
-
-    return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
-def finished_files(path: str) -> tuple[list[str], list[str]]:
-    """(readable Parquet files under ``path``, files that were cut short and are now deleted)."""
-    fs, inner = output_filesystem(path)
-    info = fs.get_file_info(inner)
-    if info.type == pafs.FileType.NotFound:
-        return [], []
-    if info.type != pafs.FileType.Directory:
-        raise InputError(f"{path}: the output must be a directory, and this is a file")
-    readable, broken = [], []
-    for entry in fs.get_file_info(pafs.FileSelector(inner, recursive=True)):
-        if entry.type != pafs.FileType.File or not entry.base_name.endswith(".parquet"):
-            continue
-        try:
-            with fs.open_input_file(entry.path) as handle:
-                pq.read_schema(handle)
-            readable.append(entry.path)
-        except (OSError, pa.ArrowException):
-            fs.delete_file(entry.path)
-            broken.append(entry.path)
-    return readable, broken
-
-
-def read_output_columns(path: str, files: list[str], columns: list[str]) -> pa.Table:
-    fs, _ = output_filesystem(path)
+def read_output_columns(fs: pafs.FileSystem, files: list[str], columns: list[str]) -> pa.Table:
     tables = [pq.read_table(f, columns=columns, filesystem=fs) for f in files]
     if not tables:
         return pa.table({c: pa.array([], RATIONALES.field(c).type) for c in columns})
     return pa.concat_tables(tables)
+
+
+def take_out_rows_to_retry(output: OwnedOutput, *, transient: bool, unparsable: bool) -> Counter:
+    """Remove failed rows that will be mined again from their files (rewriting each file once); count by kind."""
+    retried: Counter = Counter()
+    for file in output.files():
+        errors = pq.read_table(file, columns=["error"], filesystem=output.fs).column("error").to_pylist()
+        redo = [should_retry(e, transient=transient, unparsable=unparsable) for e in errors]
+        if not any(redo):
+            continue
+        retried.update(failure_kind(e) for e, r in zip(errors, redo, strict=True) if r)
+        table = pq.read_table(file, filesystem=output.fs)
+        output.replace(file, table.filter(pa.array([not r for r in redo])))
+    return retried
+
+
+def mask_secrets(table: pa.Table, secrets: tuple[str, ...]) -> pa.Table:
+    """Every secret masked in the text columns a server's reply can reach (the last guard before storage)."""
+    for name in _TEXT_COLUMNS:
+        if not secrets or name not in table.column_names:
+            continue
+        column = table.column(name)
+        for secret in secrets:
+            column = pc.replace_substring(column, pattern=secret, replacement="***")
+        table = table.set_column(table.column_names.index(name), name, column)
+    return table
+
+
+class RowWriter:
+    """Collects finished rows on the driver and writes a file every ``rows_per_file`` rows."""
+
+    def __init__(self, output: OwnedOutput, rows_per_file: int, secrets: tuple[str, ...]):
+        self.output = output
+        self.rows_per_file = rows_per_file
+        self.secrets = secrets
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self.saved_rows = 0
+        self.files: list[str] = []
+
+    def add(self, batch: pa.Table) -> None:
+        from lsr.io import conform
+
+        if not batch.num_rows:
+            return
+        self._buffer.append(mask_secrets(conform(batch, RATIONALES), self.secrets))
+        self._buffered += batch.num_rows
+        while self._buffered >= self.rows_per_file:
+            table = pa.concat_tables(self._buffer)
+            self._write(table.slice(0, self.rows_per_file))
+            rest = table.slice(self.rows_per_file)
+            self._buffer, self._buffered = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def flush(self) -> None:
+        if self._buffered:
+            self._write(pa.concat_tables(self._buffer))
+        self._buffer, self._buffered = [], 0
+
+    def _write(self, table: pa.Table) -> None:
+        self.files.append(self.output.add(table.combine_chunks()))
+        self.saved_rows += table.num_rows
 
 
 # ---------------------------------------------------------------------------------------- Ray Data operators
@@ -173,27 +197,28 @@ def _batch_rows(batch) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
 
 
-def _oracle_batch(batch: pa.Table, settings: MineSettings) -> pa.Table:
+def _local_batch(batch: pa.Table, engine: Engine, settings: MineSettings) -> pa.Table:
+    """Both calls answered on this CPU worker by a local engine (the oracle)."""
     out = []
     for row in batch.to_pylist():
         row = _too_long_error(row)
         if row.get("a_error"):
             out.append(final_row(after_rationale(row, CallResult(None, None, None, None), settings), None, settings))
             continue
-        raw_a, raw_b = oracle.oracle_outputs(row["prompt_document"], row["summary"], settings.dataset)
+        raw_a, raw_b = engine.answer(row["prompt_document"], row["summary"], settings.dataset)
         out.append(offline_row(row, raw_a, lambda raw_b=raw_b: raw_b, settings))
     return _to_table(out)
 
 
-def _llm_pipeline(ds: ray.data.Dataset, job: MineJob, settings: MineSettings) -> ray.data.Dataset:
+def _llm_pipeline(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings) -> ray.data.Dataset:
     """Call A -> parse -> call B -> parse, as two chained ``ray.data.llm`` processors."""
     call_a = build_call_processor(
-        job.engine,
+        engine,
         make_request=lambda row: None if row.get("a_error") else rationale_request(row, settings),
         read_reply=lambda row, result: after_rationale(row, result, settings),
     )
     call_b = build_call_processor(
-        job.engine,
+        engine,
         make_request=lambda row: summaries_request(row, settings),
         read_reply=lambda row, result: final_row(row, result, settings),
     )
@@ -205,58 +230,82 @@ def _llm_pipeline(ds: ray.data.Dataset, job: MineJob, settings: MineSettings) ->
 # ---------------------------------------------------------------------------------------------------- the job
 
 
-def run_mining(job: MineJob) -> MiningReport:
-    """Mine every document of ``job.input_path`` not yet in ``job.output_path``, then report on the whole output."""
-    from lsr.io import read_documents, write_parquet
+def prepare(config: MineConfig) -> tuple[OwnedOutput, OpenReport]:
+    """What is checked before Ray starts: the input's files and columns, then the output folder (locked)."""
+    from lsr.io import check_documents
+
+    check_documents(config.input)
+    return OwnedOutput.open(config, start_over=config.start_over)
+
+
+def run_mining(config: MineConfig, prepared: tuple[OwnedOutput, OpenReport] | None = None) -> MiningReport:
+    """Mine every document of ``config.input`` not yet in ``config.output``, then report on the whole output."""
+    output, opened = prepared or prepare(config)
+    try:
+        return _mine(config, output, opened)
+    finally:
+        output.release()
+
+
+def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> MiningReport:
+    from lsr.io import read_documents
 
     started = time.monotonic()
-    ds, input_report = read_documents(job.input_path)
-    if job.limit is not None:
-        ds = ds.limit(job.limit).materialize()
+    ds, input_report = read_documents(config.input)
+    if config.limit is not None:
+        ds = ds.limit(config.limit).materialize()
     input_ids = _column(ds, "id")
+    retried = take_out_rows_to_retry(output, transient=config.retry_failed, unparsable=config.retry_unparsable)
 
-    files, broken = finished_files(job.output_path)
-    done = read_output_columns(job.output_path, files, ["id"]).column("id")
-    done_set = set(done.to_pylist())
+    done_set = set(read_output_columns(output.fs, output.files(), ["id"]).column("id").to_pylist())
     todo = sum(1 for i in input_ids if i not in done_set)
-    settings = job.settings()
+    settings = settings_of(config)
     report = MiningReport(
-        input_path=job.input_path,
-        output_path=job.output_path,
-        dataset=job.dataset,
+        input_path=config.input,
+        output_path=config.output,
+        dataset=config.dataset,
         engine=settings.engine,
         model=settings.model,
         removed_at_read=input_report.removed,
         resumed_from_earlier_runs=len(input_ids) - todo,
         processed_this_run=todo,
-        broken_files_removed=broken,
+        retried_this_run=dict(retried),
+        broken_files_removed=opened.broken,
     )
-    if broken:
-        logger.warning("removed %d output file(s) cut short by an earlier run: %s", len(broken), ", ".join(broken))
+    if opened.broken:
+        logger.warning("removed %d unreadable output file(s): %s", len(opened.broken), ", ".join(opened.broken))
+    writer = RowWriter(output, config.rows_per_file, config.engine.secrets())
     if todo:
-        logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, job.output_path)
-        prepared = ds.repartition(target_num_rows_per_block=job.rows_per_file).map_batches(
+        logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
+        prepared = ds.repartition(target_num_rows_per_block=config.rows_per_file).map_batches(
             _prepare_batch,
             fn_kwargs={
                 "done_ids": pa.array(sorted(done_set), pa.string()),
-                "budget": job.budget,
-                "dataset": job.dataset,
+                "budget": config.engine.budget(config.mining),
+                "dataset": config.dataset,
             },
             batch_format="pyarrow",
         )
-        if job.engine is None:
-            mined = prepared.map_batches(_oracle_batch, fn_kwargs={"settings": settings}, batch_format="pyarrow")
+        if config.engine.runs_locally:
+            mined = prepared.map_batches(
+                _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
+            )
         else:
-            mined = _llm_pipeline(prepared, job, settings)
-        write_parquet(mined, job.output_path, RATIONALES)
+            mined = _llm_pipeline(prepared, config.engine, settings)
+        try:
+            for batch in mined.iter_batches(batch_size=None, batch_format="pyarrow"):
+                writer.add(batch)
+        except KeyboardInterrupt as stop:
+            writer.flush()
+            raise Interrupted(getattr(stop, "signal_name", "SIGINT"), writer.saved_rows, config.output) from None
+        writer.flush()
 
-    files, _ = finished_files(job.output_path)
     table = read_output_columns(
-        job.output_path, files, ["id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens"]
+        output.fs, output.files(), ["id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens"]
     )
     fill_from_output(report, table, input_ids)
     report.seconds = time.monotonic() - started
-    fs, inner = output_filesystem(job.output_path)
+    fs, inner = filesystem(config.output)
     write_report(report, fs, inner.rstrip("/"))
     return report
 

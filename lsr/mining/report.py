@@ -25,6 +25,7 @@ class MiningReport:
     removed_at_read: dict[str, int] = field(default_factory=dict)
     resumed_from_earlier_runs: int = 0
     processed_this_run: int = 0
+    retried_this_run: dict[str, int] = field(default_factory=dict)  # failed rows of earlier runs, by kind
     output_rows: int = 0
     done: int = 0
     failed: int = 0
@@ -46,8 +47,25 @@ class MiningReport:
         """Every input id is in the output exactly once."""
         return self.missing_ids == 0 and self.duplicate_ids == 0 and self.unexpected_ids == 0
 
+    @property
+    def outcome(self) -> str:
+        """``ok`` (every row succeeded), ``some_failed``, ``all_failed`` or ``incomplete`` (ids missing)."""
+        if not self.complete:
+            return "incomplete"
+        if self.failed == 0:
+            return "ok"
+        return "all_failed" if self.done == 0 else "some_failed"
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "complete": self.complete}
+        return {**asdict(self), "complete": self.complete, "outcome": self.outcome}
+
+    def failure_line(self) -> str:
+        """Why rows failed, for the error an all-failed run ends with."""
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.failed_by_reason.items()))
+        return (
+            f"every one of the {self.failed} rows failed ({reasons}); see the error column in {self.output_path}. "
+            "Fix the cause and run the same command again: rows that failed for a transient reason are retried"
+        )
 
     def summary_line(self) -> str:
         failed = ", ".join(f"{n} {why}" for why, n in sorted(self.failed_by_reason.items())) or "none"
@@ -63,7 +81,9 @@ class MiningReport:
         return (
             f"mined {self.output_rows}/{self.input_rows} documents ({state}): {self.done} done, {self.failed} failed "
             f"[{failed}], {self.truncated} truncated; {self.processed_this_run} this run, "
-            f"{self.resumed_from_earlier_runs} from earlier runs; {tokens}"
+            f"{self.resumed_from_earlier_runs} from earlier runs"
+            + (f" ({sum(self.retried_this_run.values())} failed rows retried)" if self.retried_this_run else "")
+            + f"; {tokens}"
         )
 
     def to_markdown(self) -> str:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lsr.mining.engines import ERROR_COLUMN, SKIP_MARK, CallResult
+from lsr.mining.engines.base import ERROR_COLUMN, SKIP_MARK, CallResult
 from lsr.parse import ParseError, parse_rationale, parse_summaries
 from lsr.prompts import format_rationale, rationale_messages, summaries_messages
 

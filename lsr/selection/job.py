@@ -149,8 +149,10 @@ def run_selection(input_path: str, output: str, rule: SelectionPreset, *, datase
     """Step 2 end to end: check the split, score on Ray Data, write ``kept/``, ``rejected/`` and the report."""
     from lsr.io import read_parquet_dir
     from lsr.selection.report import build_report, write_report
+    from lsr.unique_ids import check_unique_ids
 
     split_flags = check_split(input_path, force=force)
+    check_unique_ids(input_path)
     mined = read_parquet_dir(input_path, REQUIRED_COLUMNS)
     _prepare_output(output, overwrite)
     # One materialisation: the verdict pull and the two writes read these rows instead of scoring them again.

@@ -1,0 +1,111 @@
+"""The ``http`` engine: any OpenAI-compatible chat-completions endpoint (a vLLM server, a hosted API)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from lsr.cli_config import Flag
+from lsr.mining.engines.base import CallResult, LlmEngine
+
+
+class HttpEngine(LlmEngine):
+    """Requests go through :class:`~lsr.mining.http_session.ResilientSession` (retries, in-flight bound, masking).
+
+    In flight at the server: call A and call B each run ``concurrency`` request actors, and each actor holds at
+    most ``max_in_flight`` requests, so the server sees at most ``2 * concurrency * max_in_flight`` requests.
+    """
+
+    kind: Literal["http"] = "http"
+    url: str = Field(description="endpoint base URL, e.g. http://host:8000/v1")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
+    concurrency: int = Field(default=1, ge=1, description="request actors (per call: A and B each have this many)")
+    batch_size: int = Field(default=16, ge=1, description="rows per request batch (http 16, vllm 32)")
+    max_in_flight: int = Field(default=16, ge=1, description="concurrent requests per request actor")
+    qps: int | None = Field(default=None, ge=1, description="request rate limit per actor")
+    max_retries: int = Field(default=4, ge=0, description="retries on 429/5xx/connection errors")
+    base_retry_wait_s: Annotated[float, Flag(name="--retry-wait")] = Field(
+        default=1.0, ge=0, description="base backoff in seconds (doubles per retry)"
+    )
+    max_retry_wait_s: Annotated[float, Flag(cli=False)] = 30.0
+    timeout_s: Annotated[float, Flag(name="--timeout")] = Field(default=300.0, gt=0, description="seconds per request")
+    # Waiting on sockets needs little CPU; a whole core per request actor would starve small machines
+    # (call A and call B each hold an actor pool).
+    num_cpus: Annotated[float, Flag(cli=False)] = 0.25
+
+    @field_validator("url")
+    @classmethod
+    def _is_http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r}: expected an http:// or https:// URL of a chat-completions endpoint")
+        return url
+
+    @property
+    def endpoint(self) -> str:
+        """The chat-completions URL: a base URL such as ``http://host:8000/v1`` gets the path appended."""
+        url = self.url.rstrip("/")
+        return url if url.endswith("/chat/completions") else url + "/chat/completions"
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) or None
+
+    def secrets(self) -> tuple[str, ...]:
+        key = self.api_key()
+        return (key,) if key else ()
+
+    def processor_config(self):
+        """The ``HttpRequestProcessorConfig``; the key goes only into the request headers."""
+        from ray.data.llm import HttpRequestProcessorConfig
+
+        from lsr.mining.http_session import ResilientSession
+
+        key = self.api_key()
+        session_factory = functools.partial(
+            ResilientSession,
+            max_retries=self.max_retries,
+            base_wait_s=self.base_retry_wait_s,
+            max_wait_s=self.max_retry_wait_s,
+            timeout_s=self.timeout_s,
+            max_in_flight=self.max_in_flight,
+            redact_values=self.secrets(),
+        )
+        return HttpRequestProcessorConfig(
+            url=self.endpoint,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            qps=self.qps,
+            # Retries happen in the session, which also covers 500s and never raises into the batch.
+            max_retries=0,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            session_factory=session_factory,
+            http_request_stage={"num_cpus": self.num_cpus},
+        )
+
+    def request(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> dict[str, Any]:
+        payload = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        return {"payload": payload}
+
+    def reply(self, data: dict[str, Any]) -> CallResult:
+        return http_reply(data)
+
+
+def http_reply(data: dict[str, Any]) -> CallResult:
+    """A chat-completions JSON (or the session's error) as a :class:`CallResult`."""
+    from lsr.mining.http_session import ERROR_KEY
+
+    response = data.get("http_response") or {}
+    if response.get(ERROR_KEY):
+        return CallResult(None, None, None, f"http: {response[ERROR_KEY]}")
+    usage = response.get("usage") or {}
+    try:
+        choice = response["choices"][0]
+        text = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        detail = response.get("error") or sorted(k for k, v in response.items() if v is not None)
+        return CallResult(None, None, None, f"http: reply without choices[0].message.content ({detail})")
+    if text is None:
+        return CallResult(None, usage.get("prompt_tokens"), usage.get("completion_tokens"), "http: empty content")
+    return CallResult(text, usage.get("prompt_tokens"), usage.get("completion_tokens"), None)
