@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
 from lsr.errors import InputError
 from lsr.model import VIEWS, GatedBartConfig, GatedBartForConditionalGeneration, alignment_loss, masked_mean, mwf_fields
+from lsr.training.objectives import MwfObjective
 
 TINY = dict(
     vocab_size=96,
@@ -96,13 +99,13 @@ def test_decoder_is_causal():
 
 
 def test_combined_loss_is_gamma_weighted_ce_plus_alignment_and_ce_ignores_padding():
-    mwf = tiny_mwf(mwf_gamma_ce=0.7, mwf_gamma_align=0.3)
+    mwf = tiny_mwf()
     b = batch()
     with torch.no_grad():
+        loss, parts = MwfObjective(gamma_ce=0.7, gamma_align=0.3)(mwf, b)
         out = mwf(**b)
-        parts = out.loss_parts
         expected = 0.7 * parts["ce"] + 0.3 * (parts["align_ea"] + parts["align_as"] + parts["align_ter"])
-        assert torch.allclose(out.loss, expected)
+        assert torch.allclose(loss, expected)
         logits = out.logits
         real = b["labels"] != -100
         manual_ce = torch.nn.functional.cross_entropy(logits[real], b["labels"][real])
@@ -213,13 +216,14 @@ def test_training_on_a_handful_of_examples_drives_the_loss_down():
     mwf = tiny_mwf(mwf_gate_init=0.02).train()
     b = batch(size=4)
     optimizer = torch.optim.Adam([p for p in mwf.parameters() if p.requires_grad], lr=3e-3)
+    objective = MwfObjective(gamma_ce=0.6, gamma_align=0.4)
     history = []
     for _ in range(40):
-        out = mwf(**b)
+        loss, parts = objective(mwf, b)
         optimizer.zero_grad()
-        out.loss.backward()
+        loss.backward()
         optimizer.step()
-        history.append({k: v.item() for k, v in out.loss_parts.items()} | {"loss": out.loss.item()})
+        history.append({k: v.item() for k, v in parts.items()} | {"loss": loss.item()})
     first, last = history[0], history[-1]
     assert last["loss"] < 0.5 * first["loss"]
     assert last["ce"] < first["ce"]
@@ -235,7 +239,18 @@ def test_config_validates_views_and_takes_the_paper_presets():
         GatedBartConfig(mwf_views=["ea", "aspect"])
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         GatedBartConfig(mwf_gate_init=1.5)
-    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01, "mwf_gamma_ce": 0.7, "mwf_gamma_align": 0.3}
+    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01}  # Eq. 11's weights are the MWF objective's now
     assert mwf_fields("cnndm", views=["ea"])["mwf_views"] == ["ea"]
     with pytest.raises(InputError):
         mwf_fields("cnndm", colour="red")
+
+
+def test_an_old_checkpoint_with_eq11_weights_in_its_config_loads_and_drops_them(tmp_path):
+    mwf = tiny_mwf(seed=3, mwf_views=["ea"])
+    mwf.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved.update(mwf_gamma_ce=0.7, mwf_gamma_align=0.3)  # what checkpoints written before the objective seam hold
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = GatedBartForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.config.mwf_views == ["ea"]
+    assert not hasattr(loaded.config, "mwf_gamma_ce") and "mwf_gamma_align" not in loaded.config.to_dict()

@@ -14,9 +14,10 @@ import torch
 from lsr.cli import main
 from lsr.errors import InputError
 from lsr.metrics import split_sentences
+from lsr.model.views import rationale_text
 from lsr.schema import SCORED
-from lsr.train.data import LABEL_PAD, pad_batch, rationale_text, tokenize_rows
-from lsr.train.schedule import noam_lr, noam_scheduler
+from lsr.training.data import LABEL_PAD, pad_batch, tokenize_rows
+from lsr.training.schedule import noam_lr, noam_scheduler
 
 
 def selection_rows(path: Path, n: int) -> list[dict]:
@@ -89,7 +90,7 @@ def test_noam_scheduler_gives_the_papers_rate_at_every_update():
 
 
 def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_path):
-    from lsr.presets import TINY_TOKENIZER_DIR, build_tiny_tokenizer_files, tiny_tokenizer
+    from lsr.model.loading import TINY_TOKENIZER_DIR, build_tiny_tokenizer_files, tiny_tokenizer
 
     build_tiny_tokenizer_files(tmp_path)
     for name in ("vocab.json", "merges.txt"):
@@ -102,7 +103,7 @@ def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_pat
 
 
 def _tiny_batch(cnndm_path, views):
-    from lsr.presets import tiny_tokenizer
+    from lsr.model.loading import tiny_tokenizer
 
     tok = tiny_tokenizer()
     rows = selection_rows(cnndm_path, 3)
@@ -112,12 +113,12 @@ def _tiny_batch(cnndm_path, views):
 
 
 def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
-    from lsr.presets import tiny_model
-    from lsr.train.objectives import make_objective, token_cross_entropy
+    from lsr.model.loading import tiny_model
+    from lsr.training.objectives import make_objective, token_cross_entropy
 
-    model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"], "mwf_gamma_ce": 0.6, "mwf_gamma_align": 0.4}, seed=0)
+    model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
     batch = _tiny_batch(cnndm_path, ["ea", "as", "ter"])
-    loss, parts = make_objective("mwf")(model, batch)
+    loss, parts = make_objective("mwf", gamma_ce=0.6, gamma_align=0.4)(model, batch)
     assert set(parts) == {"ce", "align_ea", "align_as", "align_ter"}
     align = parts["align_ea"] + parts["align_as"] + parts["align_ter"]
     assert loss.item() == pytest.approx((0.6 * parts["ce"] + 0.4 * align).item(), rel=1e-5)
@@ -134,7 +135,7 @@ def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
 def test_a_model_that_is_not_bart_is_refused_clearly(tmp_path):
     from transformers import GPT2Config
 
-    from lsr.presets import load_student
+    from lsr.model.loading import load_student
 
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
     with pytest.raises(InputError, match="not a BART checkpoint.*'gpt2'"):
@@ -158,7 +159,7 @@ def _history(output: Path) -> list[dict]:
 
 def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_local, tmp_path, cnndm_path):
     from lsr.evaluation import load_summarizer
-    from lsr.train.loop import STATE_FILE
+    from lsr.training.loop import STATE_FILE
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
     output = tmp_path / "run"
@@ -202,18 +203,21 @@ def _train_direct(common: list[str], steps: int, resume: bool):
 
 
 def test_views_none_is_the_plain_fine_tuning_baseline_on_the_same_model_class():
+    from lsr.config import resolve
     from lsr.model import GatedBartForConditionalGeneration
-    from lsr.presets import load_student
-    from lsr.train.settings import TrainSettings, parse_views
+    from lsr.model.loading import load_student
+    from lsr.model.views import parse_views
+    from lsr.training.config import TrainConfig
 
-    settings = TrainSettings(data="d", output="o", views=parse_views("none"), max_steps=1).resolved()
-    assert settings.objective == "finetune" and settings.views == []
+    given = {"data": "d", "output": "o", "dataset": "cnndm"}
+    settings = resolve(TrainConfig, {**given, "views": parse_views("none"), "max_steps": 1})
+    assert settings.objective.kind == "finetune" and settings.views == []
     model, _ = load_student("tiny", settings.mwf_fields())
     assert isinstance(model, GatedBartForConditionalGeneration) and model.gate_values() == {}
     with pytest.raises(InputError, match="unknown view"):
         parse_views("ea,bogus")
     with pytest.raises(InputError, match="exactly one of --max-steps and --epochs"):
-        TrainSettings(data="d", output="o").resolved()
+        resolve(TrainConfig, given)
 
 
 @pytest.mark.usefixtures("ray_local")

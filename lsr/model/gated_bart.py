@@ -10,8 +10,10 @@ How it extends BART without copying it (DESIGN.md §3, Step 3):
   gate per view and cross-attends to X_en + sum_v g_v,i * V_out (Eq. 9-10). The module outputs reach the layers
   through the decoder's keyword pass-through (``mwf_view_states``). Once the cross-attention keys/values sit in
   the KV cache the layer skips the fusion: it would be recomputed for nothing.
-- The loss (Eq. 11) is gamma_ce * CE + gamma_align * sum_v (1 - cos(meanpool(V_out), meanpool(enc(rationale_v)))),
-  where enc is the same encoder run without gradient (and without dropout) over the rationale text.
+- The model returns the loss *parts*: ``ce`` (also ``loss``, as BART's own) and ``align_<view>`` =
+  1 - cos(meanpool(V_out), meanpool(enc(rationale_v))), where enc is the same encoder run without gradient (and
+  without dropout) over the rationale text. How the parts are weighted (Eq. 11's gammas) is the objective's
+  business (:mod:`lsr.training.objectives.mwf`), so the weights never travel in a checkpoint.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from lsr.config import preset
-from lsr.model.config import VIEWS, GatedBartConfig
+from lsr.model.config import GatedBartConfig
 from lsr.model.modules import RationaleModules, alignment_loss
+from lsr.model.views import VIEWS
 
 
 @dataclass
@@ -297,7 +300,7 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
         encoder_outputs: Any = None,
         **hf_kwargs: Any,
     ) -> GatedBartOutput | tuple:
-        """Logits, and with ``labels`` / rationale ids the Eq. 11 loss with its named parts.
+        """Logits, and with ``labels`` / rationale ids the loss parts (``loss`` is the cross-entropy, as in BART).
 
         Rationale ids of views the model does not have are ignored (an ablation can reuse the full data set).
         Label positions equal to -100 or to the pad token are ignored by the cross-entropy.
@@ -328,7 +331,7 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
             "ter": (ter_input_ids, ter_attention_mask),
         }
         parts = self._loss_parts(out.logits, labels, view_states, attention_mask, rationales)
-        result = GatedBartOutput(loss=self._combine(parts), loss_parts=parts, **dict(out.items()))
+        result = GatedBartOutput(loss=parts.get("ce"), loss_parts=parts, **dict(out.items()))
         return result if return_dict else result.to_tuple()
 
     def _encode(
@@ -407,18 +410,6 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
             out[view] = (states[rows], mask[rows])
             start += view_ids.shape[0]
         return out
-
-    def _combine(self, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """Eq. 11; plain CE without views; ``None`` when there is nothing to learn from."""
-        if not parts:
-            return None
-        if not self.views:
-            return parts["ce"]
-        align = [value for name, value in parts.items() if name.startswith("align_")]
-        loss = self.config.mwf_gamma_ce * parts["ce"] if "ce" in parts else 0.0
-        if align:
-            loss = loss + self.config.mwf_gamma_align * torch.stack(align).sum()
-        return loss
 
     # ---- generation ---------------------------------------------------------------------------------------
 

@@ -1,5 +1,9 @@
-"""Training the MWF student (and its baselines) on Ray Train; see :mod:`lsr.train.trainer` for the entry point."""
+"""Training the MWF student (and its baselines) on Ray Train; :func:`lsr.training.trainer.train` is the entry point.
 
-from lsr.train.settings import TrainSettings, parse_views
+``config`` (the run's typed config), ``objectives/`` (one file each + a registry), ``data`` (tokenisation and
+padding), ``loop`` (the per-worker loop), ``checkpoints``, ``schedule`` (Noam), ``gates_plot`` (Figure 4).
+"""
 
-__all__ = ["TrainSettings", "parse_views"]
+from lsr.training.config import TrainConfig
+
+__all__ = ["TrainConfig"]

@@ -1,145 +1,138 @@
-"""Every setting of a training run, in one typed place, with the data set's paper defaults filled in."""
+"""``lsr train``'s one typed config: every option of a training run, written once.
+
+Flags, the ``--config`` YAML (sections ``model`` and ``generation``) and validation all come from
+:class:`TrainConfig` (:mod:`lsr.cli_config`, :func:`lsr.config.resolve`), so a wrong key or type is refused
+with its name before Ray starts. The same object travels to the Ray Train workers (a pydantic model pickles).
+
+Where a value comes from: the data set's paper values fill the ``model`` section (gate init, Eq. 11 weights,
+truncation, Noam) and the ``generation`` section (validation's beam search); the YAML file overrides them; the
+flags override both. The objective's own parameters default to the ``model`` section's values (the MWF weights
+are the paper's per-data-set gammas); ``--objective`` defaults to ``mwf`` with views and ``finetune`` without.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from lsr.config import DatasetPreset, load_preset
+from pydantic import Field, field_validator, model_validator
+
+from lsr.cli_config import Flag
+from lsr.config import Dataset, GenerationPreset, ModelPreset, StageConfig, validate
 from lsr.errors import InputError
+from lsr.model.views import VIEWS, canonical_views, parse_views
+from lsr.training.objectives import ObjectiveConfig, objective_class
 
-ALL_VIEWS = ("ea", "as", "ter")
-
-
-def parse_views(text: str | None) -> list[str]:
-    """``"ea,as,ter"`` -> ``["ea", "as", "ter"]`` in hierarchy order; ``"none"`` or ``""`` -> ``[]`` (baseline).
-
-    Validation and ordering are the model's own (:func:`lsr.model.config.canonical_views`), so the command line
-    accepts exactly the views the model does.
-    """
-    from lsr.model.config import canonical_views
-
-    if text is None:
-        return list(ALL_VIEWS)
-    items = [v.strip().lower() for v in text.replace(" ", ",").split(",") if v.strip()]
-    if items in ([], ["none"]):
-        return []
-    try:
-        return canonical_views(items)
-    except InputError as err:
-        raise InputError(f"--views {text!r}: {err}; or none for the plain baseline") from None
+CHECKPOINT_FOLDER = "checkpoints"
 
 
-@dataclass
-class TrainSettings:
-    """A training run. ``None`` fields take the data set preset's value in :meth:`resolved`."""
+class TrainConfig(StageConfig):
+    """A training run (paper Step 3): data, student, objective, Ray Train resources, checkpoints, validation."""
 
-    data: str
-    output: str
-    dataset: str = "cnndm"
-    model: str = "tiny"
-    views: list[str] = field(default_factory=lambda: list(ALL_VIEWS))
-    #: "mwf" (Eq. 11) or "finetune" (plain CE, the baseline); None: mwf with views, finetune without.
-    objective: str | None = None
-    workers: int = 2
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    max_steps: int | None = None
-    epochs: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    lr_scale: float | None = None
-    warmup_steps: int | None = None
+    data: str = Field(description="the selection output (its kept/ folder is used) or Parquet files with rationale "
+                      "columns")
+    output: str = Field(description="folder for model/, history.jsonl, gates.png, train_report.json and checkpoints/")
+    dataset: Dataset = Field(description="picks the paper's defaults")
+    checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|PATH")] = Field(
+        default="tiny", description="'tiny' (random init, shipped tokenizer) or a BART / MWF checkpoint folder"
+    )
+    views: Annotated[list[str], Flag(parse=parse_views, metavar="ea,as,ter|none")] = Field(
+        default=list(VIEWS),
+        description="rationale views of the student, any of ea,as,ter; 'none' trains the plain baseline",
+    )
+    objective: ObjectiveConfig | None = Field(
+        default=None, description="loss: mwf (Eq. 11) or finetune (CE only); default mwf with views, finetune without"
+    )
+    workers: int = Field(default=2, ge=1, description="data-parallel training workers")
+    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(
+        default=False, description="one GPU per worker (NCCL, bf16 autocast)"
+    )
+    cpus_per_worker: Annotated[float, Flag(cli=False)] = Field(default=1.0, gt=0.0)
+    max_steps: int | None = Field(default=None, ge=1, description="optimizer steps to train for")
+    epochs: int | None = Field(default=None, ge=1, description="passes over the training data")
+    resume: bool = Field(default=False, description="continue the run in --output from its last checkpoint")
+    batch_size: int = Field(default=8, ge=1, description="examples per worker per micro-batch")
+    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimizer step")
+    max_grad_norm: float = Field(default=1.0, gt=0.0, description="gradient clipping norm")
     # Adam with the Noam schedule's usual betas and eps (Vaswani et al. 2017).
-    adam_betas: tuple[float, float] = (0.9, 0.98)
-    adam_eps: float = 1e-9
-    source_max_tokens: int | None = None
-    target_max_tokens: int | None = None
-    rationale_max_tokens: int = 256
-    gate_init: float | None = None
-    gamma_ce: float | None = None
-    gamma_align: float | None = None
-    gates_trainable: bool = True
-    hierarchical: bool = True
-    freeze_encoder: bool = False
-    validation: str | None = None
-    validation_size: int = 16
-    validation_batch_size: int = 8
-    #: Overrides of the data set's generation preset for validation (e.g. fewer beams to save time).
-    validation_generation: dict[str, Any] = field(default_factory=dict)
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    max_failures: int = 1
-    log_every: int = 10
-    shuffle_buffer: int = 256
-    storage_path: str | None = None
-    run_name: str = "train"
-    seed: int = 0
-    resume: bool = False
-    find_unused_parameters: bool = False
-    config_yaml: str | None = None
+    adam_betas: Annotated[tuple[float, float], Flag(cli=False)] = (0.9, 0.98)
+    adam_eps: Annotated[float, Flag(cli=False)] = 1e-9
+    rationale_max_tokens: int = Field(default=256, ge=1, description="truncation of each rationale text")
+    freeze_gates: bool = Field(default=False, description="keep the gates at --gate-init (Table 4)")
+    flat: bool = Field(default=False, description="modules attend to the encoder, not to each other")
+    freeze_encoder: bool = Field(default=False, description="freeze the BART encoder (authors' code)")
+    validation: str | None = Field(
+        default=None,
+        description="unfiltered documents (jsonl/parquet/csv) for validation ROUGE at each checkpoint; without it "
+        "checkpoints are ranked by training loss",
+    )
+    validation_size: int = Field(default=16, ge=1, description="validation documents used")
+    validation_batch_size: Annotated[int, Flag(cli=False)] = Field(default=8, ge=1)
+    validation_generation: Annotated[dict[str, Any], Flag(name="--val-generation", metavar="JSON")] = Field(
+        default={}, description="JSON overrides of the generation preset for validation, e.g. '{\"num_beams\": 2}'"
+    )
+    checkpoint_every: int = Field(default=100, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, ge=1, description="best checkpoints kept (plus the latest)")
+    max_failures: int = Field(default=1, ge=0, description="worker-group restarts after a failure")
+    log_every: int = Field(default=10, ge=1, description="steps between progress lines")
+    shuffle_buffer: Annotated[int, Flag(cli=False)] = Field(default=256, ge=0)
+    storage_path: str | None = Field(
+        default=None, description="checkpoint storage, local or s3:// (default: OUTPUT/checkpoints)"
+    )
+    run_name: str = Field(default="train", description="the run's name inside the storage path")
+    seed: int = Field(default=0, description="seeds the model's initialisation and the shuffling")
+    find_unused_parameters: bool = Field(default=False, description="DDP option, for exotic models")
+    model: ModelPreset
+    # Validation's beam search: the data set's preset and the YAML; on the command line only --val-generation.
+    generation: Annotated[GenerationPreset, Flag(cli=False)]
 
-    def preset(self) -> DatasetPreset:
-        return load_preset(self.dataset, self.config_yaml)
+    @model_validator(mode="before")
+    @classmethod
+    def _default_objective(cls, data: Any) -> Any:
+        """Pick the objective from the views when not given, and fill its parameters from the ``model`` section."""
+        if not isinstance(data, dict):
+            return data
+        objective = dict(data.get("objective") or {})
+        objective.setdefault("kind", "mwf" if data.get("views", list(VIEWS)) else "finetune")
+        chosen = objective_class(str(objective["kind"]))
+        if chosen is not None:
+            objective = {**chosen.defaults_from_model_section(data.get("model") or {}), **objective}
+        return {**data, "objective": objective}
 
-    def resolved(self) -> TrainSettings:
-        """A copy with every preset-backed field filled in and the whole run checked."""
-        model = self.preset().model
-        filled = dataclasses.replace(
-            self,
-            objective=self.objective or ("mwf" if self.views else "finetune"),
-            lr_scale=model.lr_scale if self.lr_scale is None else self.lr_scale,
-            warmup_steps=model.warmup_steps if self.warmup_steps is None else self.warmup_steps,
-            source_max_tokens=self.source_max_tokens or model.source_max_tokens,
-            target_max_tokens=self.target_max_tokens or model.target_max_tokens,
-            gate_init=model.gate_init if self.gate_init is None else self.gate_init,
-            gamma_ce=model.gamma_ce if self.gamma_ce is None else self.gamma_ce,
-            gamma_align=model.gamma_align if self.gamma_align is None else self.gamma_align,
-        )
-        filled.check()
-        return filled
+    @field_validator("views")
+    @classmethod
+    def _canonical_views(cls, views: list[str]) -> list[str]:
+        try:
+            return canonical_views(views)
+        except InputError as err:
+            raise ValueError(str(err)) from None
 
-    def check(self) -> None:
+    @model_validator(mode="after")
+    def _check_run(self) -> TrainConfig:
         if (self.max_steps is None) == (self.epochs is None):
-            raise InputError("give exactly one of --max-steps and --epochs")
-        positive = {
-            "--max-steps": self.max_steps,
-            "--epochs": self.epochs,
-            "--workers": self.workers,
-            "--batch-size": self.batch_size,
-            "--grad-accum": self.grad_accum,
-            "--warmup-steps": self.warmup_steps,
-            "--checkpoint-every": self.checkpoint_every,
-            "--keep-checkpoints": self.keep_checkpoints,
-            "--log-every": self.log_every,
-            "--validation-size": self.validation_size,
-        }
-        for flag, value in positive.items():
-            if value is not None and value < 1:
-                raise InputError(f"{flag} must be at least 1, got {value}")
-        if self.objective not in ("mwf", "finetune"):
-            raise InputError(f"--objective must be mwf or finetune, got {self.objective!r}")
-        if self.objective == "mwf" and not self.views:
-            raise InputError("the mwf objective needs at least one view; use --views none with --objective finetune")
-        if self.max_failures < 0:
-            raise InputError(f"--max-failures must be >= 0, got {self.max_failures}")
+            raise ValueError("give exactly one of --max-steps and --epochs")
+        self.objective.check_views(self.views)
+        validate(GenerationPreset, self.generation_kwargs(), where="--val-generation")
+        return self
+
+    # ---- derived values ------------------------------------------------------------------------------------
 
     def mwf_fields(self) -> dict[str, Any]:
         """The ``mwf_*`` config fields of the student (the GatedBartConfig contract)."""
         return {
             "mwf_views": list(self.views),
-            "mwf_gate_init": self.gate_init,
-            "mwf_gates_trainable": self.gates_trainable,
-            "mwf_hierarchical": self.hierarchical,
-            "mwf_gamma_ce": self.gamma_ce,
-            "mwf_gamma_align": self.gamma_align,
+            "mwf_gate_init": self.model.gate_init,
+            "mwf_gates_trainable": not self.freeze_gates,
+            "mwf_hierarchical": not self.flat,
             "mwf_freeze_encoder": self.freeze_encoder,
         }
 
     def generation_kwargs(self) -> dict[str, Any]:
-        return {**self.preset().generation.as_generate_kwargs(), **self.validation_generation}
+        """Validation's ``generate()`` arguments: the generation section with ``--val-generation`` on top."""
+        return {**self.generation.as_generate_kwargs(), **self.validation_generation}
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def storage(self) -> str:
+        """Where Ray Train keeps checkpoints: ``--storage-path`` (local or s3://) or ``OUTPUT/checkpoints``."""
+        if self.storage_path:
+            return self.storage_path
+        return str((Path(self.output) / CHECKPOINT_FOLDER).resolve())

@@ -1,11 +1,7 @@
 """Training examples: rationale texts from a selection row, tokenisation in Ray Data, padding per batch.
 
-The MWF alignment targets are the rationale's three views written out as text and encoded by BART's encoder
-(DESIGN.md §3). One row's views are joined as follows (the paper does not fix a format):
-
-- EA  (``<A>``): the aspects, in order, joined by ``" ; "``: ``"Clinton endorsement ; LPAC launch"``.
-- AS  (``<S>``): the associated sentences, in order, joined by a space (they are sentences already).
-- TER (``<R>``): every triple of every line, in order, as ``"subject # relation # object"``, joined by ``" ; "``.
+The MWF alignment targets are the rationale's views written out as text (the format is the views registry's,
+:mod:`lsr.model.views`) and encoded by BART's encoder (DESIGN.md §3).
 
 Rows are tokenised once in Ray Data into ragged id lists (no padding); each training batch is padded to its
 own longest row by :func:`pad_batch`, which is where attention masks and the ``-100`` label padding come from.
@@ -13,54 +9,24 @@ own longest row by :func:`pad_batch`, which is where attention masks and the ``-
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lsr.errors import InputError
+from lsr.model.views import rationale_text, view_columns
 
 if TYPE_CHECKING:
     import ray.data
     import torch
 
-#: The rationale column each view is written from.
-VIEW_COLUMNS: dict[str, str] = {"ea": "aspects", "as": "sentences", "ter": "triples"}
-ASPECT_SEPARATOR = " ; "
-SENTENCE_SEPARATOR = " "
-TRIPLE_SEPARATOR = " ; "
-TRIPLE_FIELD_SEPARATOR = " # "
 LABEL_PAD = -100
-
-
-def _texts(items: Iterable[Any] | None) -> list[str]:
-    return [str(x).strip() for x in (items if items is not None else []) if x is not None and str(x).strip()]
-
-
-def triple_text(triple: Mapping[str, Any] | Sequence[Any]) -> str:
-    """``"subject # relation # object"``; a missing part is left empty rather than dropping the triple."""
-    if isinstance(triple, Mapping):
-        parts = [triple.get("subject"), triple.get("relation"), triple.get("object")]
-    else:
-        parts = list(triple)
-    return TRIPLE_FIELD_SEPARATOR.join("" if p is None else str(p).strip() for p in parts)
-
-
-def rationale_text(view: str, value: Any) -> str:
-    """The text of one view of one row (see the module docstring for the format)."""
-    if view == "ea":
-        return ASPECT_SEPARATOR.join(_texts(value))
-    if view == "as":
-        return SENTENCE_SEPARATOR.join(_texts(value))
-    if view == "ter":
-        triples = [triple_text(t) for line in (value if value is not None else []) for t in (line or [])]
-        return TRIPLE_SEPARATOR.join(t for t in triples if t.replace("#", "").strip())
-    raise ValueError(f"unknown view {view!r}")
 
 
 def required_columns(views: Sequence[str]) -> list[str]:
     """The columns a training input must have for ``views``."""
-    return ["id", "document", "summary", *(VIEW_COLUMNS[v] for v in views)]
+    return ["id", "document", "summary", *view_columns(views)]
 
 
 def tokenize_rows(
@@ -77,8 +43,8 @@ def tokenize_rows(
         "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
         "labels": tokenizer(list(rows["summary"]), truncation=True, max_length=target_max_tokens)["input_ids"],
     }
-    for view in views:
-        texts = [rationale_text(view, value) for value in rows[VIEW_COLUMNS[view]]]
+    for view, column in zip(views, view_columns(views), strict=True):
+        texts = [rationale_text(view, value) for value in rows[column]]
         out[f"{view}_input_ids"] = tokenizer(texts, truncation=True, max_length=rationale_max_tokens)["input_ids"]
     return out
 

@@ -5,37 +5,41 @@ per-step history (loss parts, learning rate, every gate), runs validation (gener
 unfiltered split) and writes checkpoints; all ranks call ``ray.train.report`` together so Ray Train can keep
 the best ones and restore the latest after a failure or on ``--resume``.
 
-A checkpoint holds ``model/`` (``save_pretrained`` with the tokenizer), ``state.pt`` (optimizer, scheduler,
-step, epoch, batches into the epoch) and ``history.jsonl``. Restoring puts the step counter, the learning rate
-and the optimizer moments back exactly, skips the batches of the interrupted epoch already seen, and reseeds
-torch from ``seed + rank + step`` (cheaper than storing every worker's RNG, and just as reproducible).
+The loop is :class:`WorkerRun`, one method per step: :meth:`~WorkerRun.start` (restore or build, wrap in DDP,
+optimizer, scheduler, objective set-up), :meth:`~WorkerRun.batches` (epochs over the shard, skipping what a
+restored run already saw), :meth:`~WorkerRun.backward` (one micro-batch), :meth:`~WorkerRun.optimizer_step`,
+:meth:`~WorkerRun.record` (history) and :meth:`~WorkerRun.report` (progress line, validation, checkpoint).
+
+Restoring puts the step counter, the learning rate and the optimizer moments back exactly, skips the batches of
+the interrupted epoch already seen, and reseeds torch from ``seed + rank + step`` (cheaper than storing every
+worker's RNG, and just as reproducible).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lsr.train.data import pad_batch
-from lsr.train.objectives import make_objective
-from lsr.train.schedule import noam_scheduler
-from lsr.train.settings import TrainSettings
+from lsr.training.checkpoints import (
+    HISTORY_FILE,
+    MODEL_DIR,
+    STATE_FILE,
+    Progress,
+    load_checkpoint,
+    save_checkpoint,
+    unwrap,
+)
+from lsr.training.config import TrainConfig
+from lsr.training.data import pad_batch
+from lsr.training.schedule import noam_scheduler
 
-MODEL_DIR = "model"
-STATE_FILE = "state.pt"
-HISTORY_FILE = "history.jsonl"
-VALIDATION_FILE = "validation.jsonl"
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
+__all__ = ["HISTORY_FILE", "MODEL_DIR", "STATE_FILE", "WorkerRun", "train_loop_per_worker"]
 
 
 def gate_record(model: torch.nn.Module) -> dict[str, float]:
@@ -46,17 +50,17 @@ def gate_record(model: torch.nn.Module) -> dict[str, float]:
     return {f"gate/{view}/{layer}": float(v) for view, gates in values().items() for layer, v in enumerate(gates)}
 
 
-def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam over the trainable parameters only (a frozen encoder or frozen gates stay out of it)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=settings.lr_scale, betas=tuple(settings.adam_betas), eps=settings.adam_eps)
+    return torch.optim.Adam(params, lr=config.model.lr_scale, betas=tuple(config.adam_betas), eps=config.adam_eps)
 
 
 def validate(
     model: torch.nn.Module,
     tokenizer: Any,
     rows: list[dict[str, str]],
-    settings: TrainSettings,
+    config: TrainConfig,
     device: torch.device,
 ) -> tuple[dict[str, float], list[str]]:
     """Mean ROUGE-1/2/Lsum (x1, in [0, 1]) of the model's summaries of ``rows``, and the summaries."""
@@ -67,40 +71,20 @@ def validate(
     was_training = model.training
     model.eval()
     predictions: list[str] = []
-    for start in range(0, len(rows), settings.validation_batch_size):
-        chunk = rows[start : start + settings.validation_batch_size]
+    for start in range(0, len(rows), config.validation_batch_size):
+        chunk = rows[start : start + config.validation_batch_size]
         predictions += generate_batch(
             model,
             tokenizer,
             [r["document"] for r in chunk],
-            source_max_tokens=settings.source_max_tokens,
-            generation_kwargs=settings.generation_kwargs(),
+            source_max_tokens=config.model.source_max_tokens,
+            generation_kwargs=config.generation_kwargs(),
             device=device,
         )
     model.train(was_training)
     scores = mean_scores(rouge_scores(predictions, [r["summary"] for r in rows]))
     scores["rouge"] = (scores["rouge1"] + scores["rouge2"] + scores["rougeLsum"]) / 3
     return {f"val_{k}": v for k, v in scores.items()}, predictions
-
-
-def _save_checkpoint(
-    directory: Path, model, tokenizer, optimizer, scheduler, counters: dict[str, int], history: list[dict]
-) -> None:
-    unwrap(model).save_pretrained(directory / MODEL_DIR)
-    tokenizer.save_pretrained(directory / MODEL_DIR)
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **counters}, directory / STATE_FILE
-    )
-    with open(directory / HISTORY_FILE, "w", encoding="utf-8") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
-
-
-def _load_history(directory: Path) -> list[dict]:
-    path = directory / HISTORY_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _pad_collate(pad_token_id: int):
@@ -118,148 +102,193 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train's worker function; ``config`` is built by :func:`lsr.train.trainer.loop_config`."""
-    import ray.train
-    import ray.train.torch
+class WorkerRun:
+    """One worker's share of a training run, as named steps (see the module docstring)."""
 
-    from lsr.presets import load_student
+    def __init__(self, config: TrainConfig, total_steps: int, validation_rows: list[dict[str, str]]):
+        import ray.train
+        import ray.train.torch
 
-    settings = TrainSettings(**config["settings"])
-    total_steps: int = config["total_steps"]
-    validation_rows: list[dict[str, str]] = config["validation_rows"]
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
-    device = ray.train.torch.get_device()
+        self.config = config
+        self.total_steps = total_steps
+        self.validation_rows = validation_rows
+        self.rank = ray.train.get_context().get_world_rank()
+        self.device = ray.train.torch.get_device()
+        self.objective = config.objective
+        self.progress = Progress()
+        self.history: list[dict] = []
+        self.window: list[float] = []  # losses since the last checkpoint, for its "loss" metric
+        self.micro = 0
+        self.started, self.rows_seen = time.perf_counter(), 0
 
-    counters = {"step": 0, "epoch": 0, "batches_into_epoch": 0}
-    history: list[dict] = []
-    checkpoint = ray.train.get_checkpoint()
-    optimizer_state = scheduler_state = None
-    if checkpoint is not None:
-        from transformers import AutoTokenizer
+    # ---- set-up ----------------------------------------------------------------------------------------------
 
-        from lsr.model import GatedBartForConditionalGeneration
+    def start(self) -> None:
+        """The model (restored, or built from ``--model``) in DDP, its optimizer and scheduler, the objective."""
+        import ray.train
+        import ray.train.torch
 
-        with checkpoint.as_directory() as directory:
-            directory = Path(directory)
-            model = GatedBartForConditionalGeneration.from_pretrained(directory / MODEL_DIR)
-            tokenizer = AutoTokenizer.from_pretrained(directory / MODEL_DIR)
-            state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
-            history = _load_history(directory)
-        optimizer_state, scheduler_state = state.pop("optimizer"), state.pop("scheduler")
-        counters.update({k: int(state[k]) for k in counters})
-        if rank == 0:
-            print(f"[lsr train] resuming from step {counters['step']} (epoch {counters['epoch']})", flush=True)
-    else:
-        model, tokenizer = load_student(settings.model, settings.mwf_fields(), seed=settings.seed)
-    torch.manual_seed(settings.seed + rank + counters["step"])
+        from lsr.model.loading import load_student
 
-    model = ray.train.torch.prepare_model(
-        model, parallel_strategy_kwargs={"find_unused_parameters": settings.find_unused_parameters}
-    )
-    model.train()
-    optimizer = build_optimizer(model, settings)
-    scheduler = noam_scheduler(optimizer, settings.warmup_steps)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-        scheduler.load_state_dict(scheduler_state)
-    objective = make_objective(settings.objective)
-    autocast = partial(torch.autocast, device_type="cuda", dtype=torch.bfloat16) if settings.use_gpu else None
+        checkpoint = ray.train.get_checkpoint()
+        restored = load_checkpoint(checkpoint) if checkpoint is not None else None
+        if restored is not None:
+            model, self.tokenizer = restored.model, restored.tokenizer
+            self.progress, self.history = restored.progress, restored.history
+            self.log(f"resuming from step {self.progress.step} (epoch {self.progress.epoch})")
+        else:
+            config = self.config
+            model, self.tokenizer = load_student(config.checkpoint, config.mwf_fields(), seed=config.seed)
+        torch.manual_seed(self.config.seed + self.rank + self.progress.step)
 
-    shard = ray.train.get_dataset_shard("train")
-    collate = _pad_collate(unwrap(model).config.pad_token_id)
-    accum = settings.grad_accum
-    window: list[float] = []
-    started, rows_seen = time.perf_counter(), 0
+        self.model = ray.train.torch.prepare_model(
+            model, parallel_strategy_kwargs={"find_unused_parameters": self.config.find_unused_parameters}
+        )
+        self.model.train()
+        self.optimizer = build_optimizer(self.model, self.config)
+        self.scheduler = noam_scheduler(self.optimizer, self.config.model.warmup_steps)
+        if restored is not None:
+            self.optimizer.load_state_dict(restored.optimizer_state)
+            self.scheduler.load_state_dict(restored.scheduler_state)
+        self.objective.setup(unwrap(self.model), self.device)
 
-    def report(metrics: dict[str, Any], save: bool) -> None:
-        if not save:
-            ray.train.report(metrics)
+    # ---- the steps -------------------------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Micro-batches on the device, epoch after epoch, without those a restored run already trained on."""
+        import ray.train
+
+        shard = ray.train.get_dataset_shard("train")
+        collate = _pad_collate(unwrap(self.model).config.pad_token_id)
+        shuffle = self.config.shuffle_buffer
+        while True:
+            skip = self.progress.batches_into_epoch
+            seen_in_epoch = 0
+            for index, batch in enumerate(
+                shard.iter_torch_batches(
+                    batch_size=self.config.batch_size,
+                    collate_fn=collate,
+                    local_shuffle_buffer_size=shuffle or None,
+                    local_shuffle_seed=self.config.seed + self.progress.epoch if shuffle else None,
+                )
+            ):
+                seen_in_epoch += 1
+                if index < skip:
+                    continue
+                self.progress.batches_into_epoch = index + 1
+                yield _to_device(batch, self.device)
+            if seen_in_epoch == 0:
+                raise RuntimeError(f"worker {self.rank} received no training batch; use fewer workers than examples")
+            self.progress.epoch += 1
+            self.progress.batches_into_epoch = 0
+
+    def backward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor], bool]:
+        """Loss and parts of one micro-batch, backpropagated (scaled for accumulation); whether the step is due."""
+        self.micro += 1
+        last_micro = self.micro % self.config.grad_accum == 0
+        no_sync = not last_micro and hasattr(self.model, "no_sync")
+        sync = self.model.no_sync() if no_sync else contextlib.nullcontext()
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.config.use_gpu
+            else contextlib.nullcontext()
+        )
+        with sync, autocast:
+            loss, parts = self.objective(self.model, batch)
+            (loss / self.config.grad_accum).backward()
+        self.rows_seen += int(batch["input_ids"].shape[0])
+        return loss, parts, last_micro
+
+    def optimizer_step(self) -> tuple[float, float]:
+        """Clip, step the optimizer and the schedule; the gradient norm and the learning rate used."""
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.requires_grad], self.config.max_grad_norm
+        )
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.progress.step += 1
+        return float(grad_norm), lr
+
+    def record(self, loss: torch.Tensor, parts: dict[str, torch.Tensor], lr: float, grad_norm: float) -> None:
+        """One history row per optimizer step (rank 0): loss and its parts, lr, gradient norm, every gate."""
+        self.window.append(float(loss.detach()))
+        if self.rank != 0:
             return
-        with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
-            if rank == 0:
-                _save_checkpoint(Path(tmp), model, tokenizer, optimizer, scheduler, counters, history)
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)
+        self.history.append(
+            {
+                "step": self.progress.step,
+                "epoch": self.progress.epoch,
+                "loss": float(loss.detach()),
+                **{f"loss/{k}": float(v.detach()) for k, v in parts.items()},
+                "lr": lr,
+                "grad_norm": grad_norm,
+                **gate_record(self.model),
+            }
+        )
 
-    def checkpoint_metrics() -> dict[str, Any]:
-        metrics: dict[str, Any] = {"step": counters["step"], "epoch": counters["epoch"]}
-        metrics["loss"] = sum(window) / len(window) if window else float("nan")
-        if validation_rows and rank == 0:
-            scores, _ = validate(model, tokenizer, validation_rows, settings, device)
+    def report(self, loss: torch.Tensor, lr: float) -> None:
+        """Checkpoint (with validation) every ``--checkpoint-every`` steps and at the end; a progress line between."""
+        step = self.progress.step
+        elapsed = time.perf_counter() - self.started
+        speed = {"train_s": elapsed, "examples_per_s": self.rows_seen / elapsed if elapsed > 0 else 0.0}
+        if step >= self.total_steps or step % self.config.checkpoint_every == 0:
+            self.save({**self.checkpoint_metrics(), **speed})
+        elif step % self.config.log_every == 0:
+            metrics = {"step": step, "loss": float(loss.detach()), "lr": lr, **speed}
+            self.log(
+                f"step {step}/{self.total_steps} loss {metrics['loss']:.4f} lr {lr:.3g} "
+                f"{speed['examples_per_s']:.1f} ex/s/worker"
+            )
+            import ray.train
+
+            ray.train.report(metrics)
+
+    def checkpoint_metrics(self) -> dict[str, Any]:
+        """The metrics a checkpoint is ranked by: the mean loss since the last one, and validation ROUGE (rank 0)."""
+        metrics: dict[str, Any] = {"step": self.progress.step, "epoch": self.progress.epoch}
+        metrics["loss"] = sum(self.window) / len(self.window) if self.window else float("nan")
+        self.window.clear()
+        if self.validation_rows and self.rank == 0:
+            scores, _ = validate(self.model, self.tokenizer, self.validation_rows, self.config, self.device)
             metrics.update(scores)
-            history.append({"step": counters["step"], **scores})
-            print(f"[lsr train] step {counters['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()),
-                  flush=True)
+            self.history.append({"step": self.progress.step, **scores})
+            self.log(f"step {self.progress.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         return metrics
 
-    micro = 0
-    while counters["step"] < total_steps:
-        skip = counters["batches_into_epoch"]
-        batches = shard.iter_torch_batches(
-            batch_size=settings.batch_size,
-            collate_fn=collate,
-            local_shuffle_buffer_size=settings.shuffle_buffer or None,
-            local_shuffle_seed=settings.seed + counters["epoch"] if settings.shuffle_buffer else None,
-        )
-        seen_in_epoch = 0
-        for index, batch in enumerate(batches):
-            seen_in_epoch += 1
-            if index < skip:
+    def save(self, metrics: dict[str, Any]) -> None:
+        """All ranks report together; rank 0 attaches the checkpoint."""
+        import ray.train
+
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if self.rank == 0:
+                save_checkpoint(Path(tmp), self.model, self.tokenizer, self.optimizer, self.scheduler, self.progress,
+                                self.history)
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+    def log(self, message: str) -> None:
+        if self.rank == 0:
+            print(f"[lsr train] {message}", flush=True)
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.start()
+        if self.progress.step >= self.total_steps:
+            return
+        for batch in self.batches():
+            loss, parts, step_due = self.backward(batch)
+            if not step_due:
                 continue
-            counters["batches_into_epoch"] = index + 1
-            batch = _to_device(batch, device)
-            micro += 1
-            last_micro = micro % accum == 0
-            sync = contextlib.nullcontext() if last_micro or not hasattr(model, "no_sync") else model.no_sync()
-            with sync, autocast() if autocast else contextlib.nullcontext():
-                loss, parts = objective(model, batch)
-                (loss / accum).backward()
-            rows_seen += int(batch["input_ids"].shape[0])
-            if not last_micro:
-                continue
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                [p for p in model.parameters() if p.requires_grad], settings.max_grad_norm
-            )
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            counters["step"] += 1
-            step = counters["step"]
-            window.append(float(loss.detach()))
-            if rank == 0:
-                history.append(
-                    {
-                        "step": step,
-                        "epoch": counters["epoch"],
-                        "loss": float(loss.detach()),
-                        **{f"loss/{k}": float(v.detach()) for k, v in parts.items()},
-                        "lr": lr,
-                        "grad_norm": float(grad_norm),
-                        **gate_record(model),
-                    }
-                )
-            elapsed = time.perf_counter() - started
-            speed = {"train_s": elapsed, "examples_per_s": rows_seen / elapsed if elapsed > 0 else 0.0}
-            if step >= total_steps or step % settings.checkpoint_every == 0:
-                metrics = {**checkpoint_metrics(), **speed}
-                window.clear()
-                report(metrics, save=True)
-            elif step % settings.log_every == 0:
-                metrics = {"step": step, "loss": float(loss.detach()), "lr": lr, **speed}
-                if rank == 0:
-                    print(
-                        f"[lsr train] step {step}/{total_steps} loss {metrics['loss']:.4f} lr {lr:.3g} "
-                        f"{speed['examples_per_s']:.1f} ex/s/worker",
-                        flush=True,
-                    )
-                report(metrics, save=False)
-            if step >= total_steps:
+            grad_norm, lr = self.optimizer_step()
+            self.record(loss, parts, lr, grad_norm)
+            self.report(loss, lr)
+            if self.progress.step >= self.total_steps:
                 return
-        if seen_in_epoch == 0:
-            raise RuntimeError(f"worker {rank} received no training batch; use fewer workers than examples")
-        counters["epoch"] += 1
-        counters["batches_into_epoch"] = 0
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train's worker function; ``loop_config`` is built by :func:`lsr.training.trainer.build_trainer`."""
+    WorkerRun(loop_config["config"], loop_config["total_steps"], loop_config["validation_rows"]).run()

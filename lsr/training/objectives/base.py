@@ -1,29 +1,53 @@
-"""Training objectives: one loop, pluggable losses (the TRL pattern, STYLE.md).
+"""What every training objective is: a typed config that turns the model's outputs and a batch into a loss.
 
-An objective turns ``(model, batch)`` into ``(total_loss, parts)``; the loop backpropagates the total and logs
-every part under its name. Later methods (logit KD, AS-ES) add an objective here, not a new loop.
+The TRL pattern (STYLE.md): one loop, pluggable losses. An objective is a strict pydantic model (its parameters,
+validated with the rest of the run's config before Ray starts, and pickled to the Ray Train workers), with
+
+- ``setup(model, device)``: called once on each worker before the first step, for resources that live beside the
+  student (a logit-KD teacher loads there);
+- ``__call__(model, batch) -> (total_loss, parts)``: the loop backpropagates the total and logs every part under
+  its name (``loss/<name>`` in the history);
+- ``check_views(views)``: refuses a run whose views the objective cannot train (MWF needs at least one).
+
+Adding an objective is one file in this package and one line in :data:`lsr.training.objectives.OBJECTIVES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from lsr.train.data import LABEL_PAD
+from lsr.config import StrictModel
+from lsr.training.data import LABEL_PAD
 
 LossParts = dict[str, torch.Tensor]
 
 
-class Objective(Protocol):
-    """``objective(model, batch) -> (total_loss, parts)``; ``parts`` maps a loss's name to its (detached-ok) value."""
+class Objective(StrictModel):
+    """The base of every objective; a subclass adds ``kind: Literal["<name>"]``, its parameters and ``__call__``."""
 
-    name: str
+    kind: str
+
+    #: The ``mwf_*`` model settings whose values this objective reads from the data set's ``model`` section when
+    #: the run does not set them (see :meth:`defaults_from_model_section`).
+    model_section_defaults: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def defaults_from_model_section(cls, model_section: Mapping[str, Any]) -> dict[str, Any]:
+        """This objective's parameters that default to the data set's ``model`` section (paper values, YAML)."""
+        return {field: model_section[key] for field, key in cls.model_section_defaults.items() if key in model_section}
+
+    def check_views(self, views: Sequence[str]) -> None:
+        """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
+
+    def setup(self, model: torch.nn.Module, device: torch.device) -> None:
+        """Prepare worker-side resources (nothing by default)."""
 
     def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        ...
+        raise NotImplementedError
 
 
 def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -31,50 +55,6 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=LABEL_PAD)
 
 
-class MWFObjective:
-    """Eq. 11: the model's own ``gamma_ce * CE + gamma_align * sum(L_view)``, with its parts."""
-
-    name = "mwf"
-
-    def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        output = model(**batch)
-        parts = dict(getattr(output, "loss_parts", None) or {"ce": output.loss})
-        return output.loss, parts
-
-
-class FineTuneObjective:
-    """Plain fine-tuning (the baseline): cross-entropy on the summary only; rationale inputs are ignored.
-
-    The loss is computed here from the logits, not taken from the model, so it is plain CE whatever the
-    model's gamma weights say: a like-for-like baseline for any student class.
-    """
-
-    name = "finetune"
-
-    def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        from transformers.models.bart.modeling_bart import shift_tokens_right
-
-        config = _unwrap(model).config
-        labels = batch["labels"]
-        decoder_input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
-        output = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
-        )
-        loss = token_cross_entropy(output.logits, labels)
-        return loss, {"ce": loss}
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DDP (or similar) wrapper."""
     return getattr(model, "module", model)
-
-
-OBJECTIVES: dict[str, type] = {MWFObjective.name: MWFObjective, FineTuneObjective.name: FineTuneObjective}
-
-
-def make_objective(name: str) -> Objective:
-    """The objective called ``name`` (``mwf`` or ``finetune``)."""
-    try:
-        return OBJECTIVES[name]()
-    except KeyError:
-        raise ValueError(f"unknown objective {name!r}: choose one of {', '.join(OBJECTIVES)}") from None
