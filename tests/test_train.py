@@ -102,14 +102,18 @@ def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_pat
     assert tok.decode(ids, skip_special_tokens=True) == "Ünïcode text the samples never saw: 42 €."
 
 
-def _tiny_batch(cnndm_path, views):
+def _tiny_batch(cnndm_path):
     from lsr.model.loading import tiny_tokenizer
+    from lsr.training.targets import encode_rows, fixed_encoder
 
     tok = tiny_tokenizer()
     rows = selection_rows(cnndm_path, 3)
     columns = {key: [r[key] for r in rows] for key in rows[0]}
-    ids = tokenize_rows(columns, tok, views=views, source_max_tokens=64, target_max_tokens=32, rationale_max_tokens=32)
-    return pad_batch(ids, tok.pad_token_id)
+    ids = tokenize_rows(columns, tok, source_max_tokens=64, target_max_tokens=32)
+    encoder, _ = fixed_encoder("tiny", seed=0)
+    targets = encode_rows(columns, encoder, tok, max_tokens=32, dtype="float32")
+    return pad_batch({**ids, **{k: v for k, v in targets.items() if k.endswith(("_target", "_present"))}},
+                     tok.pad_token_id)
 
 
 def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
@@ -117,7 +121,7 @@ def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
     from lsr.training.objectives import make_objective, token_cross_entropy
 
     model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
-    batch = _tiny_batch(cnndm_path, ["ea", "as", "ter"])
+    batch = _tiny_batch(cnndm_path)
     loss, parts = make_objective("mwf", gamma_ce=0.6, gamma_align=0.4)(model, batch)
     assert set(parts) == {"ce", "align_ea", "align_as", "align_ter"}
     align = parts["align_ea"] + parts["align_as"] + parts["align_ter"]
@@ -180,6 +184,10 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert len(tokenizer) == model.config.vocab_size
     report = json.loads((output / "train_report.json").read_text())
     assert report["steps"] == 4 and report["examples"] == 24 and "val_rouge" in report["metrics"]
+    targets = report["targets"]
+    assert not targets["reused"] and targets["rows"] == 24 and set(targets["empty"]) == {"ea", "as", "ter"}
+    stored = {p: p.read_bytes() for p in Path(targets["path"]).rglob("*") if p.is_file()}
+    assert any(p.suffix == ".parquet" for p in stored)
 
     with pytest.raises(InputError, match="already exists.*--resume"):
         _train_direct(common, 6, resume=False)
@@ -190,6 +198,9 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert resumed[:len(history)] == history  # the first four steps are the restored ones, unchanged
     lr_at = {row["step"]: row["lr"] for row in resumed if "lr" in row}
     assert lr_at[5] == pytest.approx(noam_lr(5, 0.01, 4))  # the schedule continued, not restarted
+    again = json.loads((output / "train_report.json").read_text())["targets"]
+    assert again["reused"] and again["path"] == targets["path"]  # resume reuses the vectors, never recomputes them
+    assert {p: p.read_bytes() for p in Path(targets["path"]).rglob("*") if p.is_file()} == stored  # never changed
     latest = json.loads((output / "train_report.json").read_text())["latest_checkpoint"]
     assert torch.load(Path(latest) / STATE_FILE, weights_only=False)["step"] == 6
 

@@ -22,11 +22,12 @@ from lsr.config import Dataset, GenerationPreset, ModelPreset, StageConfig, vali
 from lsr.errors import InputError
 from lsr.model.views import VIEWS, canonical_views, parse_views
 from lsr.training.objectives import ObjectiveConfig, objective_class
+from lsr.training.targets import TargetOptions
 
 CHECKPOINT_FOLDER = "checkpoints"
 
 
-class TrainConfig(StageConfig):
+class TrainConfig(TargetOptions, StageConfig):
     """A training run (paper Step 3): data, student, objective, Ray Train resources, checkpoints, validation."""
 
     data: str = Field(description="the selection output (its kept/ folder is used) or Parquet files with rationale "
@@ -57,7 +58,6 @@ class TrainConfig(StageConfig):
     # Adam with the Noam schedule's usual betas and eps (Vaswani et al. 2017).
     adam_betas: Annotated[tuple[float, float], Flag(cli=False)] = (0.9, 0.98)
     adam_eps: Annotated[float, Flag(cli=False)] = 1e-9
-    rationale_max_tokens: int = Field(default=256, ge=1, description="truncation of each rationale text")
     freeze_gates: bool = Field(default=False, description="keep the gates at --gate-init (Table 4)")
     flat: bool = Field(default=False, description="modules attend to the encoder, not to each other")
     freeze_encoder: bool = Field(default=False, description="freeze the BART encoder (authors' code)")

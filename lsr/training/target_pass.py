@@ -1,9 +1,9 @@
 """The target pass on Ray Data: encode every training row's views once, store them, reuse them (see :mod:`.targets`).
 
 Batch inference the way Ray's docs do it: ``map_batches`` over a pool of actors, one fixed encoder per actor
-(a GPU each on a cluster, a CPU locally). The result is written as Parquet under ``TARGETS_DIR/<key>/`` and a
-``targets.json`` (what the set depends on, the row count, the empty and truncated counts per view, the time) is
-written last, so a set without it (an interrupted pass) is computed again rather than half-used.
+(a GPU each on a cluster, a CPU locally). The result is written as Parquet under ``TARGETS_DIR/<key>/`` and
+``TARGETS_DIR/<key>.json`` (what the set depends on, the row count, the empty and truncated counts per view, the
+time) is written last, so a set without it (an interrupted pass) is computed again rather than half-used.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lsr.training.targets import CARRIED_COLUMNS, TargetEncoder, TargetOptions, 
 if TYPE_CHECKING:
     import ray.data
 
-META_FILE = "targets.json"
+META_SUFFIX = ".json"
 
 
 @dataclass
@@ -64,7 +64,7 @@ def data_fingerprint(data: str) -> str:
 def _read_meta(path: str) -> dict[str, Any] | None:
     from lsr.storage import filesystem
 
-    fs, inner = filesystem(f"{path}/{META_FILE}")
+    fs, inner = filesystem(path + META_SUFFIX)
     try:
         with fs.open_input_file(inner) as f:
             return json.loads(f.read().decode("utf-8"))
@@ -75,7 +75,7 @@ def _read_meta(path: str) -> dict[str, Any] | None:
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
     from lsr.storage import filesystem
 
-    fs, inner = filesystem(f"{path}/{META_FILE}")
+    fs, inner = filesystem(path + META_SUFFIX)
     with fs.open_output_stream(inner) as f:
         f.write((json.dumps(meta, indent=2) + "\n").encode("utf-8"))
 
@@ -112,7 +112,7 @@ def run_target_pass(
 ) -> dict[str, Any]:
     """Encode ``rows``' views with the fixed encoder on an actor pool, write Parquet and ``targets.json``."""
     from lsr.model.views import view_columns
-    from lsr.storage import ray_filesystem
+    from lsr.storage import filesystem, ray_filesystem
 
     started = time.perf_counter()
     print(f"[lsr train] encoding the alignment targets once ({checkpoint}'s encoder) into {path}", flush=True)
@@ -130,6 +130,8 @@ def run_target_pass(
         concurrency=options.target_actors,
         num_gpus=1 if use_gpu else 0,
     )
+    fs, inner = filesystem(path)
+    fs.delete_dir_contents(inner, missing_dir_ok=True)  # what an interrupted pass left (it wrote no .json)
     encoded.write_parquet(path, filesystem=ray_filesystem(path))
     written = _count_flags(path)
     seconds = time.perf_counter() - started

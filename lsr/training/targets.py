@@ -64,8 +64,7 @@ def target_columns(view: str) -> tuple[str, str, str]:
 def target_key(checkpoint: str, seed: int, options: TargetOptions, data_fingerprint: str) -> str:
     """A short, stable name for one target set (see the module docstring for what it depends on)."""
     identity = {
-        "checkpoint": checkpoint if checkpoint == "tiny" else str(Path(checkpoint).resolve()) if "://" not in
-        checkpoint else checkpoint,
+        "checkpoint": str(Path(checkpoint).resolve()) if Path(checkpoint).is_dir() else checkpoint,
         "checkpoint_files": checkpoint_fingerprint(checkpoint),
         "seed": seed if checkpoint == "tiny" else None,
         "views": list(VIEWS),

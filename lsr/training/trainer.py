@@ -7,7 +7,8 @@ Output folder of a run::
     OUTPUT/history.jsonl             one row per optimizer step: loss and parts, lr, grad norm, every gate;
                                      plus one row per validation (val_rouge1/2/Lsum)
     OUTPUT/gates.png                 gate trajectories per layer and view (the paper's Figure 4)
-    OUTPUT/train_report.json         config, data counts, steps, last metrics, checkpoint paths
+    OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
+                                     truncated counts per view), steps, last metrics, checkpoint paths
 """
 
 from __future__ import annotations
@@ -108,23 +109,30 @@ def build_trainer(config: TrainConfig, train_ds, total_steps: int, val_rows: lis
 def train(config: TrainConfig) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
     from lsr.model.loading import load_tokenizer
+    from lsr.model.views import VIEWS
     from lsr.ray_utils import init_ray
     from lsr.training.data import read_training_rows, tokenize_dataset
+    from lsr.training.target_pass import ensure_targets
+    from lsr.training.targets import target_columns
 
     check_run_name(config)
     tokenizer = load_tokenizer(config.checkpoint)
 
     init_ray(address=config.ray_address)
-    rows, count, failed = read_training_rows(config.data, config.views)
+    needs_targets = config.objective.needs_targets
+    rows, count, failed = read_training_rows(config.data, VIEWS if needs_targets else config.views)
     if count < config.workers:
         raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
+    targets, keep = None, []
+    if needs_targets:
+        rows, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)
+        keep = [c for view in VIEWS for c in target_columns(view)[:2]]
     train_ds = tokenize_dataset(
         rows,
         tokenizer,
-        views=config.views,
         source_max_tokens=config.model.source_max_tokens,
         target_max_tokens=config.model.target_max_tokens,
-        rationale_max_tokens=config.rationale_max_tokens,
+        keep=keep,
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     total_steps = steps_for(config, count)
     val_rows = validation_rows(config)
@@ -142,6 +150,9 @@ def train(config: TrainConfig) -> TrainOutcome:
         "examples": count,
         "left_out_with_error": failed,
         "validation_examples": len(val_rows),
+        # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
+        # term) and the texts cut at --rationale-max-tokens.
+        "targets": targets.summary() if targets is not None else None,
         "steps": outcome.steps,
         "metrics": outcome.metrics,
         "model": str(outcome.model_dir),

@@ -31,6 +31,8 @@ class Objective(StrictModel):
 
     kind: str
 
+    #: Whether the training step needs the stored alignment targets (the target pass runs before training then).
+    needs_targets: ClassVar[bool] = False
     #: The ``mwf_*`` model settings whose values this objective reads from the data set's ``model`` section when
     #: the run does not set them (see :meth:`defaults_from_model_section`).
     model_section_defaults: ClassVar[dict[str, str]] = {}

@@ -28,6 +28,7 @@ class MwfObjective(Objective):
         ge=0.0, description="Eq. 11 weight of the summed alignment losses"
     )
 
+    needs_targets: ClassVar[bool] = True
     model_section_defaults: ClassVar[dict[str, str]] = {"gamma_ce": "gamma_ce", "gamma_align": "gamma_align"}
 
     def check_views(self, views: Sequence[str]) -> None:
