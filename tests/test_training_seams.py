@@ -148,3 +148,16 @@ def test_no_run_is_found_where_none_was_written(tmp_path):
     assert find_run(str(tmp_path), "train") is None
     (tmp_path / "train").mkdir()
     assert find_run(str(tmp_path), "train") is None
+
+
+def test_every_flag_of_the_hand_written_parser_still_exists():
+    from lsr.cli import build_parser
+
+    before = """--data --output --dataset --model --views --objective --workers --gpu --max-steps --epochs --resume
+        --batch-size --grad-accum --max-grad-norm --lr-scale --warmup-steps --source-max-tokens --target-max-tokens
+        --rationale-max-tokens --gate-init --gamma-ce --gamma-align --freeze-gates --flat --freeze-encoder
+        --validation --validation-size --val-generation --checkpoint-every --keep-checkpoints --max-failures
+        --log-every --storage-path --run-name --seed --find-unused-parameters --config --ray-address""".split()
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    options = {option for action in train._actions for option in action.option_strings}
+    assert set(before) <= options, sorted(set(before) - options)
