@@ -3,7 +3,8 @@
 Both runs use the demo's data (the shipped CNN/DM sample, mined by the oracle engine and selected as the demo does),
 the tiny student with the same seed, the same steps and the same stored alignment targets (one target pass serves
 both: the targets come from the initial encoder either way). Printed: validation ROUGE at every checkpoint and the
-training-loss curve (mean over each checkpoint interval) for both settings.
+training-loss curve (mean over each checkpoint interval) for both settings; and the target pass's rows per second
+and its time against one training epoch's.
 
     python bench/bench_encoder_default.py [--steps 60] [--checkpoint-every 20] [--workers 1]
 """
@@ -52,17 +53,27 @@ def main() -> int:
                   "--log-every", str(args.steps), "--validation", str(test_docs), "--validation-size",
                   str(args.test_size), "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8,
                                                                       "max_new_tokens": 48})]  # the demo's settings
-        results = {}
+        results, passes = {}, {}
         for name, flags in (("encoder trained (default)", []), ("encoder frozen (--freeze-encoder)",
                                                                  ["--freeze-encoder"])):
             output = out / name.split()[1]
             assert lsr(["train", "--output", str(output), *common, *flags]) == 0
             results[name] = curves(output, args.checkpoint_every)
+            report = json.loads((output / "train_report.json").read_text())
+            passes[name] = (report["targets"], report["metrics"], report["examples"])
     print(f"\ntiny MWF on the demo's CNN/DM data, {args.steps} steps, {args.workers} worker(s), seed 0")
     for name, (rouge, loss) in results.items():
         print(f"{name}:")
         print("  val ROUGE (mean R-1/2/Lsum) by step: " + ", ".join(f"{s}: {v:.4f}" for s, v in rouge.items()))
         print("  training loss by interval:          " + ", ".join(f"{s}: {v:.3f}" for s, v in loss.items()))
+    (targets, metrics, examples), *_ = passes.values()
+    steps_per_epoch = examples / (8 * args.workers)
+    epoch_s = metrics["train_s"] / metrics["step"] * steps_per_epoch
+    print(f"target pass (first run; the second {'reused it' if list(passes.values())[1][0]['reused'] else 'did not'}):"
+          f" {targets['rows']} rows in {targets['seconds']:.1f}s, {targets['rows_per_s']:.1f} rows/s on CPU, "
+          f"{targets['seconds'] / epoch_s:.2f}x the time of one training epoch ({epoch_s:.1f}s, loop time incl. "
+          f"validation); empty views "
+          f"{targets['empty']}, truncated texts {targets['truncated']}")
     return 0
 
 
