@@ -32,8 +32,8 @@ from lsr.config import preset  # noqa: E402
 from lsr.mining.budget import TokenBudget  # noqa: E402
 from lsr.mining.engines import HttpEngineConfig  # noqa: E402
 from lsr.mining.pipeline import MineJob, run_mining  # noqa: E402
+from lsr.model.loading import SAMPLES_DIR  # noqa: E402
 from lsr.parse import parse_rationale  # noqa: E402
-from lsr.presets import SAMPLES_DIR  # noqa: E402
 from lsr.prompts import format_rationale, rationale_messages, summaries_messages  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 
 def _pairs(dataset: str, n: int) -> pa.Table:
-    from lsr.presets import SAMPLES_DIR
+    from lsr.model.loading import SAMPLES_DIR
 
     lines = (SAMPLES_DIR / f"{dataset}_sample.jsonl").read_text().splitlines()
     source = [json.loads(line) for line in lines if line.strip()]

@@ -59,7 +59,7 @@ def documents() -> list[str]:
 
 
 def tiny_checkpoint(root: Path) -> str:
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     model, tokenizer = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
     model.save_pretrained(root / "tiny" / "model")

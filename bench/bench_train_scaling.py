@@ -19,12 +19,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lsr.config import resolve
 from lsr.evaluation.metrics import split_sentences
-from lsr.presets import SAMPLES_DIR
+from lsr.model.loading import SAMPLES_DIR
 from lsr.ray_utils import init_ray
 from lsr.schema import SCORED
-from lsr.train.settings import TrainSettings
-from lsr.train.trainer import train
+from lsr.training.config import TrainConfig
+from lsr.training.trainer import train
 
 DATA = SAMPLES_DIR / "cnndm_sample.jsonl"
 
@@ -59,24 +60,14 @@ def main() -> None:
         data = selection(args.rows, Path(tmp) / "selected")
         speed = {}
         for workers in (1, 2):
-            outcome = train(
-                TrainSettings(
-                    data=str(data),
-                    output=f"{tmp}/w{workers}",
-                    dataset="cnndm",
-                    model="tiny",
-                    workers=workers,
-                    max_steps=args.steps,
-                    batch_size=args.batch_size,
-                    warmup_steps=10,
-                    lr_scale=0.01,
-                    source_max_tokens=args.source_max_tokens,
-                    target_max_tokens=64,
-                    rationale_max_tokens=64,
-                    checkpoint_every=args.steps,
-                    log_every=args.steps,
-                )
-            )
+            given = {
+                "data": str(data), "output": f"{tmp}/w{workers}", "dataset": "cnndm", "checkpoint": "tiny",
+                "workers": workers, "max_steps": args.steps, "batch_size": args.batch_size,
+                "model": {"warmup_steps": 10, "lr_scale": 0.01, "source_max_tokens": args.source_max_tokens,
+                          "target_max_tokens": 64},
+                "rationale_max_tokens": 64, "checkpoint_every": args.steps, "log_every": args.steps,
+            }  # fmt: skip
+            outcome = train(resolve(TrainConfig, given))
             speed[workers] = outcome.metrics["examples_per_s"]
     print(f"tiny MWF, {args.steps} steps, batch {args.batch_size}/worker, source {args.source_max_tokens} tokens")
     for workers, per_worker in speed.items():

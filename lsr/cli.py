@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         name = module.__name__.rsplit(".", 1)[1]
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
-        # Also after the stage's name, so `lsr train ... --verbose` and `python ray_jobs/train.py --verbose` work.
+        # Also after the stage's name, so `lsr train ... --verbose` and `python ray_jobs/lsr_train.py --verbose` work.
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.set_defaults(_run=module.run)
     return parser

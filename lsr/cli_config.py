@@ -101,7 +101,7 @@ def _argument_kwargs(info: FieldInfo, flag: Flag, name: str, *, show_default: bo
         kwargs.update(action="append", type=flag.parse or str)
         return kwargs
     if flag.parse is not None:
-        kwargs["type"] = flag.parse
+        kwargs["type"] = _user_errors_as_argument_errors(flag.parse)
         return kwargs
     origin = typing.get_origin(annotation)
     if annotation is bool:
@@ -120,6 +120,19 @@ def _argument_kwargs(info: FieldInfo, flag: Flag, name: str, *, show_default: bo
     else:
         kwargs["type"] = str
     return kwargs
+
+
+def _user_errors_as_argument_errors(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` with its :class:`InputError` turned into argparse's own one-line usage error."""
+
+    def parse_flag(text: str) -> Any:
+        try:
+            return parse(text)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse_flag.__name__ = getattr(parse, "__name__", "value")
+    return parse_flag
 
 
 def _help(info: FieldInfo, show_default: bool) -> str:
@@ -163,7 +176,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
             _add_union(parser, name, info, members, add_leaf)
         elif _is_model(info.annotation):
             flag = _flag_of(info)
-            if not flag.cli:
+            if not flag.cli:  # a section kept to the preset and YAML (and code)
                 continue
             section = parser.add_argument_group(f"{name} settings (default: the data set's paper values)")
             for sub_name, sub_info in _strip_optional(info.annotation).model_fields.items():

@@ -266,7 +266,11 @@ def describe_error(
         known = _known_keys(model_cls, loc[:-1])
         if known:
             message += f" (known: {', '.join(known)})"
-    elif problem["type"] == "value_error":  # a validator's own sentence, which names what it checked
+    elif problem["type"] == "value_error" and not loc:
+        # A rule across fields (a model validator): its own sentence says what to change.
+        message = str(problem["ctx"]["error"]) if "error" in problem.get("ctx", {}) else problem["msg"]
+        return f"{where}: {message}" if where else message
+    elif problem["type"] == "value_error":  # a field validator's own sentence, which names what it checked
         message = str(problem["ctx"]["error"])
     else:
         message = f"{problem['msg'][0].lower()}{problem['msg'][1:]}"

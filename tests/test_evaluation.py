@@ -18,7 +18,7 @@ from lsr.evaluation.results import markdown_table, model_names
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """A tiny MWF student and a tiny plain baseline, saved like training saves them (untrained: enough here)."""
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     root = tmp_path_factory.mktemp("models")
     paths = {}

@@ -56,7 +56,7 @@ def test_a_wrong_yaml_type_is_one_line_naming_the_key(tmp_path):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     path = tmp_path_factory.mktemp("ckpt") / "model"
     model, tokenizer = tiny_model({"mwf_views": []}, seed=3)

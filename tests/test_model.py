@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
 from lsr.errors import InputError
 from lsr.model import VIEWS, GatedBartConfig, GatedBartForConditionalGeneration, alignment_loss, masked_mean, mwf_fields
+from lsr.training.objectives import MwfObjective
 
 TINY = dict(
     vocab_size=96,
@@ -33,20 +36,26 @@ def tiny_mwf(seed: int = 0, **mwf) -> GatedBartForConditionalGeneration:
     return GatedBartForConditionalGeneration(GatedBartConfig(**TINY, **mwf)).eval()
 
 
-def batch(seed: int = 1, size: int = 3, doc_len: int = 12, tgt_len: int = 7, rat_len: int = 6) -> dict:
-    """Random documents (the last one padded), labels with -100 padding, and three rationale texts."""
+def batch(seed: int = 1, size: int = 3, doc_len: int = 12, tgt_len: int = 7) -> dict:
+    """Random documents (the last one padded), labels with -100 padding, and a stored target per view and row."""
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, TINY["vocab_size"], (size, doc_len), generator=gen)
     mask = torch.ones_like(ids)
     ids[-1, doc_len - 4 :], mask[-1, doc_len - 4 :] = 1, 0
     labels = torch.randint(3, TINY["vocab_size"], (size, tgt_len), generator=gen)
     labels[-1, tgt_len - 2 :] = -100
-    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    for k, view in enumerate(VIEWS):
-        rat = torch.randint(3, TINY["vocab_size"], (size, rat_len + k), generator=gen)
-        rat[0, -2:] = 1  # pad
-        out[f"{view}_input_ids"], out[f"{view}_attention_mask"] = rat, rat.ne(1).long()
-    return out
+    targets = torch.randn(size, len(VIEWS), TINY["d_model"], generator=gen)
+    present = torch.ones(size, len(VIEWS), dtype=torch.bool)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "view_targets": targets,
+            "view_target_mask": present}
+
+
+def rationale_ids(seed: int = 2, size: int = 3, length: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random rationale token ids (the first row padded) and their mask, for the target encoder."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, TINY["vocab_size"], (size, length), generator=gen)
+    ids[0, -2:] = 1  # pad
+    return ids, ids.ne(1).long()
 
 
 def test_all_gates_zero_gives_plain_bart_logits_exactly():
@@ -96,13 +105,13 @@ def test_decoder_is_causal():
 
 
 def test_combined_loss_is_gamma_weighted_ce_plus_alignment_and_ce_ignores_padding():
-    mwf = tiny_mwf(mwf_gamma_ce=0.7, mwf_gamma_align=0.3)
+    mwf = tiny_mwf()
     b = batch()
     with torch.no_grad():
+        loss, parts = MwfObjective(gamma_ce=0.7, gamma_align=0.3)(mwf, b)
         out = mwf(**b)
-        parts = out.loss_parts
         expected = 0.7 * parts["ce"] + 0.3 * (parts["align_ea"] + parts["align_as"] + parts["align_ter"])
-        assert torch.allclose(out.loss, expected)
+        assert torch.allclose(loss, expected)
         logits = out.logits
         real = b["labels"] != -100
         manual_ce = torch.nn.functional.cross_entropy(logits[real], b["labels"][real])
@@ -119,14 +128,12 @@ def test_alignment_loss_is_one_minus_cosine_of_mean_pooled_states():
         out = mwf(**b)
         enc = mwf.model.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
         for k, view in enumerate(VIEWS):
-            ids, mask = b[f"{view}_input_ids"], b[f"{view}_attention_mask"]
-            target = mwf.model.encoder.encode_targets(ids, mask)
             pooled_module = masked_mean(enc.view_states[:, k], b["attention_mask"])
-            pooled_target = masked_mean(target, mask)
+            pooled_target = b["view_targets"][:, k]
             cos = torch.nn.functional.cosine_similarity(pooled_module, pooled_target, dim=-1)
             assert torch.allclose(out.loss_parts[f"align_{view}"], (1 - cos).mean(), atol=1e-6)
     same = torch.randn(2, 5, 8)
-    assert alignment_loss(same, torch.ones(2, 5), same, torch.ones(2, 5)).abs() < 1e-6
+    assert alignment_loss(same, torch.ones(2, 5), masked_mean(same, torch.ones(2, 5))).abs() < 1e-6
 
 
 def test_alignment_gradient_reaches_modules_and_not_the_frozen_encoder():
@@ -146,13 +153,13 @@ def test_alignment_gradient_reaches_modules_and_not_the_frozen_encoder():
 
 def test_alignment_target_is_a_constant_even_with_a_trainable_encoder():
     mwf = tiny_mwf().train()
-    b = batch()
-    target = mwf.model.encoder.encode_targets(b["ea_input_ids"], b["ea_attention_mask"])
+    ids, mask = rationale_ids()
+    target = mwf.model.encoder.encode_targets(ids, mask)
     assert not target.requires_grad
     assert mwf.training and mwf.model.encoder.training  # the target's eval mode is temporary
     # Dropout is off for the target: two calls agree in training mode.
     mwf.config.dropout = 0.5
-    again = mwf.model.encoder.encode_targets(b["ea_input_ids"], b["ea_attention_mask"])
+    again = mwf.model.encoder.encode_targets(ids, mask)
     assert torch.equal(target, again)
 
 
@@ -213,13 +220,14 @@ def test_training_on_a_handful_of_examples_drives_the_loss_down():
     mwf = tiny_mwf(mwf_gate_init=0.02).train()
     b = batch(size=4)
     optimizer = torch.optim.Adam([p for p in mwf.parameters() if p.requires_grad], lr=3e-3)
+    objective = MwfObjective(gamma_ce=0.6, gamma_align=0.4)
     history = []
     for _ in range(40):
-        out = mwf(**b)
+        loss, parts = objective(mwf, b)
         optimizer.zero_grad()
-        out.loss.backward()
+        loss.backward()
         optimizer.step()
-        history.append({k: v.item() for k, v in out.loss_parts.items()} | {"loss": out.loss.item()})
+        history.append({k: v.item() for k, v in parts.items()} | {"loss": loss.item()})
     first, last = history[0], history[-1]
     assert last["loss"] < 0.5 * first["loss"]
     assert last["ce"] < first["ce"]
@@ -235,7 +243,45 @@ def test_config_validates_views_and_takes_the_paper_presets():
         GatedBartConfig(mwf_views=["ea", "aspect"])
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         GatedBartConfig(mwf_gate_init=1.5)
-    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01, "mwf_gamma_ce": 0.7, "mwf_gamma_align": 0.3}
+    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01}  # Eq. 11's weights are the MWF objective's now
     assert mwf_fields("cnndm", views=["ea"])["mwf_views"] == ["ea"]
     with pytest.raises(InputError):
         mwf_fields("cnndm", colour="red")
+
+
+def test_an_old_checkpoint_with_eq11_weights_in_its_config_loads_and_drops_them(tmp_path):
+    mwf = tiny_mwf(seed=3, mwf_views=["ea"])
+    mwf.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved.update(mwf_gamma_ce=0.7, mwf_gamma_align=0.3)  # what checkpoints written before the objective seam hold
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = GatedBartForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.config.mwf_views == ["ea"]
+    assert not hasattr(loaded.config, "mwf_gamma_ce") and "mwf_gamma_align" not in loaded.config.to_dict()
+
+
+def test_a_row_without_a_view_has_no_term_for_it_and_a_batch_without_it_has_none():
+    mwf = tiny_mwf()
+    b = batch()
+    with torch.no_grad():
+        full = mwf(**b).loss_parts
+        enc = mwf.model.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        b["view_target_mask"][0, 2] = False  # row 0 has no triples
+        b["view_targets"][0, 2] = 123.0  # whatever is stored there must not matter
+        partial = mwf(**b).loss_parts
+        pooled = masked_mean(enc.view_states[1:, 2], b["attention_mask"][1:])
+        expected = (1 - torch.nn.functional.cosine_similarity(pooled, b["view_targets"][1:, 2], dim=-1)).mean()
+        assert torch.allclose(partial["align_ter"], expected, atol=1e-6)
+        assert torch.equal(partial["align_ea"], full["align_ea"])
+        b["view_target_mask"][:, 2] = False
+        assert set(mwf(**b).loss_parts) == {"ce", "align_ea", "align_as"}
+
+
+def test_an_ablation_reads_its_own_views_columns_of_the_stored_targets():
+    mwf = tiny_mwf(mwf_views=["ter"])
+    b = batch()
+    with torch.no_grad():
+        enc = mwf.model.encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        pooled = masked_mean(enc.view_states[:, 0], b["attention_mask"])
+        expected = (1 - torch.nn.functional.cosine_similarity(pooled, b["view_targets"][:, 2], dim=-1)).mean()
+        assert torch.allclose(mwf(**b).loss_parts["align_ter"], expected, atol=1e-6)

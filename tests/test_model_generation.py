@@ -83,10 +83,11 @@ def test_save_and_load_round_trip(tmp_path):
         assert not loaded.model.encoder.layers[0].fc1.weight.requires_grad
         assert loaded.model.shared.weight.requires_grad
         with torch.no_grad():
-            a = mwf(b["input_ids"], b["attention_mask"], labels=b["labels"], ea_input_ids=b["ea_input_ids"])
-            c = loaded(b["input_ids"], b["attention_mask"], labels=b["labels"], ea_input_ids=b["ea_input_ids"])
+            a = mwf(**b)
+            c = loaded(**b)
         assert torch.equal(a.logits, c.logits)
         assert torch.equal(a.loss, c.loss)
+        assert a.loss_parts.keys() == c.loss_parts.keys() == {"ce", "align_ea", "align_ter"}
         gen = dict(num_beams=2, max_new_tokens=6, min_new_tokens=1)
         assert torch.equal(mwf.generate(b["input_ids"], **gen), loaded.generate(b["input_ids"], **gen))
 

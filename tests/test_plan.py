@@ -120,7 +120,7 @@ def test_sample_is_seeded_uniform_and_documents_override_the_count(tmp_path):
 
 
 def test_a_local_model_folder_counts_with_its_tokenizer(tmp_path):
-    from lsr.presets import tiny_tokenizer
+    from lsr.model.loading import tiny_tokenizer
 
     folder = tmp_path / "model"
     tiny_tokenizer().save_pretrained(folder)

@@ -30,7 +30,7 @@ def nli_path(tmp_path_factory):
     import torch
     from transformers import BartConfig, BartForSequenceClassification
 
-    from lsr.presets import tiny_tokenizer
+    from lsr.model.loading import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
@@ -113,7 +113,7 @@ def test_evaluate_reports_every_new_measure_per_model(ray_local, tmp_path, xsum_
     import pyarrow.parquet as pq
 
     from lsr.cli import main
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     model, tokenizer = tiny_model({"mwf_views": []}, seed=2)
     model.save_pretrained(tmp_path / "plain")

@@ -43,7 +43,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A tiny MWF student saved as ``lsr train`` lays a run out: RUN/model plus RUN/train_report.json."""
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     run = tmp_path_factory.mktemp("runs") / "tiny-run"
     model, tokenizer = tiny_model({"mwf_views": ["ea", "as", "ter"], "mwf_gate_init": 0.3}, seed=2)

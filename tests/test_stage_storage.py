@@ -60,7 +60,7 @@ def test_evaluation_writes_tables_and_predictions_to_s3(ray_local, tmp_path, xsu
     from lsr.config import resolve
     from lsr.evaluation.config import EvaluateConfig
     from lsr.evaluation.job import evaluate
-    from lsr.presets import tiny_model
+    from lsr.model.loading import tiny_model
 
     model, tokenizer = tiny_model({"mwf_views": []}, seed=4)
     model.save_pretrained(tmp_path / "plain")

@@ -14,9 +14,10 @@ import torch
 from lsr.cli import main
 from lsr.errors import InputError
 from lsr.evaluation.metrics import split_sentences
+from lsr.model.views import rationale_text
 from lsr.schema import SCORED
-from lsr.train.data import LABEL_PAD, pad_batch, rationale_text, tokenize_rows
-from lsr.train.schedule import noam_lr, noam_scheduler
+from lsr.training.data import LABEL_PAD, pad_batch, tokenize_rows
+from lsr.training.schedule import noam_lr, noam_scheduler
 
 
 def selection_rows(path: Path, n: int) -> list[dict]:
@@ -89,7 +90,7 @@ def test_noam_scheduler_gives_the_papers_rate_at_every_update():
 
 
 def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_path):
-    from lsr.presets import TINY_TOKENIZER_DIR, build_tiny_tokenizer_files, tiny_tokenizer
+    from lsr.model.loading import TINY_TOKENIZER_DIR, build_tiny_tokenizer_files, tiny_tokenizer
 
     build_tiny_tokenizer_files(tmp_path)
     for name in ("vocab.json", "merges.txt"):
@@ -101,23 +102,27 @@ def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_pat
     assert tok.decode(ids, skip_special_tokens=True) == "Ünïcode text the samples never saw: 42 €."
 
 
-def _tiny_batch(cnndm_path, views):
-    from lsr.presets import tiny_tokenizer
+def _tiny_batch(cnndm_path):
+    from lsr.model.loading import tiny_tokenizer
+    from lsr.training.targets import encode_rows, fixed_encoder
 
     tok = tiny_tokenizer()
     rows = selection_rows(cnndm_path, 3)
     columns = {key: [r[key] for r in rows] for key in rows[0]}
-    ids = tokenize_rows(columns, tok, views=views, source_max_tokens=64, target_max_tokens=32, rationale_max_tokens=32)
-    return pad_batch(ids, tok.pad_token_id)
+    ids = tokenize_rows(columns, tok, source_max_tokens=64, target_max_tokens=32)
+    encoder, _ = fixed_encoder("tiny", seed=0)
+    targets = encode_rows(columns, encoder, tok, max_tokens=32, dtype="float32")
+    return pad_batch({**ids, **{k: v for k, v in targets.items() if k.endswith(("_target", "_present"))}},
+                     tok.pad_token_id)
 
 
 def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
-    from lsr.presets import tiny_model
-    from lsr.train.objectives import make_objective, token_cross_entropy
+    from lsr.model.loading import tiny_model
+    from lsr.training.objectives import make_objective, token_cross_entropy
 
-    model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"], "mwf_gamma_ce": 0.6, "mwf_gamma_align": 0.4}, seed=0)
-    batch = _tiny_batch(cnndm_path, ["ea", "as", "ter"])
-    loss, parts = make_objective("mwf")(model, batch)
+    model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
+    batch = _tiny_batch(cnndm_path)
+    loss, parts = make_objective("mwf", gamma_ce=0.6, gamma_align=0.4)(model, batch)
     assert set(parts) == {"ce", "align_ea", "align_as", "align_ter"}
     align = parts["align_ea"] + parts["align_as"] + parts["align_ter"]
     assert loss.item() == pytest.approx((0.6 * parts["ce"] + 0.4 * align).item(), rel=1e-5)
@@ -134,7 +139,7 @@ def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
 def test_a_model_that_is_not_bart_is_refused_clearly(tmp_path):
     from transformers import GPT2Config
 
-    from lsr.presets import load_student
+    from lsr.model.loading import load_student
 
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
     with pytest.raises(InputError, match="not a BART checkpoint.*'gpt2'"):
@@ -158,7 +163,7 @@ def _history(output: Path) -> list[dict]:
 
 def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_local, tmp_path, cnndm_path):
     from lsr.evaluation import load_summarizer
-    from lsr.train.loop import STATE_FILE
+    from lsr.training.loop import STATE_FILE
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
     output = tmp_path / "run"
@@ -179,6 +184,10 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert len(tokenizer) == model.config.vocab_size
     report = json.loads((output / "train_report.json").read_text())
     assert report["steps"] == 4 and report["examples"] == 24 and "val_rouge" in report["metrics"]
+    targets = report["targets"]
+    assert not targets["reused"] and targets["rows"] == 24 and set(targets["empty"]) == {"ea", "as", "ter"}
+    stored = {p: p.read_bytes() for p in Path(targets["path"]).rglob("*") if p.is_file()}
+    assert any(p.suffix == ".parquet" for p in stored)
 
     with pytest.raises(InputError, match="already exists.*--resume"):
         _train_direct(common, 6, resume=False)
@@ -189,6 +198,9 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert resumed[:len(history)] == history  # the first four steps are the restored ones, unchanged
     lr_at = {row["step"]: row["lr"] for row in resumed if "lr" in row}
     assert lr_at[5] == pytest.approx(noam_lr(5, 0.01, 4))  # the schedule continued, not restarted
+    again = json.loads((output / "train_report.json").read_text())["targets"]
+    assert again["reused"] and again["path"] == targets["path"]  # resume reuses the vectors, never recomputes them
+    assert {p: p.read_bytes() for p in Path(targets["path"]).rglob("*") if p.is_file()} == stored  # never changed
     latest = json.loads((output / "train_report.json").read_text())["latest_checkpoint"]
     assert torch.load(Path(latest) / STATE_FILE, weights_only=False)["step"] == 6
 
@@ -202,18 +214,21 @@ def _train_direct(common: list[str], steps: int, resume: bool):
 
 
 def test_views_none_is_the_plain_fine_tuning_baseline_on_the_same_model_class():
+    from lsr.config import resolve
     from lsr.model import GatedBartForConditionalGeneration
-    from lsr.presets import load_student
-    from lsr.train.settings import TrainSettings, parse_views
+    from lsr.model.loading import load_student
+    from lsr.model.views import parse_views
+    from lsr.training.config import TrainConfig
 
-    settings = TrainSettings(data="d", output="o", views=parse_views("none"), max_steps=1).resolved()
-    assert settings.objective == "finetune" and settings.views == []
+    given = {"data": "d", "output": "o", "dataset": "cnndm"}
+    settings = resolve(TrainConfig, {**given, "views": parse_views("none"), "max_steps": 1})
+    assert settings.objective.kind == "finetune" and settings.views == []
     model, _ = load_student("tiny", settings.mwf_fields())
     assert isinstance(model, GatedBartForConditionalGeneration) and model.gate_values() == {}
     with pytest.raises(InputError, match="unknown view"):
         parse_views("ea,bogus")
     with pytest.raises(InputError, match="exactly one of --max-steps and --epochs"):
-        TrainSettings(data="d", output="o").resolved()
+        resolve(TrainConfig, given)
 
 
 @pytest.mark.usefixtures("ray_local")

@@ -2,7 +2,7 @@
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from lsr.model.config import VIEWS, GatedBartConfig, canonical_views, mwf_fields
+from lsr.model.config import GatedBartConfig, mwf_fields
 from lsr.model.gated_bart import (
     GatedBartDecoderLayer,
     GatedBartForConditionalGeneration,
@@ -11,12 +11,15 @@ from lsr.model.gated_bart import (
     MwfEncoderOutput,
 )
 from lsr.model.modules import RationaleModules, alignment_loss, masked_mean
+from lsr.model.views import VIEW_REGISTRY, VIEWS, View, canonical_views, parse_views, rationale_text
 
 AutoConfig.register(GatedBartConfig.model_type, GatedBartConfig, exist_ok=True)
 AutoModelForSeq2SeqLM.register(GatedBartConfig, GatedBartForConditionalGeneration, exist_ok=True)
 
 __all__ = [
     "VIEWS",
+    "VIEW_REGISTRY",
+    "View",
     "GatedBartConfig",
     "GatedBartDecoderLayer",
     "GatedBartForConditionalGeneration",
@@ -28,4 +31,6 @@ __all__ = [
     "canonical_views",
     "masked_mean",
     "mwf_fields",
+    "parse_views",
+    "rationale_text",
 ]

@@ -14,24 +14,11 @@ from transformers import BartConfig
 
 from lsr.config import preset
 from lsr.errors import InputError
+from lsr.model.views import VIEWS, canonical_views
 
-# The rationale views in the order the hierarchy chains them: Element-Aspect, Associated Sentence, Triples.
-VIEWS: tuple[str, ...] = ("ea", "as", "ter")
-
-
-def canonical_views(views: Any) -> list[str]:
-    """``views`` validated and put in hierarchy order; a clear error names the unknown or repeated view."""
-    if isinstance(views, str):
-        views = [v for v in views.replace(",", " ").split() if v]
-    views = [str(v).lower() for v in views]
-    unknown = sorted(set(views) - set(VIEWS))
-    if unknown:
-        names = ", ".join(unknown)
-        raise InputError(f"unknown MWF view(s) {names} (each unknown view must be one of {', '.join(VIEWS)})")
-    if len(set(views)) != len(views):
-        raise InputError(f"MWF views repeat a view: {views}")
-    return [v for v in VIEWS if v in views]
-
+#: Keys older checkpoints saved in config.json that are no longer model settings: Eq. 11's weights belong to the
+#: MWF objective now (:mod:`lsr.training.objectives.mwf`). Loading such a checkpoint ignores them.
+RETIRED_KEYS = ("mwf_gamma_ce", "mwf_gamma_align")
 
 @strict
 class GatedBartConfig(BartConfig):
@@ -43,7 +30,6 @@ class GatedBartConfig(BartConfig):
     mwf_gates_trainable: ``False`` freezes the gates at ``mwf_gate_init`` (the paper's fixed-gate row, Table 4).
     mwf_hierarchical: EA attends to the encoder output, AS to EA's output, TER to AS's output (the authors'
         code); ``False`` lets each module attend to the encoder output.
-    mwf_gamma_ce, mwf_gamma_align: Eq. 11's weights of cross-entropy and of the summed alignment losses.
     mwf_freeze_encoder: the authors' code freezes the BART encoder; here it is an option, off by default.
     """
 
@@ -53,11 +39,11 @@ class GatedBartConfig(BartConfig):
     mwf_gate_init: float = 0.02
     mwf_gates_trainable: bool = True
     mwf_hierarchical: bool = True
-    mwf_gamma_ce: float = 0.6
-    mwf_gamma_align: float = 0.4
     mwf_freeze_encoder: bool = False
 
     def __post_init__(self, **kwargs):
+        for key in RETIRED_KEYS:
+            kwargs.pop(key, None)
         self.mwf_views = list(VIEWS) if self.mwf_views is None else canonical_views(self.mwf_views)
         if not 0.0 <= float(self.mwf_gate_init) <= 1.0:
             raise InputError(f"mwf_gate_init must lie in [0, 1], got {self.mwf_gate_init}")
@@ -65,17 +51,13 @@ class GatedBartConfig(BartConfig):
 
 
 def mwf_fields(dataset: str, **overrides: Any) -> dict[str, Any]:
-    """The ``mwf_*`` config fields of a data set's preset (gate init, gammas), with ``overrides`` applied.
+    """The ``mwf_*`` config fields of a data set's preset (the gate init), with ``overrides`` applied.
 
     Keeps the paper's numbers in :mod:`lsr.config` only; ``GatedBartForConditionalGeneration.from_bart(path,
     **mwf_fields("cnndm"))`` builds the CNN/DM student.
     """
     model = preset(dataset).model
-    fields: dict[str, Any] = {
-        "mwf_gate_init": model.gate_init,
-        "mwf_gamma_ce": model.gamma_ce,
-        "mwf_gamma_align": model.gamma_align,
-    }
+    fields: dict[str, Any] = {"mwf_gate_init": model.gate_init}
     for key, value in overrides.items():
         name = key if key.startswith("mwf_") else f"mwf_{key}"
         if name not in GatedBartConfig.__dataclass_fields__:

@@ -10,8 +10,12 @@ How it extends BART without copying it (DESIGN.md §3, Step 3):
   gate per view and cross-attends to X_en + sum_v g_v,i * V_out (Eq. 9-10). The module outputs reach the layers
   through the decoder's keyword pass-through (``mwf_view_states``). Once the cross-attention keys/values sit in
   the KV cache the layer skips the fusion: it would be recomputed for nothing.
-- The loss (Eq. 11) is gamma_ce * CE + gamma_align * sum_v (1 - cos(meanpool(V_out), meanpool(enc(rationale_v)))),
-  where enc is the same encoder run without gradient (and without dropout) over the rationale text.
+- The model returns the loss *parts*: ``ce`` (also ``loss``, as BART's own) and ``align_<view>`` =
+  1 - cos(meanpool(V_out), t_v), where t_v is a constant target given with the batch: the fixed (initial)
+  encoder's mean-pooled encoding of the rationale text, computed once per data set by the target pass
+  (:mod:`lsr.training.targets`), so no rationale text is encoded in a training step. How the parts are
+  weighted (Eq. 11's gammas) is the objective's business (:mod:`lsr.training.objectives.mwf`), so the weights
+  never travel in a checkpoint.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from lsr.config import preset
-from lsr.model.config import VIEWS, GatedBartConfig
+from lsr.model.config import GatedBartConfig
 from lsr.model.modules import RationaleModules, alignment_loss
+from lsr.model.views import VIEWS
 
 
 @dataclass
@@ -50,7 +55,7 @@ class MwfEncoderOutput(BaseModelOutput):
 
 @dataclass
 class GatedBartOutput(Seq2SeqLMOutput):
-    """BART's output plus the named loss parts: "ce" and "align_<view>" for each view given rationale ids."""
+    """BART's output plus the named loss parts: "ce", and "align_<view>" for each view some row has a target for."""
 
     loss_parts: dict[str, torch.Tensor] | None = None
 
@@ -109,7 +114,10 @@ class MwfBartEncoder(BartEncoder):
 
     @torch.no_grad()
     def encode_targets(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The plain BART encoding of rationale text, as a constant target: no gradient, no dropout."""
+        """The plain BART encoding of rationale text, as a constant target: no gradient, no dropout.
+
+        Used by the target pass on the *initial* checkpoint (:mod:`lsr.training.targets`), never in a step.
+        """
         with _eval_mode(self):
             return BartEncoder.forward(self, input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
@@ -295,18 +303,16 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
         decoder_input_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
         *,
-        ea_input_ids: torch.LongTensor | None = None,
-        ea_attention_mask: torch.Tensor | None = None,
-        as_input_ids: torch.LongTensor | None = None,
-        as_attention_mask: torch.Tensor | None = None,
-        ter_input_ids: torch.LongTensor | None = None,
-        ter_attention_mask: torch.Tensor | None = None,
+        view_targets: torch.Tensor | None = None,
+        view_target_mask: torch.Tensor | None = None,
         encoder_outputs: Any = None,
         **hf_kwargs: Any,
     ) -> GatedBartOutput | tuple:
-        """Logits, and with ``labels`` / rationale ids the Eq. 11 loss with its named parts.
+        """Logits, and with ``labels`` / alignment targets the loss parts (``loss`` is the cross-entropy, as in BART).
 
-        Rationale ids of views the model does not have are ignored (an ablation can reuse the full data set).
+        ``view_targets`` (batch, every registry view, d_model) are the stored, constant targets (the fixed encoder's
+        mean-pooled rationale encodings, :mod:`lsr.training.targets`) and ``view_target_mask`` (batch, view) marks
+        the rows whose view has a text; views the model does not have are ignored (an ablation reuses the set).
         Label positions equal to -100 or to the pad token are ignored by the cross-entropy.
         """
         return_dict = hf_kwargs.pop("return_dict", True)
@@ -329,13 +335,8 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
             encoder_outputs=encoder_outputs,
             **hf_kwargs,
         )
-        rationales = {
-            "ea": (ea_input_ids, ea_attention_mask),
-            "as": (as_input_ids, as_attention_mask),
-            "ter": (ter_input_ids, ter_attention_mask),
-        }
-        parts = self._loss_parts(out.logits, labels, view_states, attention_mask, rationales)
-        result = GatedBartOutput(loss=self._combine(parts), loss_parts=parts, **dict(out.items()))
+        parts = self._loss_parts(out.logits, labels, view_states, attention_mask, view_targets, view_target_mask)
+        result = GatedBartOutput(loss=parts.get("ce"), loss_parts=parts, **dict(out.items()))
         return result if return_dict else result.to_tuple()
 
     def _encode(
@@ -375,7 +376,8 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
         labels: torch.Tensor | None,
         view_states: torch.Tensor | None,
         document_mask: torch.Tensor | None,
-        rationales: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]],
+        view_targets: torch.Tensor | None,
+        view_target_mask: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}
         if labels is not None:
@@ -383,49 +385,17 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
             parts["ce"] = nn.functional.cross_entropy(
                 logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
             )
-        given = {v: rationales[v] for v in self.views if rationales[v][0] is not None}
-        if given and view_states is not None:
-            if document_mask is None:
-                document_mask = torch.ones(view_states.shape[0], view_states.shape[2], device=view_states.device)
-            targets_by_view = self._encode_rationales(given)
-            for k, view in enumerate(self.views):
-                if view in targets_by_view:
-                    states, mask = targets_by_view[view]
-                    parts[f"align_{view}"] = alignment_loss(view_states[:, k], document_mask, states, mask)
+        if view_targets is None or view_states is None:
+            return parts
+        if document_mask is None:
+            document_mask = torch.ones(view_states.shape[0], view_states.shape[2], device=view_states.device)
+        for k, view in enumerate(self.views):
+            column = VIEWS.index(view)  # the targets' view axis follows the registry, whatever this model's views
+            present = None if view_target_mask is None else view_target_mask[:, column].bool()
+            if present is not None and not bool(present.any()):
+                continue  # no row of the batch has this view: no term (never a target made of "<s></s>")
+            parts[f"align_{view}"] = alignment_loss(view_states[:, k], document_mask, view_targets[:, column], present)
         return parts
-
-    def _encode_rationales(
-        self, given: dict[str, tuple[torch.Tensor, torch.Tensor | None]]
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """All views' rationale texts through the frozen encoder in one batch (padded to the longest)."""
-        pad = self.config.pad_token_id
-        width = max(ids.shape[1] for ids, _ in given.values())
-        ids_rows, mask_rows = [], []
-        for ids, mask in given.values():
-            mask = ids.ne(pad).long() if mask is None else mask.long()
-            extra = width - ids.shape[1]
-            ids_rows.append(nn.functional.pad(ids, (0, extra), value=pad))
-            mask_rows.append(nn.functional.pad(mask, (0, extra), value=0))
-        ids, mask = torch.cat(ids_rows), torch.cat(mask_rows)
-        states = self.model.encoder.encode_targets(ids, mask)
-        out, start = {}, 0
-        for view, (view_ids, _) in given.items():
-            rows = slice(start, start + view_ids.shape[0])
-            out[view] = (states[rows], mask[rows])
-            start += view_ids.shape[0]
-        return out
-
-    def _combine(self, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """Eq. 11; plain CE without views; ``None`` when there is nothing to learn from."""
-        if not parts:
-            return None
-        if not self.views:
-            return parts["ce"]
-        align = [value for name, value in parts.items() if name.startswith("align_")]
-        loss = self.config.mwf_gamma_ce * parts["ce"] if "ce" in parts else 0.0
-        if align:
-            loss = loss + self.config.mwf_gamma_align * torch.stack(align).sum()
-        return loss
 
     # ---- generation ---------------------------------------------------------------------------------------
 

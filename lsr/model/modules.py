@@ -105,13 +105,16 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def alignment_loss(
     module_states: torch.Tensor,
     document_mask: torch.Tensor,
-    rationale_states: torch.Tensor,
-    rationale_mask: torch.Tensor,
+    target: torch.Tensor,
+    present: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_view = 1 - cos(meanpool(module output), meanpool(encoded rationale)), averaged over the batch.
+    """L_view = 1 - cos(meanpool(module output), target), averaged over the rows whose view is ``present``.
 
-    The rationale side is a target: the caller computes it without gradient, so the loss trains the module.
+    ``target`` (batch, dim) is a constant (the fixed encoder's mean-pooled rationale), so the loss trains the
+    module; a row without the view (``present`` false) contributes nothing.
     """
     predicted = masked_mean(module_states, document_mask)
-    target = masked_mean(rationale_states, rationale_mask).to(predicted.dtype)
-    return (1.0 - nn.functional.cosine_similarity(predicted, target, dim=-1, eps=1e-8)).mean()
+    cosine = nn.functional.cosine_similarity(predicted, target.to(predicted.dtype), dim=-1, eps=1e-8)
+    if present is None:
+        return (1.0 - cosine).mean()
+    return (1.0 - cosine)[present].mean()

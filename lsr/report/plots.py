@@ -1,7 +1,7 @@
 """The report's own plots, as PNG bytes: a trained model's loss curves and its gate trajectories.
 
 The training stage draws ``gates.png`` itself; the report re-plots the gates from ``history.jsonl`` only when
-that file is gone, with the same series (:func:`lsr.train.gates_plot.gate_series`), so both look alike.
+that file is gone, with the same series (:func:`lsr.training.gates_plot.gate_series`), so both look alike.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def plot_training(history: Sequence[dict[str, Any]], title: str) -> bytes | None
 
 def plot_gates(history: Sequence[dict[str, Any]], title: str) -> bytes | None:
     """The gate trajectories, drawn by the training stage's own plot; ``None`` for a model without gates."""
-    from lsr.train.gates_plot import plot_gates as draw
+    from lsr.training.gates_plot import plot_gates as draw
 
     with tempfile.TemporaryDirectory() as tmp:
         path = draw(history, Path(tmp) / "gates.png", title=title)

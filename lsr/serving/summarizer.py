@@ -19,7 +19,7 @@ from lsr.errors import InputError
 from lsr.serving.config import ServeConfig
 from lsr.serving.schema import RequestError
 
-#: Written by ``lsr train`` next to ``model/`` (lsr/train/trainer.py).
+#: Written by ``lsr train`` next to ``model/`` (lsr/training/trainer.py).
 TRAIN_REPORT = "train_report.json"
 
 

@@ -1,4 +1,6 @@
-"""Model presets: the ``tiny`` student for demos and tests, and loading any BART checkpoint as an MWF student.
+"""Model loading: the ``tiny`` student for demos and tests, and any BART checkpoint loaded as an MWF student.
+
+(A "preset" in this project means only a data set's paper defaults, :mod:`lsr.config`.)
 
 ``tiny`` is a randomly initialised 2+2-layer BART-shaped model with a byte-level BPE tokenizer shipped in
 ``lsr/assets/tiny_tokenizer`` (vocab.json + merges.txt, BART's format and special tokens), so a fresh clone
@@ -15,9 +17,9 @@ from typing import Any
 from lsr.errors import InputError
 
 TINY = "tiny"
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY_TOKENIZER_DIR = ASSETS / "tiny_tokenizer"
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 
 #: BART's special tokens, at BART's ids (<s>=0, <pad>=1, </s>=2, <unk>=3); <mask> follows them here.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -109,6 +111,34 @@ def _not_bart(name_or_path: str, why: str) -> InputError:
     )
 
 
+def _checkpoint_config(name_or_path: str):
+    """The checkpoint's config, refused clearly unless it is BART or an MWF student."""
+    from transformers import AutoConfig
+
+    import lsr.model  # noqa: F401  (registers gated_bart with AutoConfig)
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise _not_bart(name_or_path, f"no readable config: {str(err).splitlines()[0]}") from None
+    if config.model_type not in ("bart", "gated_bart"):
+        raise _not_bart(name_or_path, f"its model_type is {config.model_type!r}")
+    return config
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of ``tiny`` or of a BART checkpoint, without building the model (the driver only tokenises)."""
+    if name_or_path == TINY:
+        return tiny_tokenizer()
+    from transformers import AutoTokenizer
+
+    _checkpoint_config(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError, TypeError) as err:
+        raise _not_bart(name_or_path, f"no usable tokenizer: {str(err).splitlines()[0]}") from None
+
+
 def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
     """``(model, tokenizer)``: the MWF student built from ``tiny`` or from any BART checkpoint.
 
@@ -117,20 +147,10 @@ def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
     """
     if name_or_path == TINY:
         return tiny_model(mwf_fields, seed=seed)
-    from transformers import AutoConfig, AutoTokenizer
-
     from lsr.model import GatedBartForConditionalGeneration
 
-    try:
-        config = AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as err:
-        raise _not_bart(name_or_path, f"no readable config: {str(err).splitlines()[0]}") from None
-    if config.model_type not in ("bart", "gated_bart"):
-        raise _not_bart(name_or_path, f"its model_type is {config.model_type!r}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError, TypeError) as err:
-        raise _not_bart(name_or_path, f"no usable tokenizer: {str(err).splitlines()[0]}") from None
+    config = _checkpoint_config(name_or_path)
+    tokenizer = load_tokenizer(name_or_path)
     if config.model_type == "bart":
         model = GatedBartForConditionalGeneration.from_bart(name_or_path, **mwf_fields)
     else:

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-VIEW_TITLES = {"ea": "EA (aspects)", "as": "AS (sentences)", "ter": "TER (triples)"}
+from lsr.model.views import VIEW_REGISTRY, VIEWS
+
+_TITLES = {v.name: v.title for v in VIEW_REGISTRY}
 
 
 def gate_series(history: Sequence[dict[str, Any]]) -> dict[str, dict[int, tuple[list[int], list[float]]]]:
@@ -20,7 +22,7 @@ def gate_series(history: Sequence[dict[str, Any]]) -> dict[str, dict[int, tuple[
             steps, values = series.setdefault(view, {}).setdefault(int(layer), ([], []))
             steps.append(int(row["step"]))
             values.append(float(value))
-    order = {v: i for i, v in enumerate(VIEW_TITLES)}
+    order = {v: i for i, v in enumerate(VIEWS)}
     return dict(sorted(series.items(), key=lambda item: order.get(item[0], len(order))))
 
 
@@ -38,7 +40,7 @@ def plot_gates(history: Sequence[dict[str, Any]], path: str | Path, title: str =
     for ax, (view, layers) in zip(axes[0], series.items(), strict=True):
         for layer, (steps, values) in sorted(layers.items()):
             ax.plot(steps, values, label=f"layer {layer + 1}", linewidth=1.2)
-        ax.set_title(VIEW_TITLES.get(view, view))
+        ax.set_title(_TITLES.get(view, view))
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("gate value")

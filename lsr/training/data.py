@@ -1,11 +1,7 @@
 """Training examples: rationale texts from a selection row, tokenisation in Ray Data, padding per batch.
 
-The MWF alignment targets are the rationale's three views written out as text and encoded by BART's encoder
-(DESIGN.md §3). One row's views are joined as follows (the paper does not fix a format):
-
-- EA  (``<A>``): the aspects, in order, joined by ``" ; "``: ``"Clinton endorsement ; LPAC launch"``.
-- AS  (``<S>``): the associated sentences, in order, joined by a space (they are sentences already).
-- TER (``<R>``): every triple of every line, in order, as ``"subject # relation # object"``, joined by ``" ; "``.
+The MWF alignment targets are not computed here: the target pass (:mod:`lsr.training.targets`) stores them with
+the rows once, and this module carries them into the batch as constants.
 
 Rows are tokenised once in Ray Data into ragged id lists (no padding); each training batch is padded to its
 own longest row by :func:`pad_batch`, which is where attention masks and the ``-100`` label padding come from.
@@ -13,103 +9,71 @@ own longest row by :func:`pad_batch`, which is where attention masks and the ``-
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lsr.errors import InputError
+from lsr.model.views import VIEWS, view_columns
 
 if TYPE_CHECKING:
     import ray.data
     import torch
 
-#: The rationale column each view is written from.
-VIEW_COLUMNS: dict[str, str] = {"ea": "aspects", "as": "sentences", "ter": "triples"}
-ASPECT_SEPARATOR = " ; "
-SENTENCE_SEPARATOR = " "
-TRIPLE_SEPARATOR = " ; "
-TRIPLE_FIELD_SEPARATOR = " # "
 LABEL_PAD = -100
-
-
-def _texts(items: Iterable[Any] | None) -> list[str]:
-    return [str(x).strip() for x in (items if items is not None else []) if x is not None and str(x).strip()]
-
-
-def triple_text(triple: Mapping[str, Any] | Sequence[Any]) -> str:
-    """``"subject # relation # object"``; a missing part is left empty rather than dropping the triple."""
-    if isinstance(triple, Mapping):
-        parts = [triple.get("subject"), triple.get("relation"), triple.get("object")]
-    else:
-        parts = list(triple)
-    return TRIPLE_FIELD_SEPARATOR.join("" if p is None else str(p).strip() for p in parts)
-
-
-def rationale_text(view: str, value: Any) -> str:
-    """The text of one view of one row (see the module docstring for the format)."""
-    if view == "ea":
-        return ASPECT_SEPARATOR.join(_texts(value))
-    if view == "as":
-        return SENTENCE_SEPARATOR.join(_texts(value))
-    if view == "ter":
-        triples = [triple_text(t) for line in (value if value is not None else []) for t in (line or [])]
-        return TRIPLE_SEPARATOR.join(t for t in triples if t.replace("#", "").strip())
-    raise ValueError(f"unknown view {view!r}")
 
 
 def required_columns(views: Sequence[str]) -> list[str]:
     """The columns a training input must have for ``views``."""
-    return ["id", "document", "summary", *(VIEW_COLUMNS[v] for v in views)]
+    return ["id", "document", "summary", *view_columns(views)]
 
 
 def tokenize_rows(
     rows: Mapping[str, Sequence[Any]],
     tokenizer: Any,
     *,
-    views: Sequence[str],
     source_max_tokens: int,
     target_max_tokens: int,
-    rationale_max_tokens: int,
 ) -> dict[str, list[list[int]]]:
-    """Ragged token ids of a batch of rows: ``input_ids``, ``labels`` and ``<view>_input_ids`` per view."""
-    out: dict[str, list[list[int]]] = {
+    """Ragged token ids of a batch of rows: ``input_ids`` (the document) and ``labels`` (the summary).
+
+    Rationale texts are not tokenised here: the training step reads their stored target vectors instead.
+    """
+    return {
         "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
         "labels": tokenizer(list(rows["summary"]), truncation=True, max_length=target_max_tokens)["input_ids"],
     }
-    for view in views:
-        texts = [rationale_text(view, value) for value in rows[VIEW_COLUMNS[view]]]
-        out[f"{view}_input_ids"] = tokenizer(texts, truncation=True, max_length=rationale_max_tokens)["input_ids"]
-    return out
 
 
-def _tokenize_arrow_batch(batch, tokenizer, **kwargs):
+def _tokenize_arrow_batch(batch, tokenizer, keep: Sequence[str], **kwargs):
     import pyarrow as pa
 
-    rows = {name: batch.column(name).to_pylist() for name in batch.column_names}
-    ids = tokenize_rows(rows, tokenizer, **kwargs)
-    return pa.table({name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()})
+    ids = tokenize_rows({"document": batch.column("document").to_pylist(),
+                         "summary": batch.column("summary").to_pylist()}, tokenizer, **kwargs)
+    columns = {name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()}
+    columns.update({name: batch.column(name) for name in keep})
+    return pa.table(columns)
 
 
 def tokenize_dataset(
     ds: ray.data.Dataset,
     tokenizer: Any,
     *,
-    views: Sequence[str],
     source_max_tokens: int,
     target_max_tokens: int,
-    rationale_max_tokens: int,
+    keep: Sequence[str] = (),
 ) -> ray.data.Dataset:
-    """``ds`` (selection rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data."""
-    return ds.select_columns(required_columns(views)).map_batches(
+    """``ds`` (training rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data; the columns
+    in ``keep`` (the stored alignment targets) are carried through unchanged."""
+    return ds.select_columns(["document", "summary", *keep]).map_batches(
         _tokenize_arrow_batch,
         batch_format="pyarrow",
         fn_kwargs={
             "tokenizer": tokenizer,
-            "views": list(views),
+            "keep": list(keep),
             "source_max_tokens": source_max_tokens,
             "target_max_tokens": target_max_tokens,
-            "rationale_max_tokens": rationale_max_tokens,
         },
     )
 
@@ -124,8 +88,10 @@ def _pad(sequences: Sequence[Sequence[int]], value: int) -> tuple[np.ndarray, np
     return ids, mask
 
 
-def pad_batch(batch: Mapping[str, Sequence[Sequence[int]]], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Model inputs for a batch of ragged ids: padded ids, attention masks, labels padded with -100."""
+def pad_batch(batch: Mapping[str, Sequence[Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Model inputs for a batch: padded ids, attention masks, labels padded with -100, and, when the batch holds
+    stored targets (``<view>_target`` / ``<view>_present`` for every registry view), ``view_targets`` (batch,
+    view, d_model; float32 whatever the stored precision) and ``view_target_mask`` (batch, view)."""
     import torch
 
     out: dict[str, torch.Tensor] = {}
@@ -137,6 +103,14 @@ def pad_batch(batch: Mapping[str, Sequence[Sequence[int]]], pad_token_id: int) -
             ids, mask = _pad(sequences, pad_token_id)
             out[name] = torch.from_numpy(ids)
             out[name.replace("input_ids", "attention_mask")] = torch.from_numpy(mask)
+    vectors = [f"{view}_target" for view in VIEWS]
+    if all(name in batch for name in vectors):
+        out["view_targets"] = torch.from_numpy(
+            np.stack([np.stack([np.asarray(v, dtype=np.float32) for v in batch[name]]) for name in vectors], axis=1)
+        )
+        out["view_target_mask"] = torch.from_numpy(
+            np.stack([np.asarray(batch[f"{view}_present"], dtype=bool) for view in VIEWS], axis=1)
+        )
     return out
 
 

@@ -30,7 +30,7 @@ def progress_fields(reports: Sequence[dict[str, Any]]) -> tuple[int | None, dict
     losses = [r["loss"] for r in reports if isinstance(r.get("loss"), (int, float)) and math.isfinite(r["loss"])]
     if losses:
         # A checkpoint's report (the one with "epoch") carries the mean loss since the previous checkpoint
-        # (lsr.train.loop), the others the last step's: named apart so the bar does not seem to jump back.
+        # (lsr.training.loop), the others the last step's: named apart so the bar does not seem to jump back.
         fields["mean loss" if "epoch" in first else "loss"] = f"{sum(losses) / len(losses):.3f}"
     speeds = [r["examples_per_s"] for r in reports if isinstance(r.get("examples_per_s"), (int, float))]
     if speeds:

@@ -1,0 +1,53 @@
+"""``lsr targets``: the target pass on its own, encode every training row's views once with the fixed encoder.
+
+``lsr train`` runs it when the stored targets are missing; running it first (e.g. on a GPU pool with
+``--target-actors N --gpu``) lets training start on stored vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Annotated
+
+from pydantic import Field
+
+from lsr.cli_config import Flag
+from lsr.config import StageConfig
+from lsr.training.targets import TargetOptions
+
+HELP = "encode the MWF alignment targets of the training rows once (the fixed initial encoder), for lsr train"
+
+
+class TargetsConfig(TargetOptions, StageConfig):
+    """The target pass: which rows, which encoder (the run's initial checkpoint and seed), where to store."""
+
+    data: str = Field(description="the selection output (its kept/ folder is used) or Parquet files with rationale "
+                      "columns")
+    checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|PATH")] = Field(
+        default="tiny", description="the initial checkpoint whose encoder encodes the targets (as lsr train --model)"
+    )
+    seed: int = Field(default=0, description="the tiny model's initialisation seed (as lsr train --seed)")
+    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(default=False, description="one GPU per encoder actor")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lsr.cli_config import add_config_arguments
+
+    add_config_arguments(parser, TargetsConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lsr.cli_config import config_from_args
+    from lsr.model.views import VIEWS
+    from lsr.ray_utils import init_ray
+    from lsr.training.data import read_training_rows
+    from lsr.training.target_pass import ensure_targets
+
+    config = config_from_args(args)  # every option checked before Ray starts
+    init_ray(address=config.ray_address)
+    rows, count, failed = read_training_rows(config.data, VIEWS)
+    _, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)
+    state = "reused" if targets.reused else f"encoded in {targets.seconds:.1f}s ({targets.rows_per_s:.1f} rows/s)"
+    print(f"targets for {targets.rows} rows ({failed} with a mining error left out) {state}: {targets.path}; "
+          f"empty views {targets.empty}; truncated texts {targets.truncated}")
+    return 0

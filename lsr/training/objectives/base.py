@@ -1,0 +1,62 @@
+"""What every training objective is: a typed config that turns the model's outputs and a batch into a loss.
+
+The TRL pattern (STYLE.md): one loop, pluggable losses. An objective is a strict pydantic model (its parameters,
+validated with the rest of the run's config before Ray starts, and pickled to the Ray Train workers), with
+
+- ``setup(model, device)``: called once on each worker before the first step, for resources that live beside the
+  student (a logit-KD teacher loads there);
+- ``__call__(model, batch) -> (total_loss, parts)``: the loop backpropagates the total and logs every part under
+  its name (``loss/<name>`` in the history);
+- ``check_views(views)``: refuses a run whose views the objective cannot train (MWF needs at least one).
+
+Adding an objective is one file in this package and one line in :data:`lsr.training.objectives.OBJECTIVES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from lsr.config import StrictModel
+from lsr.training.data import LABEL_PAD
+
+LossParts = dict[str, torch.Tensor]
+
+
+class Objective(StrictModel):
+    """The base of every objective; a subclass adds ``kind: Literal["<name>"]``, its parameters and ``__call__``."""
+
+    kind: str
+
+    #: Whether the training step needs the stored alignment targets (the target pass runs before training then).
+    needs_targets: ClassVar[bool] = False
+    #: The ``mwf_*`` model settings whose values this objective reads from the data set's ``model`` section when
+    #: the run does not set them (see :meth:`defaults_from_model_section`).
+    model_section_defaults: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def defaults_from_model_section(cls, model_section: Mapping[str, Any]) -> dict[str, Any]:
+        """This objective's parameters that default to the data set's ``model`` section (paper values, YAML)."""
+        return {field: model_section[key] for field, key in cls.model_section_defaults.items() if key in model_section}
+
+    def check_views(self, views: Sequence[str]) -> None:
+        """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
+
+    def setup(self, model: torch.nn.Module, device: torch.device) -> None:
+        """Prepare worker-side resources (nothing by default)."""
+
+    def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
+        raise NotImplementedError
+
+
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over real target tokens (label padding, -100, is ignored)."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=LABEL_PAD)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DDP (or similar) wrapper."""
+    return getattr(model, "module", model)

@@ -1,0 +1,200 @@
+"""Ray Train wiring: data in, ``TorchTrainer`` with checkpoints and retries, final model and gate plot out.
+
+Output folder of a run::
+
+    OUTPUT/checkpoints/<run_name>/   Ray Train storage (unless --storage-path): the best N checkpoints + latest
+    OUTPUT/model/                    the final model, save_pretrained format, with its tokenizer
+    OUTPUT/history.jsonl             one row per optimizer step: loss and parts, lr, grad norm, every gate;
+                                     plus one row per validation (val_rouge1/2/Lsum)
+    OUTPUT/gates.png                 gate trajectories per layer and view (the paper's Figure 4)
+    OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
+                                     truncated counts per view), steps, last metrics, checkpoint paths
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsr.errors import InputError
+from lsr.training.checkpoints import HISTORY_FILE, MODEL_DIR, best_checkpoint_path, find_run, ranking, read_history
+from lsr.training.config import TrainConfig
+from lsr.training.loop import train_loop_per_worker
+
+REPORT_FILE = "train_report.json"
+GATES_PNG = "gates.png"
+
+
+@dataclass
+class TrainOutcome:
+    output: Path
+    model_dir: Path
+    steps: int
+    metrics: dict[str, Any]
+    best_checkpoint: str | None
+    latest_checkpoint: str | None
+    gate_plot: Path | None
+
+
+def steps_for(config: TrainConfig, rows: int) -> int:
+    """Total optimizer steps: ``--max-steps``, or ``--epochs`` over each worker's equal share of ``rows``."""
+    if config.max_steps is not None:
+        return config.max_steps
+    per_worker = rows // config.workers
+    batches = math.ceil(per_worker / config.batch_size)
+    return max(1, config.epochs * batches // config.grad_accum)
+
+
+def validation_rows(config: TrainConfig) -> list[dict[str, str]]:
+    """The first ``--validation-size`` rows of the unfiltered validation documents, or none."""
+    if not config.validation:
+        return []
+    from lsr.io import read_documents
+
+    ds, _ = read_documents(config.validation)
+    rows = ds.limit(config.validation_size).to_pandas()
+    return [{"id": str(r.id), "document": str(r.document), "summary": str(r.summary)} for r in rows.itertuples()]
+
+
+def check_run_name(config: TrainConfig) -> None:
+    """A new run must not overwrite an old one, and ``--resume`` needs one (Ray Train's own run index decides)."""
+    storage = config.storage()
+    exists = find_run(storage, config.run_name) is not None
+    if exists and not config.resume:
+        raise InputError(
+            f"a run named {config.run_name!r} already exists in {storage}; pass --resume to continue it, "
+            "or choose another --output / --run-name"
+        )
+    if config.resume and not exists:
+        raise InputError(f"--resume: no run named {config.run_name!r} in {storage} to resume")
+
+
+def build_trainer(
+    config: TrainConfig, train_ds, total_steps: int, val_rows: list[dict[str, str]], callbacks: list | None = None
+):
+    """The ``TorchTrainer`` of a run: workers, DDP backend, checkpoint policy, failure policy, storage.
+
+    A trainer with the name and storage of an earlier run restores that run's latest checkpoint (Ray Train V2).
+    ``callbacks`` (``ray.train.UserCallback``) run on Ray Train's controller after every report, e.g. the driver's
+    progress bar (:mod:`lsr.training.progress`).
+    """
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    score, order = ranking(bool(val_rows))
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": config, "total_steps": total_steps, "validation_rows": val_rows},
+        # gloo on CPU, NCCL on GPU (Ray's default picks the same; said here so nobody has to look it up).
+        torch_config=TorchConfig(backend="nccl" if config.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker=None if config.use_gpu else {"CPU": config.cpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=config.run_name,
+            storage_path=config.storage(),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=config.keep_checkpoints,
+                checkpoint_score_attribute=score,
+                checkpoint_score_order=order,
+            ),
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            callbacks=callbacks,
+        ),
+        datasets={"train": train_ds},
+    )
+
+
+def train(config: TrainConfig) -> TrainOutcome:
+    """Run (or resume) a training run end to end; see the module docstring for what it writes."""
+    from lsr import console
+    from lsr.model.loading import load_tokenizer
+    from lsr.model.views import VIEWS
+    from lsr.ray_utils import init_ray
+    from lsr.training.data import read_training_rows, tokenize_dataset
+    from lsr.training.progress import training_bar
+    from lsr.training.target_pass import ensure_targets
+    from lsr.training.targets import target_columns
+
+    check_run_name(config)
+    tokenizer = load_tokenizer(config.checkpoint)
+
+    init_ray(address=config.ray_address)
+    needs_targets = config.objective.needs_targets
+    rows, count, failed = read_training_rows(config.data, VIEWS if needs_targets else config.views)
+    if count < config.workers:
+        raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
+    targets, keep = None, []
+    if needs_targets:
+        rows, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)
+        keep = [c for view in VIEWS for c in target_columns(view)[:2]]
+    train_ds = tokenize_dataset(
+        rows,
+        tokenizer,
+        source_max_tokens=config.model.source_max_tokens,
+        target_max_tokens=config.model.target_max_tokens,
+        keep=keep,
+    ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
+    total_steps = steps_for(config, count)
+    val_rows = validation_rows(config)
+    console.header(
+        "train",
+        f"{count} training examples ({failed} with a mining error left out), {config.workers} worker(s), "
+        f"{total_steps} steps, objective {config.objective.kind}, views {','.join(config.views) or 'none'}",
+    )
+    with training_bar(total_steps) as forward:
+        result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
+    if result.error:
+        raise result.error
+    outcome = export(config, result, has_validation=bool(val_rows))
+    report = {
+        "config": config.model_dump(mode="json"),
+        "examples": count,
+        "left_out_with_error": failed,
+        "validation_examples": len(val_rows),
+        # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
+        # term) and the texts cut at --rationale-max-tokens.
+        "targets": targets.summary() if targets is not None else None,
+        "steps": outcome.steps,
+        "metrics": outcome.metrics,
+        "model": str(outcome.model_dir),
+        "best_checkpoint": outcome.best_checkpoint,
+        "latest_checkpoint": outcome.latest_checkpoint,
+        "gate_plot": str(outcome.gate_plot) if outcome.gate_plot else None,
+    }
+    (outcome.output / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return outcome
+
+
+def export(config: TrainConfig, result, *, has_validation: bool) -> TrainOutcome:
+    """Copy the last checkpoint's model and history into OUTPUT and draw the gate plot."""
+    from lsr.training.gates_plot import plot_gates
+
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if result.checkpoint is None:
+        raise RuntimeError("training ended without a checkpoint")
+    model_dir = output / MODEL_DIR
+    with result.checkpoint.as_directory() as directory:
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        shutil.copytree(Path(directory) / MODEL_DIR, model_dir)
+        shutil.copyfile(Path(directory) / HISTORY_FILE, output / HISTORY_FILE)
+    history = read_history(output / HISTORY_FILE)
+    gate_plot = plot_gates(history, output / GATES_PNG, title=f"{config.dataset}: gates per decoder layer")
+    steps = max((row["step"] for row in history), default=0)
+    return TrainOutcome(
+        output=output,
+        model_dir=model_dir,
+        steps=steps,
+        metrics={k: v for k, v in (result.metrics or {}).items() if isinstance(v, (int, float, str))},
+        best_checkpoint=best_checkpoint_path(result, has_validation),
+        latest_checkpoint=result.checkpoint.path,
+        gate_plot=gate_plot,
+    )
