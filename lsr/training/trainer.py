@@ -115,7 +115,9 @@ def train(config: TrainConfig) -> TrainOutcome:
     tokenizer = load_tokenizer(config.checkpoint)
 
     init_ray(address=config.ray_address)
-    rows, count, failed = read_training_rows(config.data, config.views)
+    rows, count, failed = read_training_rows(config.data, config.views, config.objective.input_columns)
+    rows = config.objective.training_rows(rows).materialize()
+    count = rows.count()
     if count < config.workers:
         raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
     train_ds = tokenize_dataset(
