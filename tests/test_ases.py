@@ -227,6 +227,8 @@ def test_entropy_scorer_sums_each_pieces_token_entropies(tmp_path, monkeypatch, 
     short = entropy.EntropyScorer(str(path), max_tokens=8)
     cut, truncated = short.score(DOCUMENT, pieces)
     assert sum(cut) == 8.0 and truncated >= 1
+    positions = 256 if kind == "causal" else 1024
+    assert entropy.EntropyScorer(str(path), max_tokens=100_000).max_tokens == positions - 1  # capped to the model
 
 
 def _oracle_rows(n: int) -> list[dict]:
@@ -314,6 +316,20 @@ def test_each_variant_trains_through_ray_train_and_the_students_generate_chains(
         assert 1 <= chain.rounds <= 2 and len(chain.turns) == 2 * chain.rounds
         assert [t.type for t in chain.turns] == ["ES", "AS"] * chain.rounds
         assert isinstance(chain.summary, str) and json.dumps(explain(chain, document))
+
+    # lsr evaluate's hook: the summary in ``prediction`` (scored like any model's), the rationale kept beside it.
+    from lsr.ases.evaluation import generate_ases_predictions
+
+    rows = [{"id": "a", "document": document, "summary": "x"}, {"id": "b", "document": DOCUMENT, "summary": "y"}]
+    predicted = generate_ases_predictions(
+        ray_local.data.from_items(rows), str(tmp_path / "dual-es" / "model"), str(tmp_path / "dual-as" / "model"),
+        source_max_tokens=96, generation_kwargs=generation, max_rounds=2,
+    ).to_pandas()
+    assert sorted(predicted["id"]) == ["a", "b"]
+    for prediction, rationale in zip(predicted["prediction"], predicted["rationale"], strict=True):
+        parsed = json.loads(rationale)
+        assert parsed["summary"] == prediction and 1 <= parsed["rounds"] <= 2
+        assert [t["type"] for t in parsed["turns"]] == ["ES", "AS"] * parsed["rounds"]
 
 
 def test_as_es_objective_refuses_mwf_views_and_unsegmented_data(ray_local, tmp_path):

@@ -57,7 +57,9 @@ class EntropyScorer:
     def __init__(self, path: str, max_tokens: int = 1024):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model, self.tokenizer, self.seq2seq = load_scorer(path, self.device)
-        self.max_tokens = max_tokens
+        # Never past the model's positions (a causal scorer also needs one document token before the chain).
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_tokens = min(max_tokens, positions - 1) if positions else max_tokens
 
     def _piece_ids(self, pieces: Sequence[str]) -> list[list[int]]:
         texts = [p if i == 0 else " " + p for i, p in enumerate(pieces)]
@@ -94,7 +96,7 @@ class EntropyScorer:
 
     def _causal_entropies(self, document: str, chain: list[int]) -> torch.Tensor:
         limit = getattr(self.model.config, "max_position_embeddings", None) or self.max_tokens * 2
-        room = max(1, limit - len(chain))
+        room = limit - len(chain)  # at least 1: the chain is at most max_tokens <= limit - 1
         doc_ids = self.tokenizer(document + "\n", add_special_tokens=True)["input_ids"][-room:]
         ids = torch.tensor([[*doc_ids, *chain]], device=self.device)
         logits = self.model(input_ids=ids).logits[0]
