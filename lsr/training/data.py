@@ -141,15 +141,18 @@ def drop_failed_rows(batch):
     return batch.filter(pc.or_kleene(pc.is_null(error), pc.equal(error, "")))
 
 
-def read_training_rows(path: str, views: Sequence[str]) -> tuple[ray.data.Dataset, int, int]:
+def read_training_rows(
+    path: str, views: Sequence[str], extra_columns: Sequence[str] = ()
+) -> tuple[ray.data.Dataset, int, int]:
     """The selected rows under ``path``, their count, and how many rows with a mining error were left out.
 
-    An empty set is an error rather than a run that trains on nothing.
+    ``extra_columns`` are further columns the objective reads (checked up front like the others). An empty set is
+    an error rather than a run that trains on nothing.
     """
     from lsr.io import read_parquet_dir
 
     source = training_dir(path)
-    raw = read_parquet_dir(source, required_columns(views)).materialize()
+    raw = read_parquet_dir(source, [*required_columns(views), *extra_columns]).materialize()
     total = raw.count()
     ds = raw.map_batches(drop_failed_rows, batch_format="pyarrow").materialize()
     count = ds.count()

@@ -127,7 +127,12 @@ def train(config: TrainConfig) -> TrainOutcome:
 
     init_ray(address=config.ray_address)
     needs_targets = config.objective.needs_targets
-    rows, count, failed = read_training_rows(config.data, VIEWS if needs_targets else config.views)
+    objective = config.objective
+    rows, count, failed = read_training_rows(
+        config.data, VIEWS if needs_targets else config.views, objective.input_columns
+    )
+    rows = objective.training_rows(rows).materialize()  # e.g. AS-ES turns one chain into several rows
+    count = rows.count()
     if count < config.workers:
         raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
     targets, keep = None, []

@@ -7,12 +7,13 @@ from typing import Annotated, Any, Union
 from pydantic import Field
 
 from lsr.config import validate
+from lsr.training.objectives.as_es import AsEsObjective
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 from lsr.training.objectives.finetune import FinetuneObjective
 from lsr.training.objectives.mwf import MwfObjective
 
 #: Every objective a run may choose; adding one is a file here and a line in this tuple.
-OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective)
+OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective, AsEsObjective)
 
 #: The config type of a run's objective: one of :data:`OBJECTIVES`, chosen by its ``kind``.
 ObjectiveConfig = Annotated[Union[OBJECTIVES], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
@@ -35,6 +36,7 @@ def make_objective(kind: str, **params: Any) -> Objective:
 
 __all__ = [
     "OBJECTIVES",
+    "AsEsObjective",
     "FinetuneObjective",
     "LossParts",
     "MwfObjective",

@@ -7,7 +7,9 @@ validated with the rest of the run's config before Ray starts, and pickled to th
   student (a logit-KD teacher loads there);
 - ``__call__(model, batch) -> (total_loss, parts)``: the loop backpropagates the total and logs every part under
   its name (``loss/<name>`` in the history);
-- ``check_views(views)``: refuses a run whose views the objective cannot train (MWF needs at least one).
+- ``check_views(views)``: refuses a run whose views the objective cannot train (MWF needs at least one);
+- ``input_columns`` and ``training_rows(ds)``: an objective that trains on rows derived from the input (AS-ES
+  turns chains into "chain so far -> next segment" rows) names the extra columns it reads and maps the rows.
 
 Adding an objective is one file in this package and one line in :data:`lsr.training.objectives.OBJECTIVES`.
 """
@@ -15,13 +17,16 @@ Adding an objective is one file in this package and one line in :data:`lsr.train
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from lsr.config import StrictModel
 from lsr.training.data import LABEL_PAD
+
+if TYPE_CHECKING:
+    import ray.data
 
 LossParts = dict[str, torch.Tensor]
 
@@ -44,6 +49,13 @@ class Objective(StrictModel):
 
     def check_views(self, views: Sequence[str]) -> None:
         """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
+
+    #: Input columns read besides ``id, document, summary`` and the views' columns (see :meth:`training_rows`).
+    input_columns: ClassVar[tuple[str, ...]] = ()
+
+    def training_rows(self, ds: ray.data.Dataset) -> ray.data.Dataset:
+        """The rows to train on (``id, document, summary`` + views' columns) from the input rows (as they are)."""
+        return ds
 
     def setup(self, model: torch.nn.Module, device: torch.device) -> None:
         """Prepare worker-side resources (nothing by default)."""
