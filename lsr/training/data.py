@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 LABEL_PAD = -100
 
 
-def required_columns(views: Sequence[str]) -> list[str]:
-    """The columns a training input must have for ``views``."""
-    return ["id", "document", "summary", *view_columns(views)]
+def required_columns(views: Sequence[str], extra: Sequence[str] = (), summary_column: str = "summary") -> list[str]:
+    """The columns a training input must have for ``views``, an objective's ``extra`` ones and the target column."""
+    return list(dict.fromkeys(["id", "document", summary_column, *view_columns(views), *extra]))
 
 
 def tokenize_rows(
@@ -37,11 +37,15 @@ def tokenize_rows(
     source_max_tokens: int,
     target_max_tokens: int,
     rationale_max_tokens: int,
+    summary_column: str = "summary",
 ) -> dict[str, list[list[int]]]:
-    """Ragged token ids of a batch of rows: ``input_ids``, ``labels`` and ``<view>_input_ids`` per view."""
+    """Ragged token ids of a batch of rows: ``input_ids``, ``labels`` and ``<view>_input_ids`` per view.
+
+    ``summary_column`` is the target: the gold ``summary``, or the LLM's ``total_summary`` (sequence-level KD).
+    """
     out: dict[str, list[list[int]]] = {
         "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
-        "labels": tokenizer(list(rows["summary"]), truncation=True, max_length=target_max_tokens)["input_ids"],
+        "labels": tokenizer(list(rows[summary_column]), truncation=True, max_length=target_max_tokens)["input_ids"],
     }
     for view, column in zip(views, view_columns(views), strict=True):
         texts = [rationale_text(view, value) for value in rows[column]]
@@ -49,12 +53,15 @@ def tokenize_rows(
     return out
 
 
-def _tokenize_arrow_batch(batch, tokenizer, **kwargs):
+def _tokenize_arrow_batch(batch, tokenizer, passthrough=(), **kwargs):
     import pyarrow as pa
 
     rows = {name: batch.column(name).to_pylist() for name in batch.column_names}
     ids = tokenize_rows(rows, tokenizer, **kwargs)
-    return pa.table({name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()})
+    table = pa.table({name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()})
+    for name in passthrough:  # already-numeric columns an objective reads as they are (a teacher's top-k)
+        table = table.append_column(name, batch.column(name))
+    return table
 
 
 def tokenize_dataset(
@@ -65,17 +72,24 @@ def tokenize_dataset(
     source_max_tokens: int,
     target_max_tokens: int,
     rationale_max_tokens: int,
+    passthrough: Sequence[str] = (),
+    summary_column: str = "summary",
 ) -> ray.data.Dataset:
-    """``ds`` (selection rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data."""
-    return ds.select_columns(required_columns(views)).map_batches(
+    """``ds`` (selection rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data.
+
+    ``passthrough`` columns (an objective's :meth:`data_columns`) are kept as they are beside the ids.
+    """
+    return ds.select_columns(required_columns(views, passthrough, summary_column)).map_batches(
         _tokenize_arrow_batch,
         batch_format="pyarrow",
         fn_kwargs={
             "tokenizer": tokenizer,
+            "passthrough": list(passthrough),
             "views": list(views),
             "source_max_tokens": source_max_tokens,
             "target_max_tokens": target_max_tokens,
             "rationale_max_tokens": rationale_max_tokens,
+            "summary_column": summary_column,
         },
     )
 
@@ -94,9 +108,13 @@ def pad_batch(batch: Mapping[str, Sequence[Sequence[int]]], pad_token_id: int) -
     """Model inputs for a batch of ragged ids: padded ids, attention masks, labels padded with -100."""
     import torch
 
+    from lsr.distill.topk_columns import TEACHER_COLUMNS, pad_teacher_column
+
     out: dict[str, torch.Tensor] = {}
     for name, sequences in batch.items():
-        if name == "labels":
+        if name in TEACHER_COLUMNS:
+            out[name] = pad_teacher_column(name, sequences)
+        elif name == "labels":
             labels, _ = _pad(sequences, LABEL_PAD)
             out["labels"] = torch.from_numpy(labels)
         elif name.endswith("input_ids"):
@@ -133,7 +151,9 @@ def drop_failed_rows(batch):
     return batch.filter(pc.or_kleene(pc.is_null(error), pc.equal(error, "")))
 
 
-def read_training_rows(path: str, views: Sequence[str]) -> tuple[ray.data.Dataset, int, int]:
+def read_training_rows(
+    path: str, views: Sequence[str], extra: Sequence[str] = (), summary_column: str = "summary"
+) -> tuple[ray.data.Dataset, int, int]:
     """The selected rows under ``path``, their count, and how many rows with a mining error were left out.
 
     An empty set is an error rather than a run that trains on nothing.
@@ -141,7 +161,7 @@ def read_training_rows(path: str, views: Sequence[str]) -> tuple[ray.data.Datase
     from lsr.io import read_parquet_dir
 
     source = training_dir(path)
-    raw = read_parquet_dir(source, required_columns(views)).materialize()
+    raw = read_parquet_dir(source, required_columns(views, extra, summary_column)).materialize()
     total = raw.count()
     ds = raw.map_batches(drop_failed_rows, batch_format="pyarrow").materialize()
     count = ds.count()

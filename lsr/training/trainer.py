@@ -113,9 +113,11 @@ def train(config: TrainConfig) -> TrainOutcome:
 
     check_run_name(config)
     tokenizer = load_tokenizer(config.checkpoint)
+    config.objective.check_tokenizer(tokenizer)  # e.g. a KD teacher must share it: refused before Ray starts
 
     init_ray(address=config.ray_address)
-    rows, count, failed = read_training_rows(config.data, config.views)
+    passthrough = config.objective.data_columns()
+    rows, count, failed = read_training_rows(config.data, config.views, passthrough, config.summary_column)
     if count < config.workers:
         raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
     train_ds = tokenize_dataset(
@@ -125,6 +127,8 @@ def train(config: TrainConfig) -> TrainOutcome:
         source_max_tokens=config.model.source_max_tokens,
         target_max_tokens=config.model.target_max_tokens,
         rationale_max_tokens=config.rationale_max_tokens,
+        passthrough=passthrough,
+        summary_column=config.summary_column,
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     total_steps = steps_for(config, count)
     val_rows = validation_rows(config)

@@ -9,10 +9,11 @@ from pydantic import Field
 from lsr.config import validate
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 from lsr.training.objectives.finetune import FinetuneObjective
+from lsr.training.objectives.logit_kd import LogitKdObjective
 from lsr.training.objectives.mwf import MwfObjective
 
 #: Every objective a run may choose; adding one is a file here and a line in this tuple.
-OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective)
+OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective, LogitKdObjective)
 
 #: The config type of a run's objective: one of :data:`OBJECTIVES`, chosen by its ``kind``.
 ObjectiveConfig = Annotated[Union[OBJECTIVES], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
@@ -36,6 +37,7 @@ def make_objective(kind: str, **params: Any) -> Objective:
 __all__ = [
     "OBJECTIVES",
     "FinetuneObjective",
+    "LogitKdObjective",
     "LossParts",
     "MwfObjective",
     "Objective",

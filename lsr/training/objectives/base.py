@@ -43,6 +43,13 @@ class Objective(StrictModel):
     def check_views(self, views: Sequence[str]) -> None:
         """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
 
+    def data_columns(self) -> tuple[str, ...]:
+        """Columns of the training data this objective reads from the batch as they are (none by default)."""
+        return ()
+
+    def check_tokenizer(self, tokenizer: Any) -> None:
+        """Raise ``InputError`` before Ray starts when the student's tokenizer does not suit (nothing by default)."""
+
     def setup(self, model: torch.nn.Module, device: torch.device) -> None:
         """Prepare worker-side resources (nothing by default)."""
 
