@@ -10,10 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
+from test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
 
 from lsr.errors import InputError
-
-from test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
 
 KD_ARGS = [*TRAIN_ARGS, "--views", "none", "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
 
@@ -97,11 +96,13 @@ def test_offline_columns_must_match_the_runs_labels():
         "teacher_topk_ids": pad_teacher_column("teacher_topk_ids", [[1, 2] * 3, [3, 4] * 2]),
         "teacher_topk_logprobs": pad_teacher_column("teacher_topk_logprobs", [[-0.1, -2.0] * 3, [-0.5, -1.0] * 2]),
     }
-    ids, logprobs = topk_from_batch(batch)
-    assert ids.shape == logprobs.shape == (2, 3, 2) and ids[1, 1].tolist() == [3, 4] and ids[1, 2].tolist() == [0, 0]
+    mask = batch["labels"] != -100
+    ids, logprobs = topk_from_batch(batch, mask)  # the 5 real tokens, in the order of logits[mask]
+    assert ids.shape == logprobs.shape == (5, 2) and ids[3:].tolist() == [[3, 4], [3, 4]]
+    assert logprobs[:, 0].tolist() == pytest.approx([-0.1, -0.1, -0.1, -0.5, -0.5])
     batch["labels"] = pad_teacher_column("teacher_labels", [[0, 6, 2], [0, 2]])
     with pytest.raises(ValueError, match="scored other summary tokens"):
-        topk_from_batch(batch)
+        topk_from_batch(batch, mask)
 
 
 def test_sequence_level_kd_trains_on_the_llm_summary():
@@ -184,14 +185,13 @@ def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_loca
 
     output = tmp_path / "run"
     assert main(["train", *KD_ARGS, "--data", str(scored), "--output", str(output), "--max-steps", "6"]) == 0
-    kd = _kd_terms(output)
-    assert len(kd) == 6 and kd[-1] < 0.8 * kd[0], kd
+    kd = _kd_terms(output)  # the top-k KL also asks the student to move its mass onto the teacher's top k: slower
+    assert len(kd) == 6 and max(kd[-2:]) < 0.95 * kd[0], kd
 
     # A run that would tokenise the targets differently refuses instead of distilling the wrong positions.
     with pytest.raises(Exception, match="scored other summary tokens"):
-        _train_direct([*KD_ARGS[:-6], "--views", "none", "--objective", "logit-kd", "--workers", "1",
-                       "--target-max-tokens", "12", "--max-failures", "0", "--data", str(scored), "--output",
-                       str(tmp_path / "bad")], 1, resume=False)
+        _train_direct([*KD_ARGS, "--target-max-tokens", "12", "--max-failures", "0", "--data", str(scored),
+                       "--output", str(tmp_path / "bad")], 1, resume=False)
 
 
 # ---- shrink-and-fine-tune ---------------------------------------------------------------------------------------

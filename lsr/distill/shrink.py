@@ -47,7 +47,9 @@ def _teacher_key(key: str, maps: dict[str, list[int]]) -> str:
     return key
 
 
-def shrink_bart(teacher_path: str, output: str, encoder_layers: int | None, decoder_layers: int | None) -> dict[str, Any]:
+def shrink_bart(
+    teacher_path: str, output: str, encoder_layers: int | None, decoder_layers: int | None
+) -> dict[str, Any]:
     """Write the shrunk student to ``output``; the layer map (``{"encoder": [...], "decoder": [...]}``)."""
     from transformers import AutoConfig, AutoTokenizer, BartForConditionalGeneration
 

@@ -66,3 +66,12 @@ def seq2seq_logits(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) ->
     return model(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
     ).logits
+
+
+def teacher_forced(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, labels)`` of a seq2seq or a causal model, aligned so ``logits[:, t]`` predicts ``labels[:, t]``."""
+    from lsr.distill.causal import causal_logits
+
+    if getattr(model, "module", model).config.is_encoder_decoder:
+        return seq2seq_logits(model, batch), batch["labels"]
+    return causal_logits(model, batch)

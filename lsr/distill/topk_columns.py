@@ -1,9 +1,10 @@
 """How an offline teacher's top-k travels: three Parquet columns per training row, padded per batch like the labels.
 
-Per row (a summary of ``n`` tokens, as the training run tokenises it, and ``k`` kept entries per token):
+Per row (``k`` kept entries per summary token):
 
-- ``teacher_labels``   list<int32>,   n:      the target ids the teacher scored (checked against the run's labels);
-- ``teacher_topk_ids`` list<int32>,   n * k:  row-major ``[position, rank]``, best first;
+- ``teacher_labels``   list<int32>:          the row's labels as the run builds them (checked against them);
+- ``teacher_topk_ids`` list<int32>,   n * k:  row-major ``[position, rank]``, best first, for the ``n`` scored
+  positions (every summary token: all labels of a seq2seq row, the non-prompt ones of a causal row), in order;
 - ``teacher_topk_logprobs`` list<float32>, n * k: the teacher's log-probabilities (T = 1) of those ids.
 
 Flat lists (not lists of lists) keep the columns ragged in one dimension only, like ``input_ids``, so Ray Data
@@ -33,11 +34,12 @@ def pad_teacher_column(name: str, sequences: Sequence[Sequence[float]]) -> torch
     return torch.from_numpy(out)
 
 
-def topk_from_batch(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ids, logprobs)`` of shape ``(batch, positions, k)`` aligned with ``batch["labels"]``.
+def topk_from_batch(batch: Mapping[str, torch.Tensor], mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, logprobs)`` of shape ``(summary tokens, k)``, in the order of ``logits[mask]``.
 
-    Raises ``ValueError`` when the teacher pass scored other tokens than the run trains on (another tokenizer,
-    target length or summary column), which would silently distil the wrong positions.
+    ``mask`` marks the scored positions of the aligned labels (every label of a seq2seq row; the summary part of a
+    causal row). Raises ``ValueError`` when the teacher pass scored other tokens than the run trains on (another
+    tokenizer, target length or summary column), which would silently distil the wrong positions.
     """
     labels, scored = batch["labels"], batch[LABELS]
     if labels.shape != scored.shape or not torch.equal(labels, scored):
@@ -45,9 +47,13 @@ def topk_from_batch(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, to
             "the teacher pass scored other summary tokens than this run trains on; run the pass with the "
             "student's tokenizer, the same --target-max-tokens and the same summary column"
         )
-    rows, positions = labels.shape
+    per_row = mask.sum(dim=1)  # scored positions of each row
     flat_ids, flat_logprobs = batch[IDS], batch[LOGPROBS]
-    if flat_ids.shape[1] % positions:
-        raise ValueError(f"teacher top-k columns of width {flat_ids.shape[1]} do not split into {positions} positions")
-    k = flat_ids.shape[1] // positions
-    return flat_ids.reshape(rows, positions, k), flat_logprobs.reshape(rows, positions, k)
+    longest = int(per_row.max()) if len(per_row) else 0
+    if longest == 0 or flat_ids.shape[1] % longest:
+        raise ValueError(f"teacher top-k columns of width {flat_ids.shape[1]} do not split into {longest} positions")
+    k = flat_ids.shape[1] // longest
+    stored = torch.arange(longest, device=mask.device)[None, :] < per_row[:, None]  # (rows, longest)
+    ids = flat_ids[:, : longest * k].reshape(len(per_row), longest, k)[stored]
+    logprobs = flat_logprobs[:, : longest * k].reshape(len(per_row), longest, k)[stored]
+    return ids, logprobs

@@ -5,6 +5,10 @@ over the prompt), with padding masked, and averaged over summary tokens like the
 
 Two teacher modes:
 
+Students of both families: a seq2seq student (BART, MWF) is fed the document and teacher-forced on the summary; a
+causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.distill.causal`); the teacher must
+be of the same family and share the tokenizer.
+
 - *online* (``--teacher PATH``): the teacher is loaded in :meth:`setup` on each worker's device, frozen, and run
   teacher-forced on every batch beside the student; for teachers that fit next to it.
 - *offline* (no ``--teacher``): ``--data`` is the output of ``lsr teacher-pass`` (:mod:`lsr.distill.teacher_pass`),
@@ -20,7 +24,7 @@ import torch
 from pydantic import Field, PrivateAttr, field_validator
 
 from lsr.distill.kd_loss import kd_kl_full, kd_kl_topk, kd_loss
-from lsr.distill.teacher import check_same_tokenizer, check_teacher_path, load_teacher, seq2seq_logits
+from lsr.distill.teacher import check_same_tokenizer, check_teacher_path, load_teacher, teacher_forced
 from lsr.distill.topk_columns import TEACHER_COLUMNS, topk_from_batch
 from lsr.errors import InputError
 from lsr.training.data import LABEL_PAD
@@ -66,21 +70,24 @@ class LogitKdObjective(Objective):
     def setup(self, model: torch.nn.Module, device: torch.device) -> None:
         if self.online:
             self._teacher_model = load_teacher(self.teacher, device)
+            if self._teacher_model.config.is_encoder_decoder != model.config.is_encoder_decoder:
+                raise ValueError(f"teacher {self.teacher!r} and the student are not of the same family "
+                                 "(seq2seq vs causal LM); their token positions would not line up")
 
     def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        labels = batch["labels"]
+        logits, labels = teacher_forced(model, batch)  # seq2seq or causal student; prompt labels are -100
         mask = labels != LABEL_PAD
-        logits = seq2seq_logits(model, batch)
         ce = token_cross_entropy(logits, labels)
         if self.online:
             if self._teacher_model is None:
                 raise RuntimeError("the logit-kd teacher is not loaded: setup() was not called on this worker")
             with torch.no_grad():
-                teacher_logits = seq2seq_logits(self._teacher_model, batch)
+                teacher_logits, _ = teacher_forced(self._teacher_model, batch)
             # A checkpoint may pad its embedding matrix past the shared tokenizer; those ids are never targets.
             vocab = min(logits.size(-1), teacher_logits.size(-1))
             kl = kd_kl_full(logits[..., :vocab], teacher_logits[..., :vocab], mask, self.temperature)
         else:
-            ids, logprobs = topk_from_batch(batch)
-            kl = kd_kl_topk(logits, ids, logprobs, mask, self.temperature)
+            ids, logprobs = topk_from_batch(batch, mask)  # (summary tokens, k), in the order of logits[mask]
+            kl = kd_kl_topk(logits[mask], ids, logprobs, torch.ones_like(ids[:, 0], dtype=torch.bool),
+                            self.temperature)
         return kd_loss(ce, kl, alpha=self.alpha, temperature=self.temperature), {"ce": ce, "kd": kl}
