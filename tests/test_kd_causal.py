@@ -88,6 +88,8 @@ def test_offline_topk_from_vllm_prompt_logprobs_lines_up_with_the_causal_student
 
     teacher, tokenizer = tiny_gpt2(1)
     student, _ = tiny_gpt2(2)
+    teacher.eval()
+    student.eval()  # no dropout: the hand computation and the objective must see the same logits
     rows, batch = _batch(tokenizer)
     k, T = 4, 2.0
     columns = {name: [] for name in TEACHER_COLUMNS}
@@ -114,7 +116,6 @@ def test_offline_topk_from_vllm_prompt_logprobs_lines_up_with_the_causal_student
                 expected.append(float((q * (q.log() - log_p)).sum()))
         assert len(row["teacher_topk_ids"]) == k * sum(label != -100 for label in labels)
     batch.update({name: pad_teacher_column(name, values) for name, values in columns.items()})
-    student.eval()
     _, parts = make_objective("logit-kd", temperature=T)(student, batch)
     assert parts["kd"].item() == pytest.approx(sum(expected) / len(expected), rel=1e-4)
 

@@ -188,10 +188,6 @@ def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_loca
     kd = _kd_terms(output)  # the top-k KL also asks the student to move its mass onto the teacher's top k: slower
     assert len(kd) == 6 and max(kd[-2:]) < 0.95 * kd[0], kd
 
-    # A run that would tokenise the targets differently refuses instead of distilling the wrong positions.
-    with pytest.raises(Exception, match="scored other summary tokens"):
-        _train_direct([*KD_ARGS, "--target-max-tokens", "12", "--max-failures", "0", "--data", str(scored),
-                       "--output", str(tmp_path / "bad")], 1, resume=False)
 
 
 # ---- shrink-and-fine-tune ---------------------------------------------------------------------------------------

@@ -129,6 +129,19 @@ def _prepare_output(output: str, overwrite: bool) -> str:
     return kept
 
 
+def check_seq2seq_teacher(path: str) -> None:
+    """This pass writes the seq2seq layout the training data pipeline reads; a causal teacher goes through vLLM."""
+    from transformers import AutoConfig
+
+    import lsr.model  # noqa: F401  (registers gated_bart)
+
+    if not AutoConfig.from_pretrained(path).is_encoder_decoder:
+        raise InputError(
+            f"teacher {path!r} is a causal LM; this pass scores seq2seq teachers (BART family) for BART students; "
+            "score a decoder-only teacher with the vLLM pass (lsr.distill.vllm_teacher)"
+        )
+
+
 def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     """Score every row once (Ray Data, one teacher per actor), write ``kept/`` and the report; the report."""
     from lsr.distill.teacher import check_same_tokenizer
@@ -139,6 +152,7 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     from lsr.training.data import drop_failed_rows, training_dir
 
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
+    check_seq2seq_teacher(config.teacher)
     kept = _prepare_output(config.output, config.overwrite)
     init_ray(address=config.ray_address)
     from lsr.io import read_parquet_dir
