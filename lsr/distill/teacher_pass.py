@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import torch
 from pydantic import Field
 
@@ -120,8 +121,6 @@ def _prepare_output(output: str, overwrite: bool) -> str:
 
     kept = output.rstrip("/") + "/kept"
     fs, inner = filesystem(kept)
-    import pyarrow.fs as pafs
-
     if fs.get_file_info(inner).type != pafs.FileType.NotFound:
         if not overwrite:
             raise InputError(f"{kept} exists; pass --overwrite to replace an earlier teacher pass")
@@ -145,7 +144,7 @@ def check_seq2seq_teacher(path: str) -> None:
 def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     """Score every row once (Ray Data, one teacher per actor), write ``kept/`` and the report; the report."""
     from lsr.distill.teacher import check_same_tokenizer
-    from lsr.io import write_parquet
+    from lsr.io import read_parquet_dir, write_parquet
     from lsr.model.loading import load_tokenizer
     from lsr.ray_utils import init_ray
     from lsr.storage import filesystem
@@ -155,8 +154,6 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     check_seq2seq_teacher(config.teacher)
     kept = _prepare_output(config.output, config.overwrite)
     init_ray(address=config.ray_address)
-    from lsr.io import read_parquet_dir
-
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
     rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
     schema = rows.schema().base_schema
@@ -172,8 +169,6 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     stats = scored.map_batches(_row_sizes, batch_format="pyarrow").to_pandas()
     write_parquet(scored, kept, schema)
     fs, inner = filesystem(kept)
-    import pyarrow.fs as pafs
-
     files = [f for f in fs.get_file_info(pafs.FileSelector(inner)) if f.type == pafs.FileType.File]
     examples = len(stats)
     tokens = int(stats["positions"].sum())

@@ -35,8 +35,10 @@ class LogitKdObjective(Objective):
     """CE on the gold summary plus the tempered KL to a teacher's token distributions (online or offline)."""
 
     kind: Literal["logit-kd"] = "logit-kd"
-    alpha: float = Field(default=0.5, ge=0.0, le=1.0, description="logit-kd: weight of the CE (1 - alpha: the KL)")
-    temperature: float = Field(default=2.0, gt=0.0, description="logit-kd: softmax temperature T of the KL")
+    alpha: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="logit-kd: weight of the CE, 1 - alpha goes to the KL (default 0.5)"
+    )
+    temperature: float = Field(default=2.0, gt=0.0, description="logit-kd: softmax temperature T of the KL (default 2)")
     teacher: str | None = Field(
         default=None,
         description="logit-kd: teacher checkpoint folder run online on each worker; without it --data must be a "
