@@ -25,7 +25,7 @@ def _config(**given) -> TrainConfig:
 
 def test_registry_lists_each_objective_once_by_kind():
     kinds = [cls.model_fields["kind"].default for cls in OBJECTIVES]
-    assert kinds == ["mwf", "finetune", "as-es"] and len(set(kinds)) == len(kinds)
+    assert kinds == ["mwf", "finetune", "as-es", "logit-kd"] and len(set(kinds)) == len(kinds)
     assert all(issubclass(cls, Objective) for cls in OBJECTIVES)
     with pytest.raises(ValueError, match="unknown objective 'kd'.*mwf, finetune"):
         make_objective("kd")

@@ -13,7 +13,7 @@ are the paper's per-data-set gammas); ``--objective`` defaults to ``mwf`` with v
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,7 +42,13 @@ class TrainConfig(TargetOptions, StageConfig):
         description="rationale views of the student, any of ea,as,ter; 'none' trains the plain baseline",
     )
     objective: ObjectiveConfig | None = Field(
-        default=None, description="loss: mwf (Eq. 11) or finetune (CE only); default mwf with views, finetune without"
+        default=None,
+        description="loss: mwf (Eq. 11), finetune (CE only) or logit-kd (CE + tempered KL to a teacher); default mwf "
+        "with views, finetune without",
+    )
+    summary_column: Literal["summary", "total_summary"] = Field(
+        default="summary",
+        description="the target: the gold summary, or the LLM's mined total_summary (sequence-level KD)",
     )
     workers: int = Field(default=2, ge=1, description="data-parallel training workers")
     use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(

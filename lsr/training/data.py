@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 LABEL_PAD = -100
 
 
-def required_columns(views: Sequence[str]) -> list[str]:
-    """The columns a training input must have for ``views``."""
-    return ["id", "document", "summary", *view_columns(views)]
+def required_columns(views: Sequence[str], extra: Sequence[str] = (), summary_column: str = "summary") -> list[str]:
+    """The columns a training input must have for ``views``, an objective's ``extra`` ones and the target column."""
+    return list(dict.fromkeys(["id", "document", summary_column, *view_columns(views), *extra]))
 
 
 def tokenize_rows(
@@ -35,22 +35,24 @@ def tokenize_rows(
     *,
     source_max_tokens: int,
     target_max_tokens: int,
+    summary_column: str = "summary",
 ) -> dict[str, list[list[int]]]:
-    """Ragged token ids of a batch of rows: ``input_ids`` (the document) and ``labels`` (the summary).
+    """Ragged token ids of a batch of rows: ``input_ids`` (the document) and ``labels`` (the target summary).
 
+    ``summary_column`` is the target: the gold ``summary``, or the LLM's ``total_summary`` (sequence-level KD).
     Rationale texts are not tokenised here: the training step reads their stored target vectors instead.
     """
     return {
         "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
-        "labels": tokenizer(list(rows["summary"]), truncation=True, max_length=target_max_tokens)["input_ids"],
+        "labels": tokenizer(list(rows[summary_column]), truncation=True, max_length=target_max_tokens)["input_ids"],
     }
 
 
-def _tokenize_arrow_batch(batch, tokenizer, keep: Sequence[str], **kwargs):
+def _tokenize_arrow_batch(batch, tokenizer, keep: Sequence[str], summary_column: str, **kwargs):
     import pyarrow as pa
 
-    ids = tokenize_rows({"document": batch.column("document").to_pylist(),
-                         "summary": batch.column("summary").to_pylist()}, tokenizer, **kwargs)
+    rows = {"document": batch.column("document").to_pylist(), summary_column: batch.column(summary_column).to_pylist()}
+    ids = tokenize_rows(rows, tokenizer, summary_column=summary_column, **kwargs)
     columns = {name: pa.array(value, pa.list_(pa.int32())) for name, value in ids.items()}
     columns.update({name: batch.column(name) for name in keep})
     return pa.table(columns)
@@ -63,15 +65,17 @@ def tokenize_dataset(
     source_max_tokens: int,
     target_max_tokens: int,
     keep: Sequence[str] = (),
+    summary_column: str = "summary",
 ) -> ray.data.Dataset:
     """``ds`` (training rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data; the columns
-    in ``keep`` (the stored alignment targets) are carried through unchanged."""
-    return ds.select_columns(["document", "summary", *keep]).map_batches(
+    in ``keep`` (stored alignment targets, a teacher's top-k) are carried through unchanged."""
+    return ds.select_columns(list(dict.fromkeys(["document", summary_column, *keep]))).map_batches(
         _tokenize_arrow_batch,
         batch_format="pyarrow",
         fn_kwargs={
             "tokenizer": tokenizer,
             "keep": list(keep),
+            "summary_column": summary_column,
             "source_max_tokens": source_max_tokens,
             "target_max_tokens": target_max_tokens,
         },
@@ -94,9 +98,13 @@ def pad_batch(batch: Mapping[str, Sequence[Any]], pad_token_id: int) -> dict[str
     view, d_model; float32 whatever the stored precision) and ``view_target_mask`` (batch, view)."""
     import torch
 
+    from lsr.distill.topk_columns import TEACHER_COLUMNS, pad_teacher_column
+
     out: dict[str, torch.Tensor] = {}
     for name, sequences in batch.items():
-        if name == "labels":
+        if name in TEACHER_COLUMNS:
+            out[name] = pad_teacher_column(name, sequences)
+        elif name == "labels":
             labels, _ = _pad(sequences, LABEL_PAD)
             out["labels"] = torch.from_numpy(labels)
         elif name.endswith("input_ids"):
@@ -142,7 +150,7 @@ def drop_failed_rows(batch):
 
 
 def read_training_rows(
-    path: str, views: Sequence[str], extra_columns: Sequence[str] = ()
+    path: str, views: Sequence[str], extra_columns: Sequence[str] = (), summary_column: str = "summary"
 ) -> tuple[ray.data.Dataset, int, int]:
     """The selected rows under ``path``, their count, and how many rows with a mining error were left out.
 
@@ -152,7 +160,7 @@ def read_training_rows(
     from lsr.io import read_parquet_dir
 
     source = training_dir(path)
-    raw = read_parquet_dir(source, [*required_columns(views), *extra_columns]).materialize()
+    raw = read_parquet_dir(source, required_columns(views, extra_columns, summary_column)).materialize()
     total = raw.count()
     ds = raw.map_batches(drop_failed_rows, batch_format="pyarrow").materialize()
     count = ds.count()

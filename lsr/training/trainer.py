@@ -124,12 +124,17 @@ def train(config: TrainConfig) -> TrainOutcome:
 
     check_run_name(config)
     tokenizer = load_tokenizer(config.checkpoint)
+    config.objective.check_tokenizer(tokenizer)  # e.g. a KD teacher must share it: refused before Ray starts
 
     init_ray(address=config.ray_address)
     needs_targets = config.objective.needs_targets
     objective = config.objective
+    passthrough = objective.data_columns()
     rows, count, failed = read_training_rows(
-        config.data, VIEWS if needs_targets else config.views, objective.input_columns
+        config.data,
+        VIEWS if needs_targets else config.views,
+        [*objective.input_columns, *passthrough],
+        config.summary_column,
     )
     rows = objective.training_rows(rows).materialize()  # e.g. AS-ES turns one chain into several rows
     count = rows.count()
@@ -144,7 +149,8 @@ def train(config: TrainConfig) -> TrainOutcome:
         tokenizer,
         source_max_tokens=config.model.source_max_tokens,
         target_max_tokens=config.model.target_max_tokens,
-        keep=keep,
+        keep=[*keep, *passthrough],
+        summary_column=config.summary_column,
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     total_steps = steps_for(config, count)
     val_rows = validation_rows(config)

@@ -10,10 +10,11 @@ from lsr.config import validate
 from lsr.training.objectives.as_es import AsEsObjective
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 from lsr.training.objectives.finetune import FinetuneObjective
+from lsr.training.objectives.logit_kd import LogitKdObjective
 from lsr.training.objectives.mwf import MwfObjective
 
 #: Every objective a run may choose; adding one is a file here and a line in this tuple.
-OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective, AsEsObjective)
+OBJECTIVES: tuple[type[Objective], ...] = (MwfObjective, FinetuneObjective, AsEsObjective, LogitKdObjective)
 
 #: The config type of a run's objective: one of :data:`OBJECTIVES`, chosen by its ``kind``.
 ObjectiveConfig = Annotated[Union[OBJECTIVES], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
@@ -38,6 +39,7 @@ __all__ = [
     "OBJECTIVES",
     "AsEsObjective",
     "FinetuneObjective",
+    "LogitKdObjective",
     "LossParts",
     "MwfObjective",
     "Objective",

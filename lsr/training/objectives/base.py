@@ -50,12 +50,20 @@ class Objective(StrictModel):
     def check_views(self, views: Sequence[str]) -> None:
         """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
 
-    #: Input columns read besides ``id, document, summary`` and the views' columns (see :meth:`training_rows`).
+    #: Input columns read besides ``id, document, summary`` and the views' columns, for :meth:`training_rows`
+    #: (which may consume them: AS-ES builds its rows from ``segments``).
     input_columns: ClassVar[tuple[str, ...]] = ()
 
     def training_rows(self, ds: ray.data.Dataset) -> ray.data.Dataset:
         """The rows to train on (``id, document, summary`` + views' columns) from the input rows (as they are)."""
         return ds
+
+    def data_columns(self) -> tuple[str, ...]:
+        """Columns of the training data carried into every batch as they are (a teacher's top-k; none by default)."""
+        return ()
+
+    def check_tokenizer(self, tokenizer: Any) -> None:
+        """Raise ``InputError`` before Ray starts when the student's tokenizer does not suit (nothing by default)."""
 
     def setup(self, model: torch.nn.Module, device: torch.device) -> None:
         """Prepare worker-side resources (nothing by default)."""

@@ -1,0 +1,77 @@
+"""Decoder-only (causal LM) students and teachers: the prompt layout, teacher-forced logits, and generation.
+
+A causal example is one sequence ``prompt + summary + eos``: the prompt is the instruction followed by the document
+(truncated to the data set's source length), the summary is truncated to its target length, and the labels are
+``-100`` on the prompt so the CE and the KL cover the summary tokens only. Generation feeds the prompt (left
+padded, so every row's next token follows its own prompt), stops at the end-of-sequence token, and decodes only
+the new tokens, with the same presets' lengths as the seq2seq student.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+LABEL_PAD = -100
+INSTRUCTION = "Summarize the following news article.\n\nArticle: "
+SUMMARY_CUE = "\n\nSummary:"
+
+
+def causal_rows(
+    tokenizer: Any,
+    documents: Sequence[str],
+    summaries: Sequence[str],
+    *,
+    source_max_tokens: int,
+    target_max_tokens: int,
+    instruction: str = INSTRUCTION,
+) -> dict[str, list[list[int]]]:
+    """Ragged ``input_ids`` (prompt + summary + eos) and ``labels`` (-100 on the prompt), plus ``prompt_lengths``."""
+    out: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "prompt_lengths": []}
+    for document, summary in zip(documents, summaries, strict=True):
+        prompt = prompt_ids(tokenizer, document, source_max_tokens=source_max_tokens, instruction=instruction)
+        target = tokenizer(" " + summary.strip(), add_special_tokens=False)["input_ids"][: target_max_tokens - 1]
+        target = [*target, tokenizer.eos_token_id]
+        out["input_ids"].append(prompt + target)
+        out["labels"].append([LABEL_PAD] * len(prompt) + target)
+        out["prompt_lengths"].append([len(prompt)])
+    return out
+
+
+def prompt_ids(tokenizer: Any, document: str, *, source_max_tokens: int, instruction: str = INSTRUCTION) -> list[int]:
+    """``[bos] instruction document cue``, the document truncated to ``source_max_tokens`` tokens."""
+    head = tokenizer(instruction, add_special_tokens=False)["input_ids"]
+    body = tokenizer(document, add_special_tokens=False)["input_ids"][:source_max_tokens]
+    cue = tokenizer(SUMMARY_CUE, add_special_tokens=False)["input_ids"]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    return bos + head + body + cue
+
+
+def causal_logits(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, labels)`` aligned so that ``logits[:, t]`` predicts ``labels[:, t]`` (the usual one-token shift)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return logits[:, :-1], batch["labels"][:, 1:]
+
+
+def generate_causal(
+    model: Any,
+    tokenizer: Any,
+    documents: Sequence[str],
+    *,
+    source_max_tokens: int,
+    generation_kwargs: dict[str, Any],
+    device: str | torch.device = "cpu",
+) -> list[str]:
+    """Summaries from a causal LM: the prompt in, the new tokens out, stopping at the end of the summary."""
+    prompts = [prompt_ids(tokenizer, d, source_max_tokens=source_max_tokens) for d in documents]
+    longest = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts], device=device)
+    attention_mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], device=device)
+    kwargs = {k: v for k, v in generation_kwargs.items() if k not in ("forced_bos_token_id", "forced_eos_token_id")}
+    with torch.inference_mode():
+        output = model.generate(input_ids=input_ids, attention_mask=attention_mask, eos_token_id=tokenizer.eos_token_id,
+                                pad_token_id=pad, **kwargs)
+    return [text.strip() for text in tokenizer.batch_decode(output[:, longest:], skip_special_tokens=True)]

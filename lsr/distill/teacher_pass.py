@@ -1,0 +1,222 @@
+"""The offline teacher pass: a teacher too big to sit beside the student scores every training example once.
+
+Ray Data batch inference (one teacher per actor, the ``map_batches`` + actor-pool pattern): each actor loads the
+teacher once, runs it teacher-forced on the gold summary (the run's ``--summary-column``) of a batch of rows, and
+keeps, per summary token, the top-k token ids and their log-probabilities (T = 1; the training run applies its own
+temperature, see :mod:`lsr.distill.kd_loss`). The rows are written back with three more columns
+(:mod:`lsr.distill.topk_columns`) under ``OUTPUT/kept/``, so ``lsr train --objective logit-kd --data OUTPUT``
+reads them like a selection output; ``OUTPUT/teacher_report.json`` says how much each example costs to store.
+
+The documents and summaries are tokenised exactly as training tokenises them (the same tokenizer, truncation and
+data-set lengths), and the scored ids are stored, so a training run that would read other tokens refuses.
+On a cluster, a vLLM teacher can produce the same columns from prompt log-probs (:mod:`lsr.distill.vllm_teacher`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import torch
+from pydantic import Field
+
+from lsr.cli_config import Flag
+from lsr.config import Dataset, ModelPreset, StageConfig
+from lsr.distill.topk_columns import IDS, LABELS, LOGPROBS
+from lsr.errors import InputError
+
+REPORT_FILE = "teacher_report.json"
+
+
+class TeacherPassConfig(StageConfig):
+    """``lsr teacher``: score the training set with a KD teacher once and store its top-k per summary token."""
+
+    data: str = Field(description="the selection output (its kept/ folder is used) or Parquet training rows")
+    output: str = Field(description="folder for kept/ (the rows with the teacher's top-k) and teacher_report.json")
+    dataset: Dataset = Field(description="picks the paper's truncation lengths (the training run's)")
+    teacher: str = Field(description="teacher checkpoint folder (seq2seq, save_pretrained format)")
+    student: Annotated[str, Flag(metavar="tiny|PATH")] = Field(
+        default="tiny", description="the student the top-k is for: its tokenizer must be the teacher's"
+    )
+    top_k: int = Field(default=20, ge=1, description="token ids and log-probs kept per summary position")
+    summary_column: Literal["summary", "total_summary"] = Field(
+        default="summary", description="the target the teacher scores (the training run's --summary-column)"
+    )
+    batch_size: int = Field(default=16, ge=1, description="rows per teacher forward pass")
+    actors: int = Field(default=1, ge=1, description="teacher replicas (one model per Ray actor)")
+    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(default=False, description="one GPU per teacher actor")
+    overwrite: bool = Field(default=False, description="replace the kept/ of an earlier pass")
+    model: ModelPreset
+
+
+def score_topk(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    documents: Sequence[str],
+    summaries: Sequence[str],
+    *,
+    k: int,
+    source_max_tokens: int,
+    target_max_tokens: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, list[list[Any]]]:
+    """Per row: the summary ids scored, and the flat ``[position, rank]`` top-k ids and log-probs of the teacher."""
+    from lsr.distill.teacher import seq2seq_logits
+    from lsr.training.data import pad_batch
+
+    # The same calls as lsr.training.data.tokenize_rows; the stored labels let a training run check it.
+    ids = {
+        "input_ids": tokenizer(list(documents), truncation=True, max_length=source_max_tokens)["input_ids"],
+        "labels": tokenizer(list(summaries), truncation=True, max_length=target_max_tokens)["input_ids"],
+    }
+    batch = {name: value.to(device) for name, value in pad_batch(ids, tokenizer.pad_token_id).items()}
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(seq2seq_logits(model, batch).float(), dim=-1)
+    if k > logprobs.size(-1):
+        raise InputError(f"--top-k {k} exceeds the teacher's vocabulary of {logprobs.size(-1)} tokens")
+    top = logprobs.topk(k, dim=-1)
+    out: dict[str, list[list[Any]]] = {LABELS: [], IDS: [], LOGPROBS: []}
+    for row, labels in enumerate(ids["labels"]):
+        n = len(labels)
+        out[LABELS].append(list(labels))
+        out[IDS].append(top.indices[row, :n].reshape(-1).tolist())
+        out[LOGPROBS].append(top.values[row, :n].reshape(-1).tolist())
+    return out
+
+
+TEACHER_FIELDS = (
+    pa.field(LABELS, pa.list_(pa.int32())),
+    pa.field(IDS, pa.list_(pa.int32())),
+    pa.field(LOGPROBS, pa.list_(pa.float32())),
+)
+
+
+class TeacherScorer:
+    """One Ray Data actor: the teacher loaded once, then :func:`score_topk` per batch of rows."""
+
+    def __init__(self, config: TeacherPassConfig):
+        from lsr.distill.teacher import load_teacher, load_teacher_tokenizer
+
+        self.config = config
+        self.device = torch.device("cuda" if config.use_gpu else "cpu")
+        self.model = load_teacher(config.teacher, self.device)
+        self.tokenizer = load_teacher_tokenizer(config.teacher)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        config = self.config
+        scored = score_topk(
+            self.model, self.tokenizer, batch.column("document").to_pylist(),
+            batch.column(config.summary_column).to_pylist(), k=config.top_k,
+            source_max_tokens=config.model.source_max_tokens, target_max_tokens=config.model.target_max_tokens,
+            device=self.device,
+        )
+        for field in TEACHER_FIELDS:
+            batch = batch.append_column(field, pa.array(scored[field.name], field.type))
+        return batch
+
+
+def _prepare_output(output: str, overwrite: bool) -> str:
+    from lsr.storage import filesystem
+
+    kept = output.rstrip("/") + "/kept"
+    fs, inner = filesystem(kept)
+    if fs.get_file_info(inner).type != pafs.FileType.NotFound:
+        if not overwrite:
+            raise InputError(f"{kept} exists; pass --overwrite to replace an earlier teacher pass")
+        fs.delete_dir(inner)
+    return kept
+
+
+def check_seq2seq_teacher(path: str) -> None:
+    """This pass writes the seq2seq layout the training data pipeline reads; a causal teacher goes through vLLM."""
+    from transformers import AutoConfig
+
+    import lsr.model  # noqa: F401  (registers gated_bart)
+
+    if not AutoConfig.from_pretrained(path).is_encoder_decoder:
+        raise InputError(
+            f"teacher {path!r} is a causal LM; this pass scores seq2seq teachers (BART family) for BART students; "
+            "score a decoder-only teacher with the vLLM pass (lsr.distill.vllm_teacher)"
+        )
+
+
+def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
+    """Score every row once (Ray Data, one teacher per actor), write ``kept/`` and the report; the report."""
+    from lsr.distill.teacher import check_same_tokenizer
+    from lsr.io import read_parquet_dir, write_parquet
+    from lsr.model.loading import load_tokenizer
+    from lsr.ray_utils import init_ray
+    from lsr.storage import filesystem
+    from lsr.training.data import drop_failed_rows, training_dir
+
+    check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
+    check_seq2seq_teacher(config.teacher)
+    kept = _prepare_output(config.output, config.overwrite)
+    init_ray(address=config.ray_address)
+    rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
+    rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
+    schema = rows.schema().base_schema
+    schema = pa.schema([*(f for f in schema if f.name not in {f.name for f in TEACHER_FIELDS}), *TEACHER_FIELDS])
+    scored = rows.map_batches(
+        TeacherScorer,
+        fn_constructor_kwargs={"config": config},
+        batch_size=config.batch_size,
+        batch_format="pyarrow",
+        concurrency=config.actors,
+        num_gpus=1 if config.use_gpu else 0,
+    ).materialize()
+    stats = scored.map_batches(_row_sizes, batch_format="pyarrow").to_pandas()
+    write_parquet(scored, kept, schema)
+    fs, inner = filesystem(kept)
+    files = [f.path for f in fs.get_file_info(pafs.FileSelector(inner)) if f.type == pafs.FileType.File]
+    examples = len(stats)
+    tokens = int(stats["positions"].sum())
+    report = {
+        "teacher": config.teacher,
+        "top_k": config.top_k,
+        "summary_column": config.summary_column,
+        "examples": examples,
+        "summary_tokens": tokens,
+        "bytes_per_example_raw": (tokens * config.top_k * 8 + tokens * 4) / max(examples, 1),
+        "bytes_per_example_parquet": _teacher_bytes(fs, files) / max(examples, 1),
+        "output": kept,
+    }
+    report_path = config.output.rstrip("/") + "/" + REPORT_FILE
+    fs_report, inner_report = filesystem(report_path)
+    with fs_report.open_output_stream(inner_report) as stream:
+        stream.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    return report
+
+
+def _teacher_bytes(fs: pafs.FileSystem, files: list[str]) -> int:
+    """Compressed bytes of the teacher columns alone in the written files (the documents are not KD's cost)."""
+    import pyarrow.parquet as pq
+
+    names = {field.name for field in TEACHER_FIELDS}
+    total = 0
+    for path in files:
+        with fs.open_input_file(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+        for group in range(meta.num_row_groups):
+            for column in range(meta.num_columns):
+                chunk = meta.row_group(group).column(column)
+                if chunk.path_in_schema.split(".", 1)[0] in names:
+                    total += chunk.total_compressed_size
+    return total
+
+
+def _row_sizes(batch: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    return pa.table({"positions": pc.list_value_length(batch.column(LABELS))})
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    return (
+        f"{report['output']}: {report['examples']} examples scored by the teacher, top-{report['top_k']} over "
+        f"{report['summary_tokens']} summary tokens; storage per example {report['bytes_per_example_raw'] / 1024:.1f} "
+        f"KiB raw, {report['bytes_per_example_parquet'] / 1024:.1f} KiB compressed in Parquet"
+    )
