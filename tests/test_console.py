@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lsr import console, ray_utils
-from lsr.train.progress import progress_fields
+from lsr.training.progress import progress_fields
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "lsr" / "samples" / "cnndm_sample.jsonl"

@@ -32,7 +32,7 @@ from lsr.report.markup import PNG_SIGNATURE, esc
 from lsr.report.run_files import CorpusFigures, corpus_figures
 from lsr.selection.report import build_report as build_selection_report
 from lsr.selection.report import write_report as write_selection_report
-from lsr.train.gates_plot import plot_gates
+from lsr.training.gates_plot import plot_gates
 
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
 
