@@ -42,3 +42,22 @@ def xsum_path() -> Path:
     path = SAMPLES / "xsum_sample.jsonl"
     assert path.exists(), f"the XSum sample is missing at {path}"
     return path
+
+
+@pytest.fixture()
+def s3(monkeypatch):
+    """A moto S3 server on loopback, the AWS variables that point :mod:`lsr.storage` at it, and a boto3 client."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(key, value)
+        yield boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    finally:
+        server.stop()

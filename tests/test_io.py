@@ -124,32 +124,14 @@ def test_written_parquet_has_the_explicit_schema_and_is_read_back(ray_local, tmp
         read_parquet_dir(str(tmp_path / "out"), ["aspects"])
 
 
-def test_reads_documents_from_s3(ray_local, tmp_path, monkeypatch):
+def test_reads_documents_from_s3(ray_local, s3):
     """An ``s3://`` input through pyarrow's S3 filesystem, against a moto server on loopback."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint,
-        }.items():
-            monkeypatch.setenv(key, value)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket="corpus")
-        body = "".join(json.dumps({"id": str(i), "document": f"doc {i}", "summary": "s"}) + "\n" for i in range(3))
-        s3.put_object(Bucket="corpus", Key="cnndm/train.jsonl", Body=body.encode())
-        ds, report = read_documents("s3://corpus/cnndm/train.jsonl")
-        assert sorted(r["id"] for r in ds.take_all()) == ["0", "1", "2"]
-        assert report.files == ["s3://corpus/cnndm/train.jsonl"]
-    finally:
-        server.stop()
+    s3.create_bucket(Bucket="corpus")
+    body = "".join(json.dumps({"id": str(i), "document": f"doc {i}", "summary": "s"}) + "\n" for i in range(3))
+    s3.put_object(Bucket="corpus", Key="cnndm/train.jsonl", Body=body.encode())
+    ds, report = read_documents("s3://corpus/cnndm/train.jsonl")
+    assert sorted(r["id"] for r in ds.take_all()) == ["0", "1", "2"]
+    assert report.files == ["s3://corpus/cnndm/train.jsonl"]
 
 
 def test_word_counts_ignore_surrounding_whitespace_and_count_empty_texts_as_zero():

@@ -154,24 +154,10 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
     assert len(err.splitlines()) == 1 and message in err, err
 
 
-def test_reads_the_sample_from_s3(tmp_path, monkeypatch):
+def test_reads_the_sample_from_s3(s3):
     """The plan reads an s3:// input through the same storage helper as the stages (moto on loopback)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(key, value)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket="corpus")
-        body = "".join(json.dumps({"document": f"doc {i}", "summary": "s"}) + "\n" for i in range(30))
-        s3.put_object(Bucket="corpus", Key="xsum/train.jsonl", Body=body.encode())
-        sample = read_sample("s3://corpus/xsum/train.jsonl", 5, seed=0)
-        assert sample.documents == 30 and len(sample.rows) == 5 and sample.files == 1
-    finally:
-        server.stop()
+    s3.create_bucket(Bucket="corpus")
+    body = "".join(json.dumps({"document": f"doc {i}", "summary": "s"}) + "\n" for i in range(30))
+    s3.put_object(Bucket="corpus", Key="xsum/train.jsonl", Body=body.encode())
+    sample = read_sample("s3://corpus/xsum/train.jsonl", 5, seed=0)
+    assert sample.documents == 30 and len(sample.rows) == 5 and sample.files == 1

@@ -10,24 +10,10 @@ import pytest
 
 
 @pytest.fixture()
-def bucket(monkeypatch):
-    """A moto S3 server on loopback with one bucket, and the AWS variables that point lsr.storage at it."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(key, value)
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        client.create_bucket(Bucket="runs")
-        yield client
-    finally:
-        server.stop()
+def bucket(s3):
+    """The loopback S3 server (tests/conftest.py) with one bucket."""
+    s3.create_bucket(Bucket="runs")
+    return s3
 
 
 def _keys(client, prefix: str) -> set[str]:
