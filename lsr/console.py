@@ -145,6 +145,11 @@ def summary(started: float, outcome: str, wrote: Iterable[str] = ()) -> None:
         print(f"  wrote {', '.join(paths)}", file=_out(), flush=True)
 
 
+def note(text: str) -> None:
+    """An indented line under a stage's header: a step of the stage worth knowing about."""
+    print(f"  {text}", file=_out(), flush=True)
+
+
 def warn(text: str) -> None:
     """A warning the user can act on (say what to do in ``text``)."""
     print(f"  warning: {text}", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from lsr import console
 from lsr.model.views import VIEWS
 from lsr.training.targets import CARRIED_COLUMNS, TargetEncoder, TargetOptions, target_columns, target_key
 
@@ -100,7 +101,7 @@ def ensure_targets(
         reused = False
     else:
         reused = True
-        print(f"[lsr train] reusing the alignment targets in {path}", flush=True)
+        console.note(f"alignment targets: reusing {path}")
     columns = [*CARRIED_COLUMNS, *(c for v in VIEWS for c in target_columns(v))]
     stored = read_parquet_dir(path, columns)
     return stored, TargetSet(**{**meta["counts"], "path": path, "key": key, "reused": reused})
@@ -111,11 +112,13 @@ def run_target_pass(
     use_gpu: bool = False,
 ) -> dict[str, Any]:
     """Encode ``rows``' views with the fixed encoder on an actor pool, write Parquet and ``targets.json``."""
+    import ray.data
+
     from lsr.model.views import view_columns
     from lsr.storage import filesystem, ray_filesystem
 
     started = time.perf_counter()
-    print(f"[lsr train] encoding the alignment targets once ({checkpoint}'s encoder) into {path}", flush=True)
+    console.note(f"alignment targets: encoding them once with {checkpoint}'s encoder into {path}")
     encoded = rows.select_columns([*CARRIED_COLUMNS, *view_columns(VIEWS)]).map_batches(
         TargetEncoder,
         fn_constructor_kwargs={
@@ -127,7 +130,7 @@ def run_target_pass(
         },
         batch_size=options.target_batch_size,
         batch_format="pyarrow",
-        concurrency=options.target_actors,
+        compute=ray.data.ActorPoolStrategy(size=options.target_actors),
         num_gpus=1 if use_gpu else 0,
     )
     fs, inner = filesystem(path)

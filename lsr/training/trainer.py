@@ -140,6 +140,12 @@ def train(config: TrainConfig) -> TrainOutcome:
     count = rows.count()
     if count < config.workers:
         raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
+    total_steps = steps_for(config, count)
+    console.header(
+        "train",
+        f"{count} training examples ({failed} with a mining error left out), {config.workers} worker(s), "
+        f"{total_steps} steps, objective {config.objective.kind}, views {','.join(config.views) or 'none'}",
+    )
     targets, keep = None, []
     if needs_targets:
         rows, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)
@@ -152,13 +158,7 @@ def train(config: TrainConfig) -> TrainOutcome:
         keep=[*keep, *passthrough],
         summary_column=config.summary_column,
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
-    total_steps = steps_for(config, count)
     val_rows = validation_rows(config)
-    console.header(
-        "train",
-        f"{count} training examples ({failed} with a mining error left out), {config.workers} worker(s), "
-        f"{total_steps} steps, objective {config.objective.kind}, views {','.join(config.views) or 'none'}",
-    )
     with training_bar(total_steps) as forward:
         result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
     if result.error:
