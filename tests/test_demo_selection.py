@@ -91,7 +91,8 @@ def test_demo_methods_run_their_stages_and_put_every_model_in_one_table(tmp_path
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)
     run = tmp_path / "run"
-    argv = ["--output", str(run), "--steps", "4"] + ([] if method == "mwf" else ["--method", method])
+    # The default demo's 100 steps per model stay; the other methods get --steps 4 here.
+    argv = ["--output", str(run)] + ([] if method == "mwf" else ["--method", method, "--steps", "4"])
     with pytest.raises(LsrError, match="stop here"):
         demo.run(parser.parse_args(argv))
     trained = {s[s.index("--output") + 1]: s for s in stages if s[0] == "train"}
@@ -101,6 +102,7 @@ def test_demo_methods_run_their_stages_and_put_every_model_in_one_table(tmp_path
     assert "--views" not in trained[str(run / "mwf")] and "--validation" in trained[str(run / "mwf")]
     assert evaluated[:2] == [f"LSR-MWF={run / 'mwf' / 'model'}", f"BART={run / 'plain' / 'model'}"]
     if method == "mwf":
+        assert trained[str(run / "mwf")][trained[str(run / "mwf")].index("--max-steps") + 1] == "100"
         assert [s[0] for s in stages] == ["mine", "select", "train", "train", "evaluate"] and len(evaluated) == 2
     elif method == "logit-kd":
         teacher, kd, seqkd = (trained[str(run / name)] for name in ("teacher", "kd", "seqkd"))

@@ -26,6 +26,8 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 DEMO_BATCH_SIZE = 8
 COMMANDS_FILE = "commands.sh"
 METHODS = ("mwf", "logit-kd", "as-es")
+#: Training steps per model when --steps is not given: the other methods train five models, so fewer each.
+DEFAULT_STEPS = {"mwf": 100, "logit-kd": 20, "as-es": 20}
 #: What the demo leaves behind (relative to --output), listed at the end.
 ARTIFACTS = (
     ("data/train.jsonl, data/test.jsonl", "the documents mined and trained on; the held-out ones"),
@@ -44,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="documents to use instead of the shipped sample (jsonl)")
     parser.add_argument("--output", default="runs/demo", help="folder for every stage's output (default: runs/demo)")
     parser.add_argument("--test-size", type=int, default=8, help="documents held out for validation and evaluation")
-    parser.add_argument("--steps", type=int, default=100, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"training steps per model (default: {DEFAULT_STEPS['mwf']}; with --method logit-kd or "
+                        f"as-es, which train five models, {DEFAULT_STEPS['logit-kd']})")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--engine", choices=("oracle", "http"), default="oracle")
     parser.add_argument("--url", help="http engine: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from lsr.demo_selection import check_enough_kept, demo_selection_args
 
     out = Path(args.output)
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.method]
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
     train_docs, test_docs = split_sample(source, out / "data", args.test_size)
     script = out / COMMANDS_FILE
@@ -108,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
             "--overwrite", *relax], script)
     check_enough_kept(json.loads((out / "selected" / "report.json").read_text()), max(args.workers, DEMO_BATCH_SIZE))
     model_args = ["--dataset", args.dataset, "--model", "tiny",
-                  "--workers", str(args.workers), "--max-steps", str(args.steps),
-                  "--warmup-steps", str(max(args.steps // 4, 1)),
+                  "--workers", str(args.workers), "--max-steps", str(steps),
+                  "--warmup-steps", str(max(steps // 4, 1)),
                   # Demo-sized settings: a tiny random-init model on CPU needs a larger Noam scale than BART-large's
                   # 2e-3 to move in a hundred steps, and short inputs keep each step fast.
                   "--lr-scale", "0.02", "--batch-size", str(DEMO_BATCH_SIZE), "--source-max-tokens", "256",
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method != "mwf":
         from lsr.demo_methods import train_method
 
-        models += train_method(args.method, out, common=common, model_args=model_args, steps=args.steps,
+        models += train_method(args.method, out, common=common, model_args=model_args, steps=steps,
                                stage=lambda argv: _stage(argv, script))
     evaluate = ["evaluate", *models,
                 "--data", str(test_docs), "--output", str(out / "eval"), "--dataset", args.dataset,
