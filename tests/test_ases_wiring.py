@@ -50,6 +50,10 @@ def test_the_training_report_or_the_dual_syntax_says_which_model_is_an_as_es_stu
         as_es_student(f"{students['as']}+{students['es']}")
     with pytest.raises(InputError, match="two folders"):
         as_es_student(f"{students['es']}+")
+    # Unnamed, a dual student is named after both runs (lsr evaluate's row, lsr serve's model id).
+    from lsr.evaluation.results import model_names
+
+    assert model_names([f"{students['es']}+{students['as']}", students["uni"]])[0][0] == "es+as"
 
 
 def test_lsr_evaluate_scores_as_es_students_and_keeps_their_rationale(students, ray_local, tmp_path):
