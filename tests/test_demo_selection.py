@@ -71,3 +71,55 @@ def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeyp
     assert [s[0] for s in stages] == ["mine", "select"]
     assert stages[1][-2:] == ["--threshold", str(ORACLE_XSUM_THRESHOLD)]
     assert f"Score2 <= {ORACLE_XSUM_THRESHOLD}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["mwf", "logit-kd", "as-es"])
+def test_demo_methods_run_their_stages_and_put_every_model_in_one_table(tmp_path, monkeypatch, method):
+    """The demo's wiring per --method: the stages in order, each student's flags, and the evaluated models."""
+    stages: list[list[str]] = []
+
+    def fake_stage(argv: list[str], script=None) -> None:
+        stages.append(argv)
+        if argv[0] == "select":
+            out = tmp_path / "run" / "selected"
+            out.mkdir(parents=True)
+            (out / "report.json").write_text(json.dumps(_report(20, 12)))
+        if argv[0] == "evaluate":
+            raise LsrError("stop here")  # the report needs real results; the wiring is what is under test
+
+    monkeypatch.setattr(demo, "_stage", fake_stage)
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    run = tmp_path / "run"
+    # The default demo's 100 steps per model stay; the other methods get --steps 4 here.
+    argv = ["--output", str(run)] + ([] if method == "mwf" else ["--method", method, "--steps", "4"])
+    with pytest.raises(LsrError, match="stop here"):
+        demo.run(parser.parse_args(argv))
+    trained = {s[s.index("--output") + 1]: s for s in stages if s[0] == "train"}
+    evaluated = [v for i, v in enumerate(stages[-1]) if stages[-1][i - 1] == "--model"]
+    # The default demo is unchanged: MWF and plain fine-tuning on the selected rows, validated.
+    assert [s[0] for s in stages[:4]] == ["mine", "select", "train", "train"]
+    assert "--views" not in trained[str(run / "mwf")] and "--validation" in trained[str(run / "mwf")]
+    assert evaluated[:2] == [f"LSR-MWF={run / 'mwf' / 'model'}", f"BART={run / 'plain' / 'model'}"]
+    if method == "mwf":
+        assert trained[str(run / "mwf")][trained[str(run / "mwf")].index("--max-steps") + 1] == "100"
+        assert [s[0] for s in stages] == ["mine", "select", "train", "train", "evaluate"] and len(evaluated) == 2
+    elif method == "logit-kd":
+        teacher, kd, seqkd = (trained[str(run / name)] for name in ("teacher", "kd", "seqkd"))
+        assert teacher[teacher.index("--max-steps", teacher.index("--max-steps") + 1) + 1] == "8"  # last one wins
+        assert kd[kd.index("--objective") + 1] == "logit-kd" and kd[kd.index("--teacher") + 1] == str(
+            run / "teacher" / "model")
+        assert seqkd[seqkd.index("--summary-column") + 1] == "total_summary"
+        assert [stages.index(s) for s in (teacher, kd)] == sorted(stages.index(s) for s in (teacher, kd))
+        assert evaluated[2:] == [f"Teacher={run / 'teacher' / 'model'}", f"KD={run / 'kd' / 'model'}",
+                                 f"Seq-KD={run / 'seqkd' / 'model'}"]
+    else:
+        segment = next(s for s in stages if s[0] == "segment")
+        assert segment[segment.index("--input") + 1] == str(run / "selected")
+        for folder, variant in (("ases-es", "dual-es"), ("ases-as", "dual-as"), ("ases-unified", "unified")):
+            argv = trained[str(run / folder)]
+            assert argv[argv.index("--data") + 1] == str(run / "seg" / "segmented")
+            assert argv[argv.index("--ases-variant") + 1] == variant and "--validation" not in argv
+            assert stages.index(segment) < stages.index(argv)
+        assert evaluated[2:] == [f"AS-ES-dual={run / 'ases-es' / 'model'}+{run / 'ases-as' / 'model'}",
+                                 f"AS-ES-unified={run / 'ases-unified' / 'model'}"]

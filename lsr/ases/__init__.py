@@ -12,4 +12,5 @@ turn that carries the final summary. The package, one concept per module:
 - :mod:`.generate`: iterative generation in turns, bounded by a round limit.
 - :mod:`.explain`: the generated rationale located in the document (serving's ``explain: true``).
 - :mod:`.evaluation`: AS-ES predictions for ``lsr evaluate`` (summary scored, rationale kept).
+- :mod:`.student`: which ``--model`` is an AS-ES student (its training report, or ``ES_DIR+AS_DIR``).
 """

@@ -51,12 +51,14 @@ def generate_ases_predictions(
     num_gpus: float = 0,
 ) -> ray.data.Dataset:
     """``ds`` (id, document, summary) with ``prediction`` and ``rationale`` columns; ``as_model`` None = unified."""
+    import ray.data
+
     return ds.map_batches(
         AsEsSummarizer,
         fn_constructor_kwargs={"es_model": es_model, "as_model": as_model, "source_max_tokens": source_max_tokens,
                                "generation_kwargs": generation_kwargs, "max_rounds": max_rounds},
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),  # as generate_summaries does
         num_gpus=num_gpus,
     )

@@ -5,6 +5,10 @@ the LLM, so it runs anywhere; say ``--engine http --url ...`` to use a real endp
 Ray Train on the ``tiny`` preset for both the MWF student and the plain fine-tuning baseline, and one evaluation
 table comparing the two. The figures of a tiny random-init model trained for minutes are a smoke test of the
 machinery, not a result; use ``facebook/bart-large`` and the full corpus for that.
+
+``--method`` adds the other training methods to the same chain and table (:mod:`lsr.demo_methods`):
+``logit-kd`` a teacher, a logit-KD student and a sequence-level KD student; ``as-es`` the segmentation and the
+dual and unified AS-ES students. The default, ``mwf``, is the demo above, unchanged.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import json
 import random
 from pathlib import Path
 
-HELP = "run mine -> select -> train (MWF and plain baseline) -> evaluate on the shipped sample, locally"
+HELP = ("run mine -> select -> train (MWF and plain baseline; --method adds logit-KD or AS-ES students) -> "
+        "evaluate on the shipped sample, locally")
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 #: Examples per worker step; selection must keep at least this many rows for the demo to train.
 DEMO_BATCH_SIZE = 8
 COMMANDS_FILE = "commands.sh"
+METHODS = ("mwf", "logit-kd", "as-es")
+#: Training steps per model when --steps is not given: the other methods train five models, so fewer each.
+DEFAULT_STEPS = {"mwf": 100, "logit-kd": 20, "as-es": 20}
 #: What the demo leaves behind (relative to --output), listed at the end.
 ARTIFACTS = (
     ("data/train.jsonl, data/test.jsonl", "the documents mined and trained on; the held-out ones"),
@@ -38,12 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="documents to use instead of the shipped sample (jsonl)")
     parser.add_argument("--output", default="runs/demo", help="folder for every stage's output (default: runs/demo)")
     parser.add_argument("--test-size", type=int, default=8, help="documents held out for validation and evaluation")
-    parser.add_argument("--steps", type=int, default=100, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"training steps per model (default: {DEFAULT_STEPS['mwf']}; with --method logit-kd or "
+                        f"as-es, which train five models, {DEFAULT_STEPS['logit-kd']})")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--engine", choices=("oracle", "http"), default="oracle")
     parser.add_argument("--url", help="http engine: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--llm", help="http engine: the served model name")
     parser.add_argument("--no-bertscore", action="store_true", help="ROUGE only in the evaluation table")
+    parser.add_argument("--method", choices=METHODS, default="mwf",
+                        help="mwf: MWF student and plain baseline; logit-kd: also a teacher, a logit-KD and a "
+                        "sequence-level KD student; as-es: also the dual and unified AS-ES students (default: mwf)")
 
 
 def split_sample(source: Path, out_dir: Path, test_size: int, seed: int = 0) -> tuple[Path, Path]:
@@ -81,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from lsr.demo_selection import check_enough_kept, demo_selection_args
 
     out = Path(args.output)
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.method]
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
     train_docs, test_docs = split_sample(source, out / "data", args.test_size)
     script = out / COMMANDS_FILE
@@ -98,19 +112,26 @@ def run(args: argparse.Namespace) -> int:
     _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
             "--overwrite", *relax], script)
     check_enough_kept(json.loads((out / "selected" / "report.json").read_text()), max(args.workers, DEMO_BATCH_SIZE))
-    common = ["--data", str(out / "selected"), "--dataset", args.dataset, "--model", "tiny",
-              "--workers", str(args.workers), "--max-steps", str(args.steps),
-              "--warmup-steps", str(max(args.steps // 4, 1)),
-              # Demo-sized settings: a tiny random-init model on CPU needs a larger Noam scale than BART-large's
-              # 2e-3 to move in a hundred steps, and short inputs keep each step fast.
-              "--lr-scale", "0.02", "--batch-size", str(DEMO_BATCH_SIZE), "--source-max-tokens", "256",
-              "--target-max-tokens", "64",
-              "--rationale-max-tokens", "64",
-              "--validation", str(test_docs), "--validation-size", str(args.test_size),
-              "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8, "max_new_tokens": 48})]
+    model_args = ["--dataset", args.dataset, "--model", "tiny",
+                  "--workers", str(args.workers), "--max-steps", str(steps),
+                  "--warmup-steps", str(max(steps // 4, 1)),
+                  # Demo-sized settings: a tiny random-init model on CPU needs a larger Noam scale than BART-large's
+                  # 2e-3 to move in a hundred steps, and short inputs keep each step fast.
+                  "--lr-scale", "0.02", "--batch-size", str(DEMO_BATCH_SIZE), "--source-max-tokens", "256",
+                  "--target-max-tokens", "64",
+                  "--rationale-max-tokens", "64"]
+    validation = ["--validation", str(test_docs), "--validation-size", str(args.test_size),
+                  "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8, "max_new_tokens": 48})]
+    common = ["--data", str(out / "selected"), *model_args, *validation]
     _stage(["train", "--output", str(out / "mwf"), *common], script)
     _stage(["train", "--output", str(out / "plain"), "--views", "none", *common], script)
-    evaluate = ["evaluate", "--model", f"LSR-MWF={out / 'mwf' / 'model'}", "--model", f"BART={out / 'plain' / 'model'}",
+    models = ["--model", f"LSR-MWF={out / 'mwf' / 'model'}", "--model", f"BART={out / 'plain' / 'model'}"]
+    if args.method != "mwf":
+        from lsr.demo_methods import train_method
+
+        models += train_method(args.method, out, common=common, model_args=model_args, steps=steps,
+                               stage=lambda argv: _stage(argv, script))
+    evaluate = ["evaluate", *models,
                 "--data", str(test_docs), "--output", str(out / "eval"), "--dataset", args.dataset,
                 "--num-beams", "2", "--min-new-tokens", "8", "--max-new-tokens", "48", "--source-max-tokens", "256"]
     if args.no_bertscore:
@@ -120,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
 
     report = write_report(out)
     print(f"\nartifacts under {out}/:")
-    width = max(len(path) for path, _ in ARTIFACTS) + 2
-    for path, what in ARTIFACTS:
+    from lsr.demo_methods import ARTIFACTS as METHOD_ARTIFACTS
+
+    artifacts = (*ARTIFACTS, *METHOD_ARTIFACTS.get(args.method, ()))
+    width = max(len(path) for path, _ in artifacts) + 2
+    for path, what in artifacts:
         print(f"  {path:<{width}}{what}")
     print(f"\nopen the run report in a browser: {report}")
     return 0

@@ -20,7 +20,9 @@ class EvaluateConfig(StageConfig):
     """``lsr evaluate``: every option of the evaluation stage."""
 
     models: Annotated[list[str], Flag(name="--model", action="append", metavar="[NAME=]DIR")] = Field(
-        min_length=1, description="a checkpoint folder (save_pretrained format); repeat to compare models"
+        min_length=1, description="a checkpoint folder (save_pretrained format); repeat to compare models. An AS-ES "
+        "student (trained with --objective as-es) is found by its train_report.json and writes its chain; a dual "
+        "one is NAME=ES_DIR+AS_DIR"
     )
     data: str = Field(description="unfiltered test documents (jsonl/parquet/csv, local or s3://)")
     output: str = Field(description="folder for results.md, results.json, <name>/predictions.parquet (or s3://)")

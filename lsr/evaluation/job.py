@@ -7,14 +7,23 @@ BERTScore F1, semantic similarity, entailment when an NLI model is given) and av
 parameter count and latency are measured apart (:mod:`lsr.evaluation.profile`). Every model gets a row in
 ``results.md`` / ``results.json`` and its generated summaries in ``<name>/predictions.parquet``; every path
 goes through :mod:`lsr.storage`, so the output may be ``s3://``.
+
+An AS-ES student (:mod:`lsr.ases.student`: a run trained with ``--objective as-es``, or ``ES_DIR+AS_DIR`` for the
+dual variant) writes its chain turn by turn (:func:`lsr.ases.evaluation.generate_ases_predictions`); its final
+summary is scored like any model's and its rationale is kept in the predictions file's ``rationale`` column. Its
+parameter count is that of all its checkpoints; its latency is not timed (a chain is several ``generate`` calls,
+not comparable with one summary's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from lsr.ases.evaluation import generate_ases_predictions
+from lsr.ases.student import AsEsStudent, as_es_student
 from lsr.console import Progress
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import check_checkpoint, generate_summaries
@@ -46,7 +55,9 @@ def check_inputs(config: EvaluateConfig) -> Checked:
     from lsr.evaluation.semantic import resolve_nli_model, similarity_model_path
 
     for _, path in model_names(config.models):
-        check_checkpoint(path)
+        student = as_es_student(path)
+        for checkpoint in student.paths if student else [path]:
+            check_checkpoint(checkpoint)
     bertscore = resolve_bertscore_model(config.bertscore_model, config.bertscore_layers) if config.bertscore else None
     return Checked(
         bertscore=bertscore,
@@ -111,9 +122,13 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     profiles: dict[str, dict[str, Any]] = {}
     bar = Progress("documents summarised", total=ds.count() * len(named))
     for name, path in named:
-        generated = generate_summaries(
+        student = as_es_student(path)
+        generate = generate_summaries if student is None else partial(
+            generate_ases_predictions, as_model=student.as_model
+        )
+        generated = generate(
             ds,
-            path,
+            path if student is None else student.es_model,
             source_max_tokens=source_max_tokens,
             generation_kwargs=generation_kwargs,
             batch_size=config.batch_size,
@@ -128,9 +143,12 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
         fs.create_dir(f"{inner}/{name}", recursive=True)
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), f"{inner}/{name}/{PREDICTIONS_FILE}",
                        filesystem=fs)
-        profile = profile_on_ray(path, table["document"].tolist(), source_max_tokens=source_max_tokens,
-                                 generation_kwargs=generation_kwargs, batches=config.latency_batches,
-                                 num_gpus=num_gpus)
+        if student is None:
+            profile = profile_on_ray(path, table["document"].tolist(), source_max_tokens=source_max_tokens,
+                                     generation_kwargs=generation_kwargs, batches=config.latency_batches,
+                                     num_gpus=num_gpus)
+        else:
+            profile = _ases_profile(student, num_gpus)
         profiles[name] = profile
         means = mean_scores(scores)
         results.append(
@@ -148,6 +166,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
                 parameters=profile["parameters"],
                 latency_b1_p50=profile["latency_b1_p50"],
                 latency_b16_p50=profile["latency_b16_p50"],
+                extra={"ases_variant": student.variant} if student else {},
             )
         )
     bar.close()
@@ -168,6 +187,16 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     }
     write_tables(results, out, config.dataset, meta)
     return results
+
+
+def _ases_profile(student: AsEsStudent, num_gpus: float) -> dict[str, Any]:
+    """An AS-ES student's parameters (all its checkpoints); latency untimed (module docstring)."""
+    from lsr.evaluation.profile import profile_on_ray
+
+    figures = [profile_on_ray(path, [], source_max_tokens=1, generation_kwargs={}, batches=0, num_gpus=num_gpus)
+               for path in student.paths]
+    return {"parameters": sum(f["parameters"] for f in figures), "device": figures[0]["device"],
+            "latency_b1_p50": None, "latency_b16_p50": None}
 
 
 def _collect(generated: ray.data.Dataset, bar: Progress) -> pd.DataFrame:

@@ -48,9 +48,9 @@ def model_names(paths: Sequence[str]) -> list[tuple[str, str]]:
     for spec in paths:
         name, sep, path = spec.partition("=")
         if not sep or not name or os.path.exists(spec):
-            name, path = Path(spec.rstrip("/")).name or spec, spec
-            if name in ("model", "final") and Path(spec).parent.name:
-                name = Path(spec.rstrip("/")).parent.name
+            # A dual AS-ES student (ES_DIR+AS_DIR, lsr.ases.student) is named after both of its folders.
+            parts = spec.split("+") if "+" in spec and not os.path.exists(spec) else [spec]
+            name, path = "+".join(_folder_name(part) for part in parts), spec
         named.append((name, path))
     counts: dict[str, int] = {}
     unique = []
@@ -58,6 +58,14 @@ def model_names(paths: Sequence[str]) -> list[tuple[str, str]]:
         counts[name] = counts.get(name, 0) + 1
         unique.append((name if counts[name] == 1 else f"{name}-{counts[name]}", path))
     return unique
+
+
+def _folder_name(spec: str) -> str:
+    """A checkpoint's name: its folder's, or its run's when the folder is the ``model``/``final`` of a run."""
+    name = Path(spec.rstrip("/")).name or spec
+    if name in ("model", "final") and Path(spec).parent.name:
+        name = Path(spec.rstrip("/")).parent.name
+    return name
 
 
 def _figure(value: float | None, fmt: str) -> str:

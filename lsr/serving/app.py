@@ -135,8 +135,9 @@ class Summarizer:
         limit = self.model.source_max_tokens
         summaries = [
             Summary(summary=g.summary, input_tokens=g.input_tokens, truncated=g.input_tokens > limit,
-                    batch_size=g.batch_size)
-            for g in generated
+                    batch_size=g.batch_size,
+                    rationale=self.model.explanation(g, text) if parsed.explain else None)
+            for g, text in zip(generated, documents, strict=True)
         ]  # fmt: skip
         return SummarizeResponse(
             model=self.model.model_id,

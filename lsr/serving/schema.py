@@ -38,7 +38,9 @@ class SummarizeRequest(BaseModel):
     min_new_tokens: int | None = Field(default=None, ge=0, description="minimum summary length in tokens")
     max_new_tokens: int | None = Field(default=None, ge=1, description="maximum summary length in tokens")
     length_penalty: float | None = Field(default=None, description="beam-search length penalty")
-    explain: bool = Field(default=False, description="also return the per-layer, per-view gate values")
+    explain: bool = Field(
+        default=False, description="also return the per-layer, per-view gate values (MWF) or the rationale (AS-ES)"
+    )
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> SummarizeRequest:
@@ -77,6 +79,10 @@ class Summary(BaseModel):
     input_tokens: int = Field(description="tokens in the document before truncation")
     truncated: bool = Field(description="the document was cut to source_max_tokens before summarising")
     batch_size: int = Field(description="documents generated together with this one (dynamic batching)")
+    rationale: dict[str, Any] | None = Field(
+        default=None, description="with explain, from an AS-ES student: its own rationale (aspects, associated "
+        "sentences located in the document or flagged ungrounded, triples, sub-summaries, turns)"
+    )
 
 
 class Timings(BaseModel):

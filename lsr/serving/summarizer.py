@@ -4,6 +4,12 @@ Generation is evaluation's (:func:`lsr.evaluation.generate_batch` on a model loa
 :func:`lsr.evaluation.load_summarizer`) with the data set's preset, so a served summary equals the summary
 ``lsr evaluate`` writes for the same document and settings. A batch from ``@serve.batch`` may mix requests with
 different settings; :meth:`ServedModel.summarize` runs one ``generate`` per distinct setting, in arrival order.
+
+An AS-ES student (:mod:`lsr.ases.student`: its run trained ``--objective as-es``, or ``ES_DIR+AS_DIR`` for the
+dual variant) writes its chain turn by turn (:func:`lsr.ases.generate.generate_chains`, as ``lsr evaluate``
+does); its summary is the chain's last one, and ``explain`` answers its own rationale
+(:func:`lsr.ases.explain.explain`: aspects, associated sentences located in the document, triples) instead of
+the MWF gates.
 """
 
 from __future__ import annotations
@@ -39,11 +45,18 @@ class Generated:
     batch_size: int
     queue_ms: float
     generate_ms: float
+    #: An AS-ES student's generated chain (:class:`lsr.ases.generate.Generated`); None for other students.
+    chain: Any = None
 
 
 def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
-    """The run's ``train_report.json`` (one level above ``model/``), or ``None`` for a model not from ``lsr train``."""
-    path = Path(model_dir).resolve().parent / TRAIN_REPORT
+    """The run's ``train_report.json`` (one level above ``model/``), or ``None`` for a model not from ``lsr train``.
+
+    For a dual AS-ES student (``ES_DIR+AS_DIR``) it is the ES model's run."""
+    from lsr.ases.student import as_es_student
+
+    student = as_es_student(str(model_dir))
+    path = Path(student.es_model if student else model_dir).resolve().parent / TRAIN_REPORT
     if not path.is_file():
         return None
     try:
@@ -56,7 +69,9 @@ def resolve_dataset(config: ServeConfig, training: dict[str, Any] | None) -> str
     """The generation preset: the config's, else the one the model was trained with."""
     if config.dataset:
         return config.dataset
-    dataset = ((training or {}).get("settings") or {}).get("dataset")
+    # ``config`` is what ``lsr train`` writes today; ``settings`` what older runs wrote.
+    recorded = (training or {}).get("config") or (training or {}).get("settings") or {}
+    dataset = recorded.get("dataset")
     if dataset in ("cnndm", "xsum"):
         return dataset
     raise InputError(f"{config.model}: no {TRAIN_REPORT} names the data set; give --dataset cnndm or xsum")
@@ -71,9 +86,12 @@ def model_id(config: ServeConfig) -> str:
 
 def check_servable(config: ServeConfig) -> str:
     """Fail before any replica starts when the checkpoint or its preset is unusable; returns the data set."""
+    from lsr.ases.student import as_es_student
     from lsr.evaluation.generation import check_checkpoint
 
-    check_checkpoint(config.model)
+    student = as_es_student(config.model)
+    for path in student.paths if student else [config.model]:
+        check_checkpoint(path)
     return resolve_dataset(config, training_metadata(config.model))
 
 
@@ -83,6 +101,7 @@ class ServedModel:
     def __init__(self, config: ServeConfig, device: str = "cpu"):
         import torch
 
+        from lsr.ases.student import as_es_student
         from lsr.config import preset
         from lsr.evaluation import load_summarizer
 
@@ -91,7 +110,11 @@ class ServedModel:
         self.training = training_metadata(config.model)
         self.dataset = resolve_dataset(config, self.training)
         self.model_id = model_id(config)
-        self.model, self.tokenizer = load_summarizer(config.model, device)
+        self.student = as_es_student(config.model)
+        self.model, self.tokenizer = load_summarizer(self.student.es_model if self.student else config.model, device)
+        self.as_model = (
+            load_summarizer(self.student.as_model, device) if self.student and self.student.as_model else None
+        )
         generation = preset(self.dataset).generation
         self.base_generation = {**generation.as_generate_kwargs(), **config.generation.as_kwargs()}
         positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
@@ -137,19 +160,41 @@ class ServedModel:
             texts = [documents[i].text for i in indices]
             counts = self.token_counts(texts)
             t0 = time.perf_counter()
-            summaries = generate_batch(
-                self.model,
-                self.tokenizer,
-                texts,
-                source_max_tokens=self.source_max_tokens,
-                generation_kwargs=dict(settings),
-                device=self.device,
-            )
+            if self.student is None:
+                summaries = generate_batch(
+                    self.model,
+                    self.tokenizer,
+                    texts,
+                    source_max_tokens=self.source_max_tokens,
+                    generation_kwargs=dict(settings),
+                    device=self.device,
+                )
+                chains: list[Any] = [None] * len(texts)
+            else:
+                chains = self.chains(texts, dict(settings))
+                summaries = [c.summary for c in chains]
             generate_ms = 1000 * (time.perf_counter() - t0)
-            for i, summary, count in zip(indices, summaries, counts, strict=True):
+            for i, summary, count, chain in zip(indices, summaries, counts, chains, strict=True):
                 queue_ms = 1000 * (started - documents[i].enqueued_at)
-                results[i] = Generated(summary, count, len(indices), queue_ms, generate_ms)
+                results[i] = Generated(summary, count, len(indices), queue_ms, generate_ms, chain)
         return [r for r in results if r is not None]
+
+    def chains(self, texts: Sequence[str], settings: dict[str, Any]) -> list[Any]:
+        """An AS-ES student's chains for ``texts``: each turn decoded with ``settings``, as ``lsr evaluate`` does."""
+        from lsr.ases.generate import generate_chains, model_step
+
+        main = (self.model, self.tokenizer)
+        models = {"ES": main, "AS": self.as_model or main}
+        step = model_step(models, source_max_tokens=self.source_max_tokens, generation_kwargs=settings,
+                          device=self.device)
+        return generate_chains(texts, step, unified=self.as_model is None)
+
+    def explanation(self, generated: Generated, document: str) -> dict[str, Any] | None:
+        """``explain: true`` for one document: an AS-ES student's rationale located in ``document``, else None
+        (an MWF student explains itself by its gates, answered once per request)."""
+        from lsr.ases.explain import explain
+
+        return explain(generated.chain, document) if generated.chain is not None else None
 
     # ---- GET /model ---------------------------------------------------------------------------------------
 
@@ -161,6 +206,7 @@ class ServedModel:
             "model_type": config.model_type,
             "dataset": self.dataset,
             "views": list(getattr(config, "mwf_views", None) or []),
+            "ases": self.student.variant if self.student else None,
             "gates": self.gates,
             "decoder_layers": config.decoder_layers,
             "parameters": sum(p.numel() for p in self.model.parameters()),

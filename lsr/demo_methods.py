@@ -1,0 +1,69 @@
+"""``lsr demo --method logit-kd|as-es``: the extra stages each method adds to the demo, and its table's rows.
+
+The demo has already mined, selected, and trained the MWF student and the plain fine-tuned baseline; a method adds
+its own students, trained through the real commands on the same rows with the same demo-sized settings, and
+returns the ``--model`` flags that put them in the one evaluation table:
+
+- ``logit-kd``: a teacher (the plain fine-tuned tiny model, trained twice as many steps, so it knows more than
+  the students it teaches; it shares their tokenizer, as KD needs), a logit-KD student taught by it online
+  (``--objective logit-kd --teacher``), and a sequence-level KD student trained on the mined LLM summaries
+  (``--summary-column total_summary``).
+- ``as-es``: ``lsr segment`` on the selected rows, then the dual students (an ES model and an AS model) and the
+  unified one; they are evaluated by writing their chains (``--model NAME=ES_DIR+AS_DIR`` for the dual pair).
+  They are trained without the validation pass: its summaries are single ``generate`` calls, not chains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+Stage = Callable[[list[str]], None]
+
+#: What each method leaves behind beyond the default demo's files (relative to --output).
+ARTIFACTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "logit-kd": (
+        ("teacher/model/", "the KD teacher (plain fine-tuning, twice the steps)"),
+        ("kd/model/", "the logit-KD student (CE + tempered KL to the teacher, online)"),
+        ("seqkd/model/", "the sequence-level KD student (trained on the mined LLM summaries)"),
+    ),
+    "as-es": (
+        ("seg/segmented, seg/segment_report.md", "the chains cut into ES/AS segments, and the split's statistics"),
+        ("ases-es/model/, ases-as/model/", "the dual AS-ES student: the ES model and the AS model"),
+        ("ases-unified/model/", "the unified AS-ES student"),
+        ("eval/AS-ES-*/predictions.parquet", "their summaries with the rationale each wrote (column rationale)"),
+    ),
+}
+
+
+def train_method(method: str, out: Path, *, common: Sequence[str], model_args: Sequence[str], steps: int,
+                 stage: Stage) -> list[str]:
+    """Run ``method``'s stages (module docstring); returns the ``lsr evaluate --model`` flags of its models.
+
+    ``common``: the demo's training flags (data, model, steps, validation); ``model_args``: the same without the
+    data and the validation."""
+    if method == "logit-kd":
+        return _logit_kd(out, common, steps, stage)
+    if method == "as-es":
+        return _as_es(out, model_args, stage)
+    raise ValueError(f"unknown demo method {method!r}")
+
+
+def _logit_kd(out: Path, common: Sequence[str], steps: int, stage: Stage) -> list[str]:
+    teacher = out / "teacher" / "model"
+    stage(["train", "--output", str(out / "teacher"), "--views", "none", *common, "--max-steps", str(2 * steps)])
+    stage(["train", "--output", str(out / "kd"), "--views", "none", *common, "--objective", "logit-kd",
+           "--teacher", str(teacher)])
+    stage(["train", "--output", str(out / "seqkd"), "--views", "none", *common, "--summary-column", "total_summary"])
+    return ["--model", f"Teacher={teacher}", "--model", f"KD={out / 'kd' / 'model'}",
+            "--model", f"Seq-KD={out / 'seqkd' / 'model'}"]
+
+
+def _as_es(out: Path, model_args: Sequence[str], stage: Stage) -> list[str]:
+    stage(["segment", "--input", str(out / "selected"), "--output", str(out / "seg"), "--overwrite"])
+    data = str(out / "seg" / "segmented")
+    for variant, folder in (("dual-es", "ases-es"), ("dual-as", "ases-as"), ("unified", "ases-unified")):
+        stage(["train", "--output", str(out / folder), "--data", data, *model_args, "--views", "none",
+               "--objective", "as-es", "--ases-variant", variant])
+    dual = f"{out / 'ases-es' / 'model'}+{out / 'ases-as' / 'model'}"
+    return ["--model", f"AS-ES-dual={dual}", "--model", f"AS-ES-unified={out / 'ases-unified' / 'model'}"]
