@@ -9,7 +9,8 @@ the other documents; rows that failed for a transient reason are taken out of th
 
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
-Ray's operators: requests in flight, rows of a request batch still waiting on a batch-mate, and (when the server
+Ray's operators: requests in flight, rows of a request batch still waiting on a batch-mate (Ray blocks hold
+``max(rows_per_file, 2 x max_in_flight)`` rows so a request actor can fill its budget, issue 12), and (when the server
 outruns the parsing operators after it, which a real LLM rarely does) rows queued between them. The pipeline is
 never serialised: the driver only collects; the request actors keep their own in-flight budgets full. On
 SIGINT/SIGTERM the rows already received are written before the run stops.
@@ -277,7 +278,10 @@ def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> Mining
     writer = RowWriter(output, config.rows_per_file, config.engine.secrets())
     if todo:
         logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
-        prepared = ds.repartition(target_num_rows_per_block=config.rows_per_file).map_batches(
+        # A request actor runs one task (one block) at a time, so a block must hold the rows that fill its
+        # in-flight budget (issue 12); durability is unchanged: the driver still writes every rows_per_file rows.
+        block_rows = max(config.rows_per_file, getattr(config.engine, "rows_in_flight", 0))
+        prepared = ds.repartition(target_num_rows_per_block=block_rows).map_batches(
             _prepare_batch,
             fn_kwargs={
                 "done_ids": pa.array(sorted(done_set), pa.string()),

@@ -56,11 +56,22 @@ class HttpEngine(LlmEngine):
         key = self.api_key()
         return (key,) if key else ()
 
+    @property
+    def rows_in_flight(self) -> int:
+        """Rows one request actor should hold so its ``max_in_flight`` slots never wait on a batch's tail.
+
+        Twice the budget: a batch is yielded only when all its requests are done, so while the last requests of
+        some batches finish, the next batches must already be sending.
+        """
+        return 2 * self.max_in_flight
+
     def processor_config(self):
         """The ``HttpRequestProcessorConfig``; the key goes only into the request headers."""
         from ray.data.llm import HttpRequestProcessorConfig
 
         from lsr.mining.http_session import ResilientSession
+
+        widen_async_batches(-(-self.rows_in_flight // self.batch_size))
 
         key = self.api_key()
         session_factory = functools.partial(
@@ -90,6 +101,23 @@ class HttpEngine(LlmEngine):
 
     def reply(self, data: dict[str, Any]) -> CallResult:
         return http_reply(data)
+
+
+def widen_async_batches(batches: int) -> None:
+    """Let one Ray Data task run at least ``batches`` async batches at once (Ray's default is 4).
+
+    Ray Data (2.5x) gives an async ``map_batches`` UDF such as ray.data.llm's HTTP stage at most
+    ``DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY`` (4) concurrent batches per task, and the stage's actor runs one
+    task at a time, so one stage held at most 4 x ``batch_size`` requests whatever ``--max-in-flight`` said
+    (issue 12: 64 of a budget of 256). HttpRequestProcessorConfig has no knob for it; the constant is read on the
+    driver when the dataset is planned, so raising it here, before the processor is applied, is the one place
+    the workaround lives. It never lowers the value (a user's ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``
+    stays when larger). The per-actor ``max_in_flight`` semaphore still bounds what reaches the server.
+    """
+    from ray.data._internal.planner import plan_udf_map_op
+
+    if plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY < batches:
+        plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY = batches
 
 
 def http_reply(data: dict[str, Any]) -> CallResult:
