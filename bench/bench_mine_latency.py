@@ -1,6 +1,6 @@
 """Mining against a server with an LLM's latency: does ``lsr mine --engine http`` keep the in-flight budget full?
 
-``bench_mine_http.py`` talks to a server that answers at once, so it sees only client overhead. Here a loopback
+The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a loopback
 OpenAI-compatible server (``tests/openai_stub_server.py``'s stub, fixed parsable answers) holds every request for
 ``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones queue, as
 behind a saturated vLLM), and samples how many requests it holds every 0.1 s. The same documents go through
