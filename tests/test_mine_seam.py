@@ -81,3 +81,20 @@ def test_every_engine_option_is_reachable_from_the_command_line():
             hidden = any(getattr(m, "cli", True) is False for m in info.metadata)
             assert name == "kind" or hidden or f"engine.{name}" in actions, (engine_cls, name)
     assert isinstance(build_parser(), argparse.ArgumentParser)
+
+
+def test_the_http_engine_lets_ray_hold_its_whole_in_flight_budget(monkeypatch):
+    """Ray Data allows an async UDF 4 concurrent batches per task by default, which capped a stage at
+    4 x batch_size requests whatever --max-in-flight said (issue 12); building the processor widens that to twice
+    the budget, and never narrows a larger setting."""
+    from ray.data._internal.planner import plan_udf_map_op
+
+    from lsr.mining.engines.http import widen_async_batches
+
+    monkeypatch.setattr(plan_udf_map_op, "DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY", 4)
+    engine = HttpEngine(url="http://h/v1", model="m", max_in_flight=256, batch_size=16)
+    engine.processor_config()
+    assert engine.rows_in_flight == 512
+    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY * engine.batch_size >= engine.rows_in_flight
+    widen_async_batches(2)
+    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY == 32
