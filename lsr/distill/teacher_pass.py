@@ -65,13 +65,11 @@ def score_topk(
 ) -> dict[str, list[list[Any]]]:
     """Per row: the summary ids scored, and the flat ``[position, rank]`` top-k ids and log-probs of the teacher."""
     from lsr.distill.teacher import seq2seq_logits
-    from lsr.training.data import pad_batch
+    from lsr.training.data import pad_batch, tokenize_rows
 
-    # The same calls as lsr.training.data.tokenize_rows; the stored labels let a training run check it.
-    ids = {
-        "input_ids": tokenizer(list(documents), truncation=True, max_length=source_max_tokens)["input_ids"],
-        "labels": tokenizer(list(summaries), truncation=True, max_length=target_max_tokens)["input_ids"],
-    }
+    # Tokenised exactly as training tokenises; the stored labels let a training run check it.
+    ids = tokenize_rows({"document": list(documents), "summary": list(summaries)}, tokenizer,
+                        source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens)
     batch = {name: value.to(device) for name, value in pad_batch(ids, tokenizer.pad_token_id).items()}
     with torch.inference_mode():
         logprobs = torch.log_softmax(seq2seq_logits(model, batch).float(), dim=-1)
