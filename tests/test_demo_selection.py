@@ -51,8 +51,9 @@ def test_too_few_kept_rows_is_one_clear_error():
         check_enough_kept(_report(3, 29), 8)
 
 
-def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeypatch, capsys):
-    """The demo's wiring: the relaxed flag reaches `lsr select`, the note is printed, and training never starts."""
+def _record_stages(tmp_path, monkeypatch, *, kept: int, rejected: int) -> list[list[str]]:
+    """Replace the demo's stages by a recorder: selection writes a report with these counts, evaluation stops the
+    demo (the report needs real results; the wiring is what is under test). Returns the recorded command lines."""
     stages: list[list[str]] = []
 
     def fake_stage(argv: list[str], script=None) -> None:
@@ -60,9 +61,17 @@ def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeyp
         if argv[0] == "select":
             out = tmp_path / "run" / "selected"
             out.mkdir(parents=True)
-            (out / "report.json").write_text(json.dumps(_report(1, 31)))
+            (out / "report.json").write_text(json.dumps(_report(kept, rejected)))
+        if argv[0] == "evaluate":
+            raise LsrError("stop here")
 
     monkeypatch.setattr(demo, "_stage", fake_stage)
+    return stages
+
+
+def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeypatch, capsys):
+    """The demo's wiring: the relaxed flag reaches `lsr select`, the note is printed, and training never starts."""
+    stages = _record_stages(tmp_path, monkeypatch, kept=1, rejected=31)
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)
     args = parser.parse_args(["--dataset", "xsum", "--output", str(tmp_path / "run")])
@@ -76,18 +85,7 @@ def test_demo_stops_after_selection_when_too_few_rows_are_kept(tmp_path, monkeyp
 @pytest.mark.parametrize("method", ["mwf", "logit-kd", "as-es"])
 def test_demo_methods_run_their_stages_and_put_every_model_in_one_table(tmp_path, monkeypatch, method):
     """The demo's wiring per --method: the stages in order, each student's flags, and the evaluated models."""
-    stages: list[list[str]] = []
-
-    def fake_stage(argv: list[str], script=None) -> None:
-        stages.append(argv)
-        if argv[0] == "select":
-            out = tmp_path / "run" / "selected"
-            out.mkdir(parents=True)
-            (out / "report.json").write_text(json.dumps(_report(20, 12)))
-        if argv[0] == "evaluate":
-            raise LsrError("stop here")  # the report needs real results; the wiring is what is under test
-
-    monkeypatch.setattr(demo, "_stage", fake_stage)
+    stages = _record_stages(tmp_path, monkeypatch, kept=20, rejected=12)
     parser = argparse.ArgumentParser()
     demo.add_arguments(parser)
     run = tmp_path / "run"

@@ -107,18 +107,12 @@ def generate_summaries(
 
 def check_checkpoint(path: str) -> None:
     """Fail before any generation when a ``--model`` is not a complete BART / MWF checkpoint."""
-    from transformers import AutoConfig
 
     import lsr.model  # noqa: F401
 
     if "://" in path:
         raise InputError(f"--model {path}: give a local checkpoint folder (copy it from object storage first)")
-    if not os.path.isdir(path):
-        raise InputError(f"--model {path}: no such directory (give a checkpoint in save_pretrained format)")
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"--model {path}: not a model checkpoint ({str(err).splitlines()[0]})") from None
+    config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")
     if config.model_type not in ("bart", "gated_bart"):
         raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student")
     check_weights(path)
@@ -184,3 +178,15 @@ def _safetensors_problem(file: str) -> str | None:
     if size < expected:
         return f"{size} of {expected} bytes"
     return None
+
+
+def local_model_config(path: str, flag: str, expected: str, kind: str):
+    """The ``AutoConfig`` of the local model folder ``path`` given by ``flag``, or one line saying what is wrong."""
+    from transformers import AutoConfig
+
+    if not os.path.isdir(path):
+        raise InputError(f"{flag} {path}: no such directory (give {expected})")
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{flag} {path}: not {kind} ({str(err).splitlines()[0]})") from None

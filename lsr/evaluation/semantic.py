@@ -87,16 +87,9 @@ class NliModel:
 
 def resolve_nli_model(path: str) -> NliModel:
     """Check an NLI model folder before any generation: a sequence classifier with an ``entailment`` label."""
-    import os
+    from lsr.evaluation.generation import local_model_config
 
-    from transformers import AutoConfig
-
-    if not os.path.isdir(path):
-        raise InputError(f"--nli-model {path}: no such directory (give a sequence-classification model folder)")
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"--nli-model {path}: not a model folder ({str(err).splitlines()[0]})") from None
+    config = local_model_config(path, "--nli-model", "a sequence-classification model folder", "a model folder")
     labels = {int(i): str(name) for i, name in (config.id2label or {}).items()}
     found = [i for i, name in labels.items() if name.lower().startswith("entail")]
     if len(found) != 1:
