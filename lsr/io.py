@@ -4,6 +4,11 @@ Every stage starts from :func:`read_documents` (raw corpora in their common shap
 (a previous stage's output), and ends with :func:`write_parquet`. Problems with the input are found up front,
 file by file, so the user gets one line naming the file and what is wrong with it rather than a traceback from
 inside a Ray task.
+
+Documents stream: nothing here materialises a corpus. The checks that need every row (unreadable rows, empty texts,
+duplicate ids) run as one streaming pass that keeps only the ids (:func:`index_documents`); the documents are
+then read again, block by block, as the stage consumes them (:func:`stream_documents`), so the driver's and the
+object store's memory do not grow with the corpus (``bench/bench_mine_memory.py`` measures both).
 """
 
 from __future__ import annotations
@@ -230,12 +235,13 @@ def _keep_valid(batch: pa.Table) -> pa.Table:
     return batch.filter(pc.equal(batch.column(_DROP_COLUMN), "")).drop_columns([_DROP_COLUMN])
 
 
-def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem) -> ray.data.Dataset:
+def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem, columns: _ColumnMap) -> ray.data.Dataset:
     import ray.data
 
     remote = None if isinstance(fs, pafs.LocalFileSystem) else fs
-    if fmt == "parquet":
-        return ray.data.read_parquet(files, filesystem=remote)
+    if fmt == "parquet":  # only the columns normalising reads (Ray pushes the projection into the reader)
+        wanted = [name for name in (columns.id, columns.document, columns.summary) if name is not None]
+        return ray.data.read_parquet(files, filesystem=remote).select_columns(wanted)
     if fmt == "csv":
         return ray.data.read_csv(files, filesystem=remote)
     # Arrow's JSON reader reads JSON Lines and, unlike Ray's pandas path, accepts a filesystem object, which
@@ -299,42 +305,122 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
-def read_documents(path: str) -> tuple[ray.data.Dataset, InputReport]:
-    """Documents from ``path`` as a materialised Ray Dataset with the columns ``id, document, summary``.
+@dataclass(frozen=True)
+class DocumentIndex:
+    """All the driver keeps of a corpus: the kept rows' ids in input order, and the read report.
 
-    Accepts JSON Lines, Parquet or CSV, a file or a folder, local or ``s3://``, with CNN/DailyMail's or XSum's
-    column names. Rows with an empty document or summary are removed and counted in the returned report.
-    Duplicate ids are an error: every later stage keys on ``id`` (resuming, partitioning), so a duplicate would
-    make a row vanish or appear twice downstream.
+    Built by :func:`index_documents`, one streaming pass that normalises every row on the worker that reads it
+    and sends the driver only each row's ``id`` and whether it was removed. That is what must be known before the
+    first document is mined (duplicate ids refused, removed rows counted, what ``--limit`` and a resume leave to
+    do) and it is all the driver holds: some tens of bytes per document in Arrow buffers, never the texts, which
+    :func:`stream_documents` reads again as a stream. The price is a second read of the input files.
+
+    The id column alone cannot stand in for this pass: a row's id is derived while normalising (an aliased column,
+    or a content hash of the texts when the id is absent or empty), and the duplicate check counts only the rows
+    that survive the removal of empty documents and summaries, which needs the texts.
+    """
+
+    path: str
+    fs: pafs.FileSystem
+    files: list[str]
+    fmt: str
+    columns: _ColumnMap
+    report: InputReport
+    ids: pa.Array
+
+
+def _index_batch(batch: pa.Table, columns: _ColumnMap) -> pa.Table:
+    """A source batch reduced to each row's normalised ``id`` and removal reason (the texts stay on the worker)."""
+    return normalise_batch(batch, columns).select(["id", _DROP_COLUMN])
+
+
+def _valid_batch(batch: pa.Table, columns: _ColumnMap, ids: pa.Array | None, exclude: bool) -> pa.Table:
+    """A source batch normalised, without its removed rows, and kept to (or cleared of) the given ids."""
+    valid = _keep_valid(normalise_batch(batch, columns))
+    if ids is None:
+        return valid
+    found = pc.is_in(valid.column("id"), value_set=ids)
+    return valid.filter(pc.invert(found) if exclude else found)
+
+
+def _read_error(err: Exception, path: str, fmt: str, fs: pafs.FileSystem, files: list[str]) -> InputError:
+    """Ray wraps reader errors; reduce them to the file-level message the user can act on."""
+    if fmt == "json":
+        _raise_first_bad_json_line(fs, files)
+    return InputError(f"{path}: could not read {fmt} data ({_root_message(err)})")
+
+
+def index_documents(path: str) -> DocumentIndex:
+    """Check ``path``'s rows in one streaming pass and keep their ids (see :class:`DocumentIndex`).
+
+    Rows with an empty document or summary are counted in the report and left out. Duplicate ids are an error:
+    every later stage keys on ``id`` (resuming, partitioning), so a duplicate would make a row vanish or appear
+    twice downstream; they are refused here, before a stage does any work.
     """
     from lsr.ray_utils import init_ray
 
     fs, files, fmt, columns = check_documents(path)
-
     init_ray()
+    pass_ = _read_raw(files, fmt, fs, columns).map_batches(
+        _index_batch, fn_kwargs={"columns": columns}, batch_format="pyarrow"
+    )
+    # In file order, so that "the first N documents" (--limit) are the same N in every run.
+    pass_.context.execution_options.preserve_order = True
+    ids: list[pa.Array] = []
+    reasons: Counter = Counter()
     try:
-        marked = _read_raw(files, fmt, fs).map_batches(
-            normalise_batch, fn_kwargs={"columns": columns}, batch_format="pyarrow"
-        ).materialize()
-    except Exception as err:  # Ray wraps reader errors; reduce them to the file-level message the user can act on.
-        if fmt == "json":
-            _raise_first_bad_json_line(fs, files)
-        raise InputError(f"{path}: could not read {fmt} data ({_root_message(err)})") from None
+        for batch in pass_.iter_batches(batch_size=None, batch_format="pyarrow"):
+            reason = batch.column(_DROP_COLUMN)
+            counts = pc.value_counts(reason)
+            reasons.update(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
+                                    strict=True)))
+            ids.append(batch.column("id").filter(pc.equal(reason, "")).combine_chunks())
+    except Exception as err:
+        raise _read_error(err, path, fmt, fs, files) from None
 
-    reasons = Counter(marked.select_columns([_DROP_COLUMN]).to_pandas()[_DROP_COLUMN].tolist())
     report = InputReport(path=path, files=files, rows_read=sum(reasons.values()))
     report.removed = {why: n for why, n in reasons.items() if why}
     report.rows_kept = reasons.get("", 0)
     if report.rows_kept == 0:
         raise InputError(f"{path}: no usable rows ({report.summary_line()})")
 
-    valid = marked.map_batches(_keep_valid, batch_format="pyarrow").materialize()
-    ids = valid.select_columns(["id"]).to_pandas()["id"]
-    duplicated = ids[ids.duplicated()].unique().tolist()
-    if duplicated:
-        shown = ", ".join(map(str, duplicated[:5]))
+    kept = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    counts = pc.value_counts(kept)
+    duplicated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(duplicated):
+        shown = ", ".join(map(str, duplicated.slice(0, 5).to_pylist()))
         raise InputError(f"{path}: {len(duplicated)} id(s) occur more than once (e.g. {shown}); ids must be unique")
-    return valid, report
+    return DocumentIndex(path=path, fs=fs, files=files, fmt=fmt, columns=columns, report=report, ids=kept)
+
+
+def stream_documents(index: DocumentIndex, ids: pa.Array | None = None, *, exclude: bool = False) -> ray.data.Dataset:
+    """The documents behind ``index`` as a lazy Ray Dataset (``id, document, summary``): read, normalised and
+    filtered block by block as a consumer pulls them, so no stage holds the corpus in memory or in the object store.
+
+    ``ids`` keeps only those rows (or, with ``exclude``, every row but those). When kept to ``ids``, the read stops
+    as soon as all of them have come through, so a small selection does not wait for the whole corpus.
+    """
+    ds = _read_raw(index.files, index.fmt, index.fs, index.columns).map_batches(
+        _valid_batch,
+        fn_kwargs={"columns": index.columns, "ids": ids, "exclude": exclude},
+        batch_format="pyarrow",
+    )
+    if ids is not None and not exclude:
+        ds = ds.limit(len(ids))
+    return ds
+
+
+def read_documents(path: str, limit: int | None = None) -> tuple[ray.data.Dataset, InputReport]:
+    """Documents from ``path`` as a streaming Ray Dataset with the columns ``id, document, summary``.
+
+    Accepts JSON Lines, Parquet or CSV, a file or a folder, local or ``s3://``, with CNN/DailyMail's or XSum's
+    column names. Every row is checked first (:func:`index_documents`: unreadable data, removed rows, duplicate
+    ids), then the dataset streams the kept rows; ``limit`` keeps the first ``limit`` of them in file order.
+    """
+    index = index_documents(path)
+    if limit is None:
+        return stream_documents(index), index.report
+    return stream_documents(index, index.ids.slice(0, limit)), index.report
 
 
 def _root_message(err: BaseException) -> str:
@@ -391,11 +477,14 @@ def write_parquet(ds: ray.data.Dataset, path: str, schema: pa.Schema) -> None:
 __all__ = [
     "COLUMN_ALIASES",
     "FORMATS",
+    "DocumentIndex",
     "InputReport",
     "content_id",
     "check_documents",
     "input_columns",
+    "index_documents",
     "read_documents",
+    "stream_documents",
     "read_parquet_dir",
     "resolve_files",
     "write_parquet",

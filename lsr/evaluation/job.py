@@ -111,9 +111,7 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     named = model_names(config.models)
     bertscore_model, similarity_model, nli_model = checked.bertscore, checked.similarity, checked.nli
 
-    ds, report = read_documents(config.data)
-    if config.limit:
-        ds = ds.limit(config.limit)
+    ds, report = read_documents(config.data, limit=config.limit or None)  # the first --limit rows, in file order
     ds = ds.materialize()
     num_gpus = 1 if config.gpu else 0
     out = config.output.rstrip("/")

@@ -1,11 +1,23 @@
 """The mining job (paper Step 1) on Ray Data: read, skip what is done, prompt, call, parse, write, report.
 
-Resuming: Ray Data's job-level checkpoint filters rows at the read and records them at the write of one
-dataset; this job reads through :func:`lsr.io.read_documents` (which normalises and materialises) and chains
-two processors, so it keeps its own equivalent: the output folder, owned by the run through a manifest and a
-lock (:mod:`lsr.mining.output`). A run reads the ``id`` columns of the files the manifest lists and sends only
-the other documents; rows that failed for a transient reason are taken out of their files first and mined again
-(:mod:`lsr.mining.failures`).
+Streaming: the corpus is never materialised. :func:`lsr.io.index_documents` checks every row in one streaming
+pass and keeps only the ids (duplicates refused and removed rows counted before any request is sent); the ids
+decide what this run mines (``--limit``, resume), and :func:`lsr.io.stream_documents` then reads the documents
+again, block by block, into the request stages as they pull them. The driver holds the ids (Arrow buffers) and at
+most ``rows_per_file`` finished rows; the object store holds the blocks in flight, whatever the corpus's size.
+
+Resuming: the run keeps its own output folder, owned through a manifest and a lock (:mod:`lsr.mining.output`).
+A run reads the ``id`` columns of the files the manifest lists and streams only the other documents; rows that
+failed for a transient reason are taken out of their files first and mined again (:mod:`lsr.mining.failures`).
+Ray Data's job-level checkpointing (``DataContext.checkpoint_config``, Ray 2.60) cannot replace this, for three
+reasons read in ``ray/data/checkpoint`` and ``ray/data/_internal/planner``: (1) it filters finished rows with an
+actor placed directly after the ``Read`` operator, on the id column of the raw file, while our ``id`` exists only
+after normalising (an aliased column such as ``doc_id``/``guid``, or a content hash when the input has none);
+(2) it records every written row as finished in its own checkpoint files and offers no way to take a row back
+short of rewriting Ray's files by hand, so a row that failed for a transient reason (written with its error, as
+the trust issue requires) would never be retried; (3) it is planned only when the dataset ends in a ``Write``
+operator, so the driver would no longer collect the rows: Ray names the files per block, outside the manifest that
+makes the output folder ours, and nothing flushes the finished rows on SIGINT/SIGTERM.
 
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
@@ -50,6 +62,8 @@ from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
+
+    from lsr.io import DocumentIndex
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +169,8 @@ class RowWriter:
 # ---------------------------------------------------------------------------------------- Ray Data operators
 
 
-def _prepare_batch(batch: pa.Table, done_ids: pa.Array, budget: TokenBudget | None, dataset: str) -> pa.Table:
-    """Drop finished ids; fit each document into the context (``prompt_document``, ``truncated``)."""
-    batch = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=done_ids)))
+def _prepare_batch(batch: pa.Table, budget: TokenBudget | None, dataset: str) -> pa.Table:
+    """Fit each document into the context (``prompt_document``, ``truncated``)."""
     documents = batch.column("document").to_pylist()
     summaries = batch.column("summary").to_pylist()
     fitted, truncated = [], []
@@ -249,17 +262,17 @@ def run_mining(config: MineConfig, prepared: tuple[OwnedOutput, OpenReport] | No
 
 
 def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> MiningReport:
-    from lsr.io import read_documents
+    from lsr.io import index_documents
 
     started = time.monotonic()
-    ds, input_report = read_documents(config.input)
-    if config.limit is not None:
-        ds = ds.limit(config.limit).materialize()
-    input_ids = _column(ds, "id")
+    index = index_documents(config.input)  # every row checked and its id kept, before any request; no document held
+    input_report = index.report
+    input_ids = index.ids if config.limit is None else index.ids.slice(0, config.limit)
     retried = take_out_rows_to_retry(output, transient=config.retry_failed, unparsable=config.retry_unparsable)
 
-    done_set = set(read_output_columns(output.fs, output.files(), ["id"]).column("id").to_pylist())
-    todo = sum(1 for i in input_ids if i not in done_set)
+    output_ids = read_output_columns(output.fs, output.files(), ["id"]).column("id").combine_chunks()
+    done = pc.is_in(input_ids, value_set=output_ids)
+    todo = len(input_ids) - int(pc.sum(done).as_py() or 0)
     settings = settings_of(config)
     report = MiningReport(
         input_path=config.input,
@@ -281,10 +294,10 @@ def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> Mining
         # A request actor runs one task (one block) at a time, so a block must hold the rows that fill its
         # in-flight budget (issue 12); durability is unchanged: the driver still writes every rows_per_file rows.
         block_rows = max(config.rows_per_file, getattr(config.engine, "rows_in_flight", 0))
+        ds = _documents_to_mine(index, input_ids, done, limited=config.limit is not None)
         prepared = ds.repartition(target_num_rows_per_block=block_rows).map_batches(
             _prepare_batch,
             fn_kwargs={
-                "done_ids": pa.array(sorted(done_set), pa.string()),
                 "budget": config.engine.budget(config.mining),
                 "dataset": config.dataset,
             },
@@ -314,9 +327,13 @@ def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> Mining
     return report
 
 
-def _column(ds: ray.data.Dataset, name: str) -> list[str]:
-    return [
-        v
-        for batch in ds.select_columns([name]).iter_batches(batch_format="pyarrow")
-        for v in batch.column(name).to_pylist()
-    ]
+def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:
+    """The stream of this run's documents: the input's rows kept to the ids not done, or (the smaller id set to
+    ship to every reading task, when nothing limits the input) cleared of the ids done."""
+    from lsr.io import stream_documents
+
+    todo_ids = input_ids.filter(pc.invert(done))
+    done_ids = input_ids.filter(done)
+    if not limited and len(done_ids) < len(todo_ids):
+        return stream_documents(index, done_ids if len(done_ids) else None, exclude=True)
+    return stream_documents(index, todo_ids)

@@ -55,8 +55,8 @@ def validation_rows(config: TrainConfig) -> list[dict[str, str]]:
         return []
     from lsr.io import read_documents
 
-    ds, _ = read_documents(config.validation)
-    rows = ds.limit(config.validation_size).to_pandas()
+    ds, _ = read_documents(config.validation, limit=config.validation_size)
+    rows = ds.to_pandas()
     return [{"id": str(r.id), "document": str(r.document), "summary": str(r.summary)} for r in rows.itertuples()]
 
 
