@@ -113,6 +113,9 @@ def mine_once(workdir: Path, docs: int, rows_per_shard: int, gcs_address: str) -
     out = workdir / f"out-{docs}"
     command = [sys.executable, "-m", "lsr.cli", "mine", "--input", str(corpus), "--output", str(out),
                "--dataset", "cnndm", "--engine", "oracle", "--ray-address", gcs_address]  # fmt: skip
+    import ray
+
+    jobs_before = len(ray._private.state.jobs())
     sampler = StoreSampler(gcs_address)
     idle_store, _ = sampler.read()
     sampler.start()
@@ -127,6 +130,8 @@ def mine_once(workdir: Path, docs: int, rows_per_shard: int, gcs_address: str) -
     sampler.stop()
     if child.returncode != 0:
         raise SystemExit(f"lsr mine failed for {docs} documents:\n{stderr[-3000:]}")
+    if len(ray._private.state.jobs()) != jobs_before + 1:  # the figures are of this cluster only if it ran here
+        raise SystemExit(f"{docs} documents: lsr mine did not run as a job of this script's Ray cluster")
     report = json.loads((workdir / f"out-{docs}.report.json").read_text())
     if not (report["complete"] and report["output_rows"] == docs):
         raise SystemExit(f"{docs} documents: the run is not complete: {report}")
