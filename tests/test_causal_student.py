@@ -22,14 +22,17 @@ GENERATION = {"num_beams": 2, "min_new_tokens": 2, "max_new_tokens": 8}
 
 
 def save_causal_teacher(folder: Path, *, seed: int = 1, extra_token: bool = False) -> Path:
-    """A tiny causal teacher of ``tiny-causal``'s shape; its logits are scaled up so it has confident preferences."""
+    """A tiny causal teacher of ``tiny-causal``'s shape with a strong fixed token preference to learn (the causal
+    twin of the BART teacher's ``final_logits_bias``): its last layer norm outputs one large vector everywhere."""
     from lsr.model.loading import tiny_causal_model
 
     model, tokenizer = tiny_causal_model(seed=seed)
     if extra_token:
         tokenizer.add_tokens(["<not-in-the-student>"])
     with torch.no_grad():
-        model.transformer.ln_f.weight.mul_(8.0)
+        ln_f = model.transformer.ln_f
+        ln_f.weight.zero_()
+        ln_f.bias.copy_(25.0 * torch.randn_like(ln_f.bias))  # logits = wte @ bias: std ~ 4 over the vocabulary
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
