@@ -114,6 +114,13 @@ def test_a_causal_student_fine_tunes_through_ray_train(finetuned):
     model, tokenizer = load_summarizer(str(finetuned / "model"))  # the class the exported config records
     assert isinstance(model, GPT2LMHeadModel) and not model.config.is_encoder_decoder
     assert len(tokenizer) == model.config.vocab_size
+    # What a worker restores on --resume or after a failure: the causal class again, at the step it stopped.
+    import ray.train
+
+    from lsr.training.checkpoints import load_checkpoint
+
+    restored = load_checkpoint(ray.train.Checkpoint.from_directory(report["latest_checkpoint"]))
+    assert isinstance(restored.model, GPT2LMHeadModel) and restored.progress.step == 6
 
 
 def test_evaluate_and_the_served_model_generate_with_the_trained_causal_student(finetuned, tmp_path, xsum_path):
