@@ -67,6 +67,11 @@ def test_mwf_and_as_es_refuse_a_causal_student_and_views_are_refused_for_it(tmp_
     with pytest.raises(InputError, match="holds 2048 positions.*lower --source-max-tokens"):
         _train_direct([*common, "--source-max-tokens", "2040"], 1, resume=False)
     assert main(["train", *mwf, "--objective", "mwf", "--max-steps", "1"]) == 2  # the CLI: one line, exit 2
+    with pytest.raises(InputError, match="causal LM: alignment targets are encoded by a BART"):
+        from lsr.cli import build_parser
+
+        args = build_parser().parse_args(["targets", "--data", str(data), "--model", "tiny-causal"])
+        args._run(args)
     assert not (tmp_path / "run").exists()
 
 
