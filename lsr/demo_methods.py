@@ -6,8 +6,10 @@ returns the ``--model`` flags that put them in the one evaluation table:
 
 - ``logit-kd``: a teacher (the plain fine-tuned tiny model, trained twice as many steps, so it knows more than
   the students it teaches; it shares their tokenizer, as KD needs), a logit-KD student taught by it online
-  (``--objective logit-kd --teacher``), and a sequence-level KD student trained on the mined LLM summaries
-  (``--summary-column total_summary``).
+  (``--objective logit-kd --teacher``), a sequence-level KD student trained on the mined LLM summaries
+  (``--summary-column total_summary``), and the same pair for a decoder-only student (``--model tiny-causal``): a
+  causal teacher fine-tuned twice as long and a causal logit-KD student taught by it (KD needs a teacher of the
+  student's family).
 - ``as-es``: ``lsr segment`` on the selected rows, then the dual students (an ES model and an AS model) and the
   unified one; they are evaluated by writing their chains (``--model NAME=ES_DIR+AS_DIR`` for the dual pair).
   They are trained without the validation pass: its summaries are single ``generate`` calls, not chains.
@@ -26,6 +28,7 @@ ARTIFACTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("teacher/model/", "the KD teacher (plain fine-tuning, twice the steps)"),
         ("kd/model/", "the logit-KD student (CE + tempered KL to the teacher, online)"),
         ("seqkd/model/", "the sequence-level KD student (trained on the mined LLM summaries)"),
+        ("causal-teacher/model/, causal-kd/model/", "a decoder-only (tiny-causal) teacher and its logit-KD student"),
     ),
     "as-es": (
         ("seg/segmented, seg/segment_report.md", "the chains cut into ES/AS segments, and the split's statistics"),
@@ -55,8 +58,15 @@ def _logit_kd(out: Path, common: Sequence[str], steps: int, stage: Stage) -> lis
     stage(["train", "--output", str(out / "kd"), "--views", "none", *common, "--objective", "logit-kd",
            "--teacher", str(teacher)])
     stage(["train", "--output", str(out / "seqkd"), "--views", "none", *common, "--summary-column", "total_summary"])
+    # The decoder-only pair: the same flags with --model tiny-causal (a later --model wins).
+    causal = [*common, "--model", "tiny-causal"]
+    causal_teacher = out / "causal-teacher" / "model"
+    stage(["train", "--output", str(out / "causal-teacher"), "--views", "none", *causal, "--max-steps", str(2 * steps)])
+    stage(["train", "--output", str(out / "causal-kd"), "--views", "none", *causal, "--objective", "logit-kd",
+           "--teacher", str(causal_teacher)])
     return ["--model", f"Teacher={teacher}", "--model", f"KD={out / 'kd' / 'model'}",
-            "--model", f"Seq-KD={out / 'seqkd' / 'model'}"]
+            "--model", f"Seq-KD={out / 'seqkd' / 'model'}", "--model", f"Causal-Teacher={causal_teacher}",
+            "--model", f"Causal-KD={out / 'causal-kd' / 'model'}"]
 
 
 def _as_es(out: Path, model_args: Sequence[str], stage: Stage) -> list[str]:

@@ -109,8 +109,15 @@ def test_demo_methods_run_their_stages_and_put_every_model_in_one_table(tmp_path
             run / "teacher" / "model")
         assert seqkd[seqkd.index("--summary-column") + 1] == "total_summary"
         assert [stages.index(s) for s in (teacher, kd)] == sorted(stages.index(s) for s in (teacher, kd))
+        causal_teacher, causal_kd = trained[str(run / "causal-teacher")], trained[str(run / "causal-kd")]
+        for argv in (causal_teacher, causal_kd):  # the decoder-only pair: the last --model wins
+            assert [argv[i + 1] for i, a in enumerate(argv) if a == "--model"][-1] == "tiny-causal"
+        assert causal_kd[causal_kd.index("--teacher") + 1] == str(run / "causal-teacher" / "model")
+        assert stages.index(causal_teacher) < stages.index(causal_kd)
         assert evaluated[2:] == [f"Teacher={run / 'teacher' / 'model'}", f"KD={run / 'kd' / 'model'}",
-                                 f"Seq-KD={run / 'seqkd' / 'model'}"]
+                                 f"Seq-KD={run / 'seqkd' / 'model'}",
+                                 f"Causal-Teacher={run / 'causal-teacher' / 'model'}",
+                                 f"Causal-KD={run / 'causal-kd' / 'model'}"]
     else:
         segment = next(s for s in stages if s[0] == "segment")
         assert segment[segment.index("--input") + 1] == str(run / "selected")

@@ -137,13 +137,14 @@ def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
 
 
 def test_a_model_that_is_not_bart_is_refused_clearly(tmp_path):
-    from transformers import GPT2Config
+    from transformers import T5Config
 
     from lsr.model.loading import load_student
 
-    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
-    with pytest.raises(InputError, match="not a BART checkpoint.*'gpt2'"):
-        load_student(str(tmp_path / "gpt2"), {"mwf_views": []})
+    # A decoder-only causal LM is a student too (tests/test_causal_student.py); another seq2seq family is not.
+    T5Config(num_layers=1, d_model=8, num_heads=2, d_kv=4, d_ff=8).save_pretrained(tmp_path / "t5")
+    with pytest.raises(InputError, match="not a BART checkpoint or a causal LM.*'t5'"):
+        load_student(str(tmp_path / "t5"), {"mwf_views": []})
     with pytest.raises(InputError, match="not a BART checkpoint"):
         load_student(str(tmp_path / "missing"), {"mwf_views": []})
 

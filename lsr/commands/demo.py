@@ -7,8 +7,9 @@ table comparing the two. The figures of a tiny random-init model trained for min
 machinery, not a result; use ``facebook/bart-large`` and the full corpus for that.
 
 ``--method`` adds the other training methods to the same chain and table (:mod:`lsr.demo_methods`):
-``logit-kd`` a teacher, a logit-KD student and a sequence-level KD student; ``as-es`` the segmentation and the
-dual and unified AS-ES students. The default, ``mwf``, is the demo above, unchanged.
+``logit-kd`` a teacher, a logit-KD student and a sequence-level KD student (and a decoder-only teacher and KD
+student); ``as-es`` the segmentation and the dual and unified AS-ES students. The default, ``mwf``, is the demo
+above, unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 DEMO_BATCH_SIZE = 8
 COMMANDS_FILE = "commands.sh"
 METHODS = ("mwf", "logit-kd", "as-es")
-#: Training steps per model when --steps is not given: the other methods train five models, so fewer each.
+#: Training steps per model when --steps is not given: the other methods train five or seven models, so fewer each.
 DEFAULT_STEPS = {"mwf": 100, "logit-kd": 20, "as-es": 20}
 #: What the demo leaves behind (relative to --output), listed at the end.
 ARTIFACTS = (
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-size", type=int, default=8, help="documents held out for validation and evaluation")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"training steps per model (default: {DEFAULT_STEPS['mwf']}; with --method logit-kd or "
-                        f"as-es, which train five models, {DEFAULT_STEPS['logit-kd']})")
+                        f"as-es, which train five or seven models, {DEFAULT_STEPS['logit-kd']})")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--engine", choices=("oracle", "http"), default="oracle")
     parser.add_argument("--url", help="http engine: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
@@ -56,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bertscore", action="store_true", help="ROUGE only in the evaluation table")
     parser.add_argument("--method", choices=METHODS, default="mwf",
                         help="mwf: MWF student and plain baseline; logit-kd: also a teacher, a logit-KD and a "
-                        "sequence-level KD student; as-es: also the dual and unified AS-ES students (default: mwf)")
+                        "sequence-level KD student, and a decoder-only teacher and logit-KD student; as-es: also "
+                        "the dual and unified AS-ES students (default: mwf)")
 
 
 def split_sample(source: Path, out_dir: Path, test_size: int, seed: int = 0) -> tuple[Path, Path]:

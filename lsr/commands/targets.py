@@ -38,12 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lsr.cli_config import config_from_args
+    from lsr.errors import InputError
+    from lsr.model.loading import CAUSAL, student_family
     from lsr.model.views import VIEWS
     from lsr.ray_utils import init_ray
     from lsr.training.data import read_training_rows
     from lsr.training.target_pass import ensure_targets
 
     config = config_from_args(args)  # every option checked before Ray starts
+    if student_family(config.checkpoint) == CAUSAL:
+        raise InputError(f"--model {config.checkpoint!r} is a causal LM: alignment targets are encoded by a BART "
+                         "student's encoder (MWF), which a decoder-only model does not have")
     init_ray(address=config.ray_address)
     rows, count, failed = read_training_rows(config.data, VIEWS)
     _, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)

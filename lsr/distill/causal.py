@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from lsr.errors import InputError
+
 LABEL_PAD = -100
 INSTRUCTION = "Summarize the following news article.\n\nArticle: "
 SUMMARY_CUE = "\n\nSummary:"
@@ -43,10 +45,29 @@ def causal_rows(
 def prompt_ids(tokenizer: Any, document: str, *, source_max_tokens: int, instruction: str = INSTRUCTION) -> list[int]:
     """``[bos] instruction document cue``, the document truncated to ``source_max_tokens`` tokens."""
     head = tokenizer(instruction, add_special_tokens=False)["input_ids"]
-    body = tokenizer(document, add_special_tokens=False)["input_ids"][:source_max_tokens]
+    # Cut after tokenising (verbose=False: a document longer than the tokenizer's nominal maximum is expected here).
+    body = tokenizer(document, add_special_tokens=False, verbose=False)["input_ids"][:source_max_tokens]
     cue = tokenizer(SUMMARY_CUE, add_special_tokens=False)["input_ids"]
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     return bos + head + body + cue
+
+
+def prompt_overhead(tokenizer: Any, instruction: str = INSTRUCTION) -> int:
+    """Tokens of a prompt besides the document's: bos, the instruction and the summary cue."""
+    return len(prompt_ids(tokenizer, "", source_max_tokens=0, instruction=instruction))
+
+
+def source_budget(model: Any, tokenizer: Any, source_max_tokens: int, max_new_tokens: int) -> int:
+    """The document tokens a prompt may hold: ``source_max_tokens``, less if the model's positions cannot also hold
+    the instruction, the cue and ``max_new_tokens`` new tokens (so a long document never runs past them)."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if not positions:
+        return source_max_tokens
+    room = positions - prompt_overhead(tokenizer) - max_new_tokens
+    if room < 1:
+        raise InputError(f"the causal model holds {positions} positions: no room for a document beside the prompt "
+                         f"and {max_new_tokens} new tokens")
+    return min(source_max_tokens, room)
 
 
 def causal_logits(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,8 +85,12 @@ def generate_causal(
     generation_kwargs: dict[str, Any],
     device: str | torch.device = "cpu",
 ) -> list[str]:
-    """Summaries from a causal LM: the prompt in, the new tokens out, stopping at the end of the summary."""
-    prompts = [prompt_ids(tokenizer, d, source_max_tokens=source_max_tokens) for d in documents]
+    """Summaries from a causal LM: the prompt in, the new tokens out, stopping at the end of the summary.
+
+    The document is cut to ``source_max_tokens`` (the preset's, as for a seq2seq student), or shorter when the
+    model's positions would not hold the prompt and ``max_new_tokens`` more (:func:`source_budget`)."""
+    source = source_budget(model, tokenizer, source_max_tokens, int(generation_kwargs.get("max_new_tokens") or 0))
+    prompts = [prompt_ids(tokenizer, d, source_max_tokens=source) for d in documents]
     longest = max(len(p) for p in prompts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     input_ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts], device=device)

@@ -21,6 +21,24 @@ def check_teacher_path(path: str) -> None:
         raise InputError(f"teacher {path!r} is not a checkpoint folder (no config.json); give a save_pretrained folder")
 
 
+def teacher_family(path: str) -> str:
+    """``seq2seq`` or ``causal``: the teacher's family, read from its config (refused clearly if neither)."""
+    from transformers import AutoConfig
+
+    from lsr.model.loading import config_family
+
+    check_teacher_path(path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"teacher {path!r} has no readable config: {str(err).splitlines()[0]}") from None
+    family = config_family(config)
+    if family is None:
+        raise InputError(f"teacher {path!r} is a {config.model_type!r} model; give a BART-family seq2seq model or a "
+                         "decoder-only causal LM")
+    return family
+
+
 def load_teacher_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 

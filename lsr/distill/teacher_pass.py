@@ -8,8 +8,9 @@ temperature, see :mod:`lsr.distill.kd_loss`). The rows are written back with thr
 reads them like a selection output; ``OUTPUT/teacher_report.json`` says how much each example costs to store.
 
 The documents and summaries are tokenised exactly as training tokenises them (the same tokenizer, truncation and
-data-set lengths), and the scored ids are stored, so a training run that would read other tokens refuses.
-On a cluster, a vLLM teacher can produce the same columns from prompt log-probs (:mod:`lsr.distill.vllm_teacher`).
+data-set lengths; for a causal teacher and student, ``prompt + summary`` with the prompt's labels at -100), and the
+scored ids are stored, so a training run that would read other tokens refuses. On a cluster, a vLLM teacher can
+produce the same columns from prompt log-probs (:mod:`lsr.distill.vllm_teacher`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ class TeacherPassConfig(StageConfig):
     data: str = Field(description="the selection output (its kept/ folder is used) or Parquet training rows")
     output: str = Field(description="folder for kept/ (the rows with the teacher's top-k) and teacher_report.json")
     dataset: Dataset = Field(description="picks the paper's truncation lengths (the training run's)")
-    teacher: str = Field(description="teacher checkpoint folder (seq2seq, save_pretrained format)")
-    student: Annotated[str, Flag(metavar="tiny|PATH")] = Field(
-        default="tiny", description="the student the top-k is for: its tokenizer must be the teacher's"
+    teacher: str = Field(description="teacher checkpoint folder (save_pretrained format; seq2seq for a BART student, "
+                         "causal LM for a causal one)")
+    student: Annotated[str, Flag(metavar="tiny|tiny-causal|PATH")] = Field(
+        default="tiny", description="the student the top-k is for: its tokenizer and family must be the teacher's"
     )
     top_k: int = Field(default=20, ge=1, description="token ids and log-probs kept per summary position")
     summary_column: Literal["summary", "total_summary"] = Field(
@@ -62,26 +64,30 @@ def score_topk(
     source_max_tokens: int,
     target_max_tokens: int,
     device: torch.device | str = "cpu",
+    causal: bool = False,
 ) -> dict[str, list[list[Any]]]:
-    """Per row: the summary ids scored, and the flat ``[position, rank]`` top-k ids and log-probs of the teacher."""
-    from lsr.distill.teacher import seq2seq_logits
-    from lsr.training.data import pad_batch, tokenize_rows
+    """Per row: the labels the run will train on, and the flat ``[position, rank]`` top-k ids and log-probs of the
+    teacher at every summary position (all labels of a seq2seq row; the summary after a ``causal`` row's prompt)."""
+    from lsr.distill.teacher import teacher_forced
+    from lsr.training.data import LABEL_PAD, pad_batch, tokenize_rows
 
     # Tokenised exactly as training tokenises; the stored labels let a training run check it.
     ids = tokenize_rows({"document": list(documents), "summary": list(summaries)}, tokenizer,
-                        source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens)
-    batch = {name: value.to(device) for name, value in pad_batch(ids, tokenizer.pad_token_id).items()}
+                        source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens, causal=causal)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batch = {name: value.to(device) for name, value in pad_batch(ids, pad).items()}
     with torch.inference_mode():
-        logprobs = torch.log_softmax(seq2seq_logits(model, batch).float(), dim=-1)
+        logits, aligned = teacher_forced(model, batch)  # logits[:, t] predicts aligned[:, t]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
     if k > logprobs.size(-1):
         raise InputError(f"--top-k {k} exceeds the teacher's vocabulary of {logprobs.size(-1)} tokens")
     top = logprobs.topk(k, dim=-1)
+    scored = aligned != LABEL_PAD
     out: dict[str, list[list[Any]]] = {LABELS: [], IDS: [], LOGPROBS: []}
     for row, labels in enumerate(ids["labels"]):
-        n = len(labels)
         out[LABELS].append(list(labels))
-        out[IDS].append(top.indices[row, :n].reshape(-1).tolist())
-        out[LOGPROBS].append(top.values[row, :n].reshape(-1).tolist())
+        out[IDS].append(top.indices[row][scored[row]].reshape(-1).tolist())
+        out[LOGPROBS].append(top.values[row][scored[row]].reshape(-1).tolist())
     return out
 
 
@@ -102,6 +108,7 @@ class TeacherScorer:
         self.device = torch.device("cuda" if config.use_gpu else "cpu")
         self.model = load_teacher(config.teacher, self.device)
         self.tokenizer = load_teacher_tokenizer(config.teacher)
+        self.causal = not self.model.config.is_encoder_decoder
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         config = self.config
@@ -109,7 +116,7 @@ class TeacherScorer:
             self.model, self.tokenizer, batch.column("document").to_pylist(),
             batch.column(config.summary_column).to_pylist(), k=config.top_k,
             source_max_tokens=config.model.source_max_tokens, target_max_tokens=config.model.target_max_tokens,
-            device=self.device,
+            device=self.device, causal=self.causal,
         )
         for field in TEACHER_FIELDS:
             batch = batch.append_column(field, pa.array(scored[field.name], field.type))
@@ -128,17 +135,16 @@ def _prepare_output(output: str, overwrite: bool) -> str:
     return kept
 
 
-def check_seq2seq_teacher(path: str) -> None:
-    """This pass writes the seq2seq layout the training data pipeline reads; a causal teacher goes through vLLM."""
-    from transformers import AutoConfig
+def check_teacher_family(teacher: str, student: str) -> None:
+    """The teacher scores the layout the student trains on (document -> summary, or prompt + summary), so both must
+    be of one family: seq2seq (BART) or causal LM."""
+    from lsr.distill.teacher import teacher_family
+    from lsr.model.loading import student_family
 
-    import lsr.model  # noqa: F401  (registers gated_bart)
-
-    if not AutoConfig.from_pretrained(path).is_encoder_decoder:
-        raise InputError(
-            f"teacher {path!r} is a causal LM; this pass scores seq2seq teachers (BART family) for BART students; "
-            "score a decoder-only teacher with the vLLM pass (lsr.distill.vllm_teacher)"
-        )
+    have, want = teacher_family(teacher), student_family(student)
+    if have != want:
+        raise InputError(f"teacher {teacher!r} is a {have} model and the student {student!r} a {want} one; the "
+                         "offline pass needs a teacher of the student's family (seq2seq or causal LM)")
 
 
 def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
@@ -151,7 +157,7 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     from lsr.training.data import drop_failed_rows, training_dir
 
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
-    check_seq2seq_teacher(config.teacher)
+    check_teacher_family(config.teacher, config.student)
     kept = _prepare_output(config.output, config.overwrite)
     init_ray(address=config.ray_address)
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])

@@ -1,5 +1,8 @@
 """Loading a student checkpoint and generating summaries by beam search, the same way in every stage.
 
+A student is a seq2seq model (BART, MWF) or a decoder-only causal LM; both load and generate through the same
+two functions, which pick the class and the decoding from the checkpoint's config.
+
 Training's validation, evaluation and serving all decode through :func:`generate_batch` with the data set's
 generation preset, so a score seen during training is the score evaluation reports. :func:`check_checkpoint`
 runs before Ray starts, so a wrong ``--model`` (no folder, no config, missing or truncated weights) is one line
@@ -25,11 +28,15 @@ WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json"
 
 
 def load_summarizer(path: str, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` of a checkpoint (BART or MWF) in ``save_pretrained`` format, in eval mode."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode;
+    the class is the one its config records (seq2seq or causal, :func:`lsr.model.loading.config_family`)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
-    model = AutoModelForSeq2SeqLM.from_pretrained(path).to(device).eval()
+    from lsr.model.loading import CAUSAL, config_family
+
+    config = check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
+    auto = AutoModelForCausalLM if config_family(config) == CAUSAL else AutoModelForSeq2SeqLM
+    model = auto.from_pretrained(path).to(device).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 
@@ -42,8 +49,17 @@ def generate_batch(
     generation_kwargs: dict[str, Any],
     device: str | torch.device = "cpu",
 ) -> list[str]:
-    """Summaries of ``documents`` by beam search (inputs truncated to ``source_max_tokens``, as in training)."""
+    """Summaries of ``documents`` by beam search (inputs truncated to ``source_max_tokens``, as in training).
+
+    A decoder-only student is given its training prompt (instruction + document) and its new tokens are the
+    summary, up to its end-of-sequence token (:func:`lsr.distill.causal.generate_causal`)."""
     import torch
+
+    if not model.config.is_encoder_decoder:
+        from lsr.distill.causal import generate_causal
+
+        return generate_causal(model, tokenizer, documents, source_max_tokens=source_max_tokens,
+                               generation_kwargs=generation_kwargs, device=device)
 
     encoded = tokenizer(
         list(documents), truncation=True, max_length=source_max_tokens, padding=True, return_tensors="pt"
@@ -105,17 +121,21 @@ def generate_summaries(
     )
 
 
-def check_checkpoint(path: str) -> None:
-    """Fail before any generation when a ``--model`` is not a complete BART / MWF checkpoint."""
+def check_checkpoint(path: str):
+    """Fail before any generation when a ``--model`` is not a complete BART / MWF / causal LM checkpoint; its
+    config."""
 
     import lsr.model  # noqa: F401
+    from lsr.model.loading import config_family
 
     if "://" in path:
         raise InputError(f"--model {path}: give a local checkpoint folder (copy it from object storage first)")
     config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")
-    if config.model_type not in ("bart", "gated_bart"):
-        raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student")
+    if config_family(config) is None:
+        raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student or a "
+                         "decoder-only causal LM")
     check_weights(path)
+    return config
 
 
 def check_weights(path: str) -> None:

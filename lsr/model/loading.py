@@ -1,6 +1,13 @@
-"""Model loading: the ``tiny`` student for demos and tests, and any BART checkpoint loaded as an MWF student.
+"""Model loading: the ``tiny`` students for demos and tests, any BART checkpoint loaded as an MWF student, and
+decoder-only causal LMs (``AutoModelForCausalLM``) loaded as they are.
 
 (A "preset" in this project means only a data set's paper defaults, :mod:`lsr.config`.)
+
+A student is of one of two families: ``seq2seq`` (BART, the MWF student) or ``causal`` (a decoder-only LM fed
+``instruction + document + summary``, :mod:`lsr.distill.causal`). The family is read from the checkpoint's own
+``config.json`` (``is_encoder_decoder``, which ``save_pretrained`` writes with the architecture's class name), so a
+model exported by ``lsr train`` records its family and every stage loads it with the right class
+(:func:`load_trained_student`); ``tiny-causal`` is the causal twin of ``tiny``.
 
 ``tiny`` is a randomly initialised 2+2-layer BART-shaped model with a byte-level BPE tokenizer shipped in
 ``lsr/assets/tiny_tokenizer`` (vocab.json + merges.txt, BART's format and special tokens), so a fresh clone
@@ -17,6 +24,8 @@ from typing import Any
 from lsr.errors import InputError
 
 TINY = "tiny"
+TINY_CAUSAL = "tiny-causal"
+SEQ2SEQ, CAUSAL = "seq2seq", "causal"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY_TOKENIZER_DIR = ASSETS / "tiny_tokenizer"
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
@@ -42,6 +51,23 @@ TINY_ARCHITECTURE: dict[str, Any] = {
     "eos_token_id": 2,
     "decoder_start_token_id": 2,
     "forced_eos_token_id": 2,
+}
+
+
+#: Shape of the tiny causal student (GPT-2 style) over the same tokenizer: about the tiny BART's width and depth.
+#: Its positions hold the prompt (instruction, a CNN/DM document of 1024 tokens, the cue) plus a summary.
+TINY_CAUSAL_ARCHITECTURE: dict[str, Any] = {
+    "n_embd": 64,
+    "n_layer": 2,
+    "n_head": 4,
+    "n_inner": 128,
+    "n_positions": 2048,
+    "resid_pdrop": 0.1,
+    "embd_pdrop": 0.1,
+    "attn_pdrop": 0.1,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
 }
 
 
@@ -104,15 +130,38 @@ def tiny_model(mwf_fields: dict[str, Any], seed: int = 0):
     return GatedBartForConditionalGeneration(config), tokenizer
 
 
+def tiny_causal_model(seed: int = 0):
+    """A randomly initialised tiny causal (GPT-2 style) student over the shipped tokenizer; same seed, same weights."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = tiny_tokenizer()
+    config = GPT2Config(vocab_size=len(tokenizer), **TINY_CAUSAL_ARCHITECTURE)
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config), tokenizer
+
+
 def _not_bart(name_or_path: str, why: str) -> InputError:
     return InputError(
-        f"--model {name_or_path!r} is not a BART checkpoint ({why}); give 'tiny' or a directory holding a "
-        "BART model in save_pretrained format (config.json with model_type 'bart' or 'gated_bart', weights, tokenizer)"
+        f"--model {name_or_path!r} is not a BART checkpoint or a causal LM ({why}); give 'tiny', 'tiny-causal' or a "
+        "directory in save_pretrained format (config.json with model_type 'bart' or 'gated_bart', or a decoder-only "
+        "causal LM such as 'gpt2' or 'llama'; weights, tokenizer)"
     )
 
 
+def config_family(config: Any) -> str | None:
+    """``seq2seq`` for BART / MWF configs, ``causal`` for decoder-only causal LMs, ``None`` for anything else."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if config.model_type in ("bart", "gated_bart"):
+        return SEQ2SEQ
+    if not getattr(config, "is_encoder_decoder", False) and config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return CAUSAL
+    return None
+
+
 def _checkpoint_config(name_or_path: str):
-    """The checkpoint's config, refused clearly unless it is BART or an MWF student."""
+    """The checkpoint's config, refused clearly unless it is BART, an MWF student or a decoder-only causal LM."""
     from transformers import AutoConfig
 
     import lsr.model  # noqa: F401  (registers gated_bart with AutoConfig)
@@ -121,14 +170,33 @@ def _checkpoint_config(name_or_path: str):
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
         raise _not_bart(name_or_path, f"no readable config: {str(err).splitlines()[0]}") from None
-    if config.model_type not in ("bart", "gated_bart"):
+    if config_family(config) is None:
         raise _not_bart(name_or_path, f"its model_type is {config.model_type!r}")
     return config
 
 
-def load_tokenizer(name_or_path: str):
-    """The tokenizer of ``tiny`` or of a BART checkpoint, without building the model (the driver only tokenises)."""
+def student_family(name_or_path: str) -> str:
+    """``seq2seq`` or ``causal``: the family of ``tiny``, ``tiny-causal`` or a checkpoint (refused if neither)."""
     if name_or_path == TINY:
+        return SEQ2SEQ
+    if name_or_path == TINY_CAUSAL:
+        return CAUSAL
+    return config_family(_checkpoint_config(name_or_path))
+
+
+def max_positions(name_or_path: str) -> int | None:
+    """The longest sequence the student's positions hold (``None`` when its config does not say)."""
+    if name_or_path == TINY:
+        return TINY_ARCHITECTURE["max_position_embeddings"]
+    if name_or_path == TINY_CAUSAL:
+        return TINY_CAUSAL_ARCHITECTURE["n_positions"]
+    return getattr(_checkpoint_config(name_or_path), "max_position_embeddings", None)
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of ``tiny``, ``tiny-causal`` or a checkpoint, without building the model (the driver only
+    tokenises)."""
+    if name_or_path in (TINY, TINY_CAUSAL):
         return tiny_tokenizer()
     from transformers import AutoTokenizer
 
@@ -140,19 +208,39 @@ def load_tokenizer(name_or_path: str):
 
 
 def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
-    """``(model, tokenizer)``: the MWF student built from ``tiny`` or from any BART checkpoint.
+    """``(model, tokenizer)``: the MWF student built from ``tiny`` or from any BART checkpoint, or a causal student.
 
     A plain BART checkpoint gets fresh rationale modules (``from_bart``); an MWF checkpoint is loaded as saved,
-    with ``mwf_fields`` overriding its config (so a checkpoint can be fine-tuned with another set of views).
+    with ``mwf_fields`` overriding its config (so a checkpoint can be fine-tuned with another set of views). A
+    causal student (``tiny-causal`` or a causal LM checkpoint) has no rationale modules: ``mwf_fields`` do not apply
+    (a run refuses views for it before loading, :mod:`lsr.training.family`).
     """
     if name_or_path == TINY:
         return tiny_model(mwf_fields, seed=seed)
+    if name_or_path == TINY_CAUSAL:
+        return tiny_causal_model(seed=seed)
     from lsr.model import GatedBartForConditionalGeneration
 
     config = _checkpoint_config(name_or_path)
     tokenizer = load_tokenizer(name_or_path)
+    if config_family(config) == CAUSAL:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(name_or_path), tokenizer
     if config.model_type == "bart":
         model = GatedBartForConditionalGeneration.from_bart(name_or_path, **mwf_fields)
     else:
         model = GatedBartForConditionalGeneration.from_pretrained(name_or_path, **mwf_fields)
     return model, tokenizer
+
+
+def load_trained_student(path: str | Path):
+    """A student saved by ``save_pretrained`` (a training checkpoint, an exported model), with the class its
+    config records: the MWF student for a seq2seq one, ``AutoModelForCausalLM`` for a causal one."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from lsr.model import GatedBartForConditionalGeneration
+
+    if config_family(AutoConfig.from_pretrained(path)) == CAUSAL:
+        return AutoModelForCausalLM.from_pretrained(path)
+    return GatedBartForConditionalGeneration.from_pretrained(path)

@@ -69,11 +69,11 @@ def load_checkpoint(checkpoint: ray.train.Checkpoint) -> Restored:
     """The model, tokenizer, counters, optimizer and scheduler states and history of a Ray Train checkpoint."""
     from transformers import AutoTokenizer
 
-    from lsr.model import GatedBartForConditionalGeneration
+    from lsr.model.loading import load_trained_student
 
     with checkpoint.as_directory() as directory:
         directory = Path(directory)
-        model = GatedBartForConditionalGeneration.from_pretrained(directory / MODEL_DIR)
+        model = load_trained_student(directory / MODEL_DIR)  # the MWF student, or a causal LM
         tokenizer = AutoTokenizer.from_pretrained(directory / MODEL_DIR)
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
         history = read_history(directory / HISTORY_FILE)

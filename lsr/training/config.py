@@ -34,8 +34,9 @@ class TrainConfig(TargetOptions, StageConfig):
                       "columns")
     output: str = Field(description="folder for model/, history.jsonl, gates.png, train_report.json and checkpoints/")
     dataset: Dataset = Field(description="picks the paper's defaults")
-    checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|PATH")] = Field(
-        default="tiny", description="'tiny' (random init, shipped tokenizer) or a BART / MWF checkpoint folder"
+    checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|tiny-causal|PATH")] = Field(
+        default="tiny", description="'tiny' (random init, shipped tokenizer), 'tiny-causal' (its decoder-only "
+        "twin), a BART / MWF checkpoint folder or a causal LM folder (finetune and logit-kd only, --views none)"
     )
     views: Annotated[list[str], Flag(parse=parse_views, metavar="ea,as,ter|none")] = Field(
         default=list(VIEWS),

@@ -36,12 +36,21 @@ def tokenize_rows(
     source_max_tokens: int,
     target_max_tokens: int,
     summary_column: str = "summary",
+    causal: bool = False,
 ) -> dict[str, list[list[int]]]:
     """Ragged token ids of a batch of rows: ``input_ids`` (the document) and ``labels`` (the target summary).
 
     ``summary_column`` is the target: the gold ``summary``, or the LLM's ``total_summary`` (sequence-level KD).
     Rationale texts are not tokenised here: the training step reads their stored target vectors instead.
+    A ``causal`` student reads one sequence instead: ``input_ids`` is the prompt (instruction + document) followed
+    by the summary, and ``labels`` is the same with -100 on the prompt (:func:`lsr.distill.causal.causal_rows`).
     """
+    if causal:
+        from lsr.distill.causal import causal_rows
+
+        rows = causal_rows(tokenizer, list(rows["document"]), list(rows[summary_column]),
+                           source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens)
+        return {"input_ids": rows["input_ids"], "labels": rows["labels"]}
     return {
         "input_ids": tokenizer(list(rows["document"]), truncation=True, max_length=source_max_tokens)["input_ids"],
         "labels": tokenizer(list(rows[summary_column]), truncation=True, max_length=target_max_tokens)["input_ids"],
@@ -66,9 +75,11 @@ def tokenize_dataset(
     target_max_tokens: int,
     keep: Sequence[str] = (),
     summary_column: str = "summary",
+    causal: bool = False,
 ) -> ray.data.Dataset:
     """``ds`` (training rows) as a Ray Dataset of ragged token ids, tokenised in parallel by Ray Data; the columns
-    in ``keep`` (stored alignment targets, a teacher's top-k) are carried through unchanged."""
+    in ``keep`` (stored alignment targets, a teacher's top-k) are carried through unchanged; ``causal``: the
+    decoder-only layout (:func:`tokenize_rows`)."""
     return ds.select_columns(list(dict.fromkeys(["document", summary_column, *keep]))).map_batches(
         _tokenize_arrow_batch,
         batch_format="pyarrow",
@@ -76,6 +87,7 @@ def tokenize_dataset(
             "tokenizer": tokenizer,
             "keep": list(keep),
             "summary_column": summary_column,
+            "causal": causal,
             "source_max_tokens": source_max_tokens,
             "target_max_tokens": target_max_tokens,
         },

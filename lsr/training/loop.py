@@ -98,6 +98,15 @@ def _pad_collate(pad_token_id: int):
     return PadCollate()
 
 
+def pad_token_id(model: torch.nn.Module, tokenizer: Any) -> int:
+    """The id batches are padded with: the model's, else the tokenizer's, else end-of-sequence (a causal LM such as
+    Llama has no pad token; the attention mask and the -100 labels hide padding whatever its id)."""
+    for value in (model.config.pad_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if value is not None:
+            return int(value)
+    raise ValueError("neither the model nor its tokenizer names a pad or end-of-sequence token")
+
+
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -159,7 +168,7 @@ class WorkerRun:
         import ray.train
 
         shard = ray.train.get_dataset_shard("train")
-        collate = _pad_collate(unwrap(self.model).config.pad_token_id)
+        collate = _pad_collate(pad_token_id(unwrap(self.model), self.tokenizer))
         shuffle = self.config.shuffle_buffer
         while True:
             skip = self.progress.batches_into_epoch

@@ -118,6 +118,7 @@ def train(config: TrainConfig) -> TrainOutcome:
     from lsr.model.views import VIEWS
     from lsr.ray_utils import init_ray
     from lsr.training.data import read_training_rows, tokenize_dataset
+    from lsr.training.family import check_student
     from lsr.training.progress import training_bar
     from lsr.training.target_pass import ensure_targets
     from lsr.training.targets import target_columns
@@ -125,6 +126,7 @@ def train(config: TrainConfig) -> TrainOutcome:
     check_run_name(config)
     tokenizer = load_tokenizer(config.checkpoint)
     config.objective.check_tokenizer(tokenizer)  # e.g. a KD teacher must share it: refused before Ray starts
+    family = check_student(config, tokenizer)  # seq2seq or causal; e.g. MWF refuses a causal student
 
     init_ray(address=config.ray_address)
     needs_targets = config.objective.needs_targets
@@ -157,6 +159,7 @@ def train(config: TrainConfig) -> TrainOutcome:
         target_max_tokens=config.model.target_max_tokens,
         keep=[*keep, *passthrough],
         summary_column=config.summary_column,
+        causal=family == "causal",
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     val_rows = validation_rows(config)
     with training_bar(total_steps) as forward:
@@ -166,6 +169,7 @@ def train(config: TrainConfig) -> TrainOutcome:
     outcome = export(config, result, has_validation=bool(val_rows))
     report = {
         "config": config.model_dump(mode="json"),
+        "student_family": family,
         "examples": count,
         "left_out_with_error": failed,
         "validation_examples": len(val_rows),

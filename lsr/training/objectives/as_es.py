@@ -30,6 +30,8 @@ class AsEsObjective(Objective):
     )
 
     input_columns: ClassVar[tuple[str, ...]] = ("segments", "total_summary")
+    #: BART-family students only (chains and their serving are built for seq2seq models).
+    student_families: ClassVar[tuple[str, ...]] = ("seq2seq",)
 
     def check_views(self, views: Sequence[str]) -> None:
         if views:

@@ -9,7 +9,9 @@ validated with the rest of the run's config before Ray starts, and pickled to th
   its name (``loss/<name>`` in the history);
 - ``check_views(views)``: refuses a run whose views the objective cannot train (MWF needs at least one);
 - ``input_columns`` and ``training_rows(ds)``: an objective that trains on rows derived from the input (AS-ES
-  turns chains into "chain so far -> next segment" rows) names the extra columns it reads and maps the rows.
+  turns chains into "chain so far -> next segment" rows) names the extra columns it reads and maps the rows;
+- ``student_families`` and ``check_student(family)``: which students it trains, ``seq2seq`` (BART, MWF) and / or
+  ``causal`` (decoder-only LMs, :mod:`lsr.distill.causal`), checked before Ray starts.
 
 Adding an objective is one file in this package and one line in :data:`lsr.training.objectives.OBJECTIVES`.
 """
@@ -47,8 +49,15 @@ class Objective(StrictModel):
         """This objective's parameters that default to the data set's ``model`` section (paper values, YAML)."""
         return {field: model_section[key] for field, key in cls.model_section_defaults.items() if key in model_section}
 
+    #: The student families this objective can train (see :mod:`lsr.model.loading`).
+    student_families: ClassVar[tuple[str, ...]] = ("seq2seq", "causal")
+
     def check_views(self, views: Sequence[str]) -> None:
         """Raise ``ValueError`` when this objective cannot train a student with ``views``."""
+
+    def check_student(self, family: str) -> None:
+        """Raise ``InputError`` before Ray starts when a student of ``family`` does not suit (the family itself is
+        checked against :attr:`student_families` by the run; nothing more by default)."""
 
     #: Input columns read besides ``id, document, summary`` and the views' columns, for :meth:`training_rows`
     #: (which may consume them: AS-ES builds its rows from ``segments``).

@@ -1,4 +1,8 @@
-"""Plain fine-tuning, the baseline: cross-entropy on the summary only; rationale inputs are ignored."""
+"""Plain fine-tuning, the baseline: cross-entropy on the summary only; rationale inputs are ignored.
+
+A seq2seq student is teacher-forced on the summary; a causal student reads ``prompt + summary`` and its prompt's
+labels are -100, so the CE covers the summary tokens only in both families (:func:`lsr.distill.teacher.teacher_forced`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy, unwrap
+from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 
 
 class FinetuneObjective(Objective):
@@ -17,13 +21,8 @@ class FinetuneObjective(Objective):
     kind: Literal["finetune"] = "finetune"
 
     def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        from transformers.models.bart.modeling_bart import shift_tokens_right
+        from lsr.distill.teacher import teacher_forced
 
-        config = unwrap(model).config
-        labels = batch["labels"]
-        decoder_input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
-        output = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
-        )
-        loss = token_cross_entropy(output.logits, labels)
+        logits, labels = teacher_forced(model, batch)  # seq2seq or causal; a causal prompt's labels are -100
+        loss = token_cross_entropy(logits, labels)
         return loss, {"ce": loss}

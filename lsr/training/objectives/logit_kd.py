@@ -5,14 +5,14 @@ over the prompt), with padding masked, and averaged over summary tokens like the
 
 Two teacher modes:
 
-Students of both families: a seq2seq student (BART, MWF) is fed the document and teacher-forced on the summary; a
-causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.distill.causal`); the teacher must
-be of the same family and share the tokenizer.
-
 - *online* (``--teacher PATH``): the teacher is loaded in :meth:`setup` on each worker's device, frozen, and run
   teacher-forced on every batch beside the student; for teachers that fit next to it.
-- *offline* (no ``--teacher``): ``--data`` is the output of ``lsr teacher-pass`` (:mod:`lsr.distill.teacher_pass`),
+- *offline* (no ``--teacher``): ``--data`` is the output of ``lsr teacher`` (:mod:`lsr.distill.teacher_pass`),
   whose rows carry the teacher's top-k ids and log-probs per summary token; for teachers too big to co-locate.
+
+Students of both families: a seq2seq student (BART, MWF) is fed the document and teacher-forced on the summary; a
+causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.distill.causal`); the teacher must
+be of the same family and share the tokenizer (both checked before Ray starts).
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ import torch
 from pydantic import Field, PrivateAttr, field_validator
 
 from lsr.distill.kd_loss import kd_kl_full, kd_kl_topk, kd_loss
-from lsr.distill.teacher import check_same_tokenizer, check_teacher_path, load_teacher, teacher_forced
+from lsr.distill.teacher import (
+    check_same_tokenizer,
+    check_teacher_path,
+    load_teacher,
+    teacher_family,
+    teacher_forced,
+)
 from lsr.distill.topk_columns import TEACHER_COLUMNS, topk_from_batch
 from lsr.errors import InputError
 from lsr.training.data import LABEL_PAD
@@ -68,6 +74,15 @@ class LogitKdObjective(Objective):
     def check_tokenizer(self, tokenizer: Any) -> None:
         if self.online:
             check_same_tokenizer(self.teacher, tokenizer)
+
+    def check_student(self, family: str) -> None:
+        """An online teacher must be of the student's family: a causal teacher's logits follow ``prompt + summary``
+        and a seq2seq teacher's the summary alone, so their positions would not line up."""
+        if self.online:
+            teacher = teacher_family(self.teacher)
+            if teacher != family:
+                raise InputError(f"teacher {self.teacher!r} is a {teacher} model and the student a {family} one; "
+                                 "logit KD needs a teacher of the student's family (seq2seq or causal LM)")
 
     def setup(self, model: torch.nn.Module, device: torch.device) -> None:
         if self.online:

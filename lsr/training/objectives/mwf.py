@@ -29,6 +29,8 @@ class MwfObjective(Objective):
     )
 
     needs_targets: ClassVar[bool] = True
+    #: BART-family students only (the MWF student is a BART with rationale modules).
+    student_families: ClassVar[tuple[str, ...]] = ("seq2seq",)
     model_section_defaults: ClassVar[dict[str, str]] = {"gamma_ce": "gamma_ce", "gamma_align": "gamma_align"}
 
     def check_views(self, views: Sequence[str]) -> None:
