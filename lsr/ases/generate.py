@@ -8,6 +8,10 @@ drops out of the later rounds.
 
 The writer of a turn is a function ``step(sources, type) -> texts``: :func:`model_step` builds it from the dual
 variant's two checkpoints (ES model, AS model) or the unified variant's one; tests give a scripted one.
+
+Turns are decoded with the summary settings less the n-gram block (:func:`turn_generation`): the chain's format
+repeats its tags (`` | Aspect:`` once per line), so ``no_repeat_ngram_size`` would forbid the second aspect of a
+turn and break the chain. ``max_new_tokens`` (per turn) and ``max_rounds`` still bound a looping student.
 """
 
 from __future__ import annotations
@@ -74,11 +78,18 @@ def generate_chains(documents: Sequence[str], step: StepFn, *, unified: bool,
     return [_finish(chain, n) for chain, n in zip(chains, rounds, strict=True)]
 
 
+def turn_generation(generation_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``generate`` settings of one turn: the summary's, without ``no_repeat_ngram_size`` (module docstring)."""
+    return {k: v for k, v in generation_kwargs.items() if k != "no_repeat_ngram_size"}
+
+
 def model_step(models: dict[str, tuple[Any, Any]], *, source_max_tokens: int, generation_kwargs: dict[str, Any],
                device: Any = "cpu") -> StepFn:
     """A :data:`StepFn` over loaded checkpoints: ``{"ES": (model, tokenizer), "AS": (model, tokenizer)}``
     (dual: two models; unified: the same pair under both keys)."""
     from lsr.evaluation import generate_batch
+
+    generation_kwargs = turn_generation(generation_kwargs)
 
     def step(sources: Sequence[str], kind: SegmentType) -> list[str]:
         model, tokenizer = models[kind]

@@ -127,6 +127,8 @@ class Summarizer:
         try:
             parsed = parse_request(await read_body(request, self.config.limits.max_body_bytes), self.config.limits)
             settings = self.model.generation_for(parsed.generation_overrides())
+            if parsed.explain:
+                self.model.check_explain()
         except RequestError as err:
             return _error(err.status, err.message)
         key = generation_key(settings)
@@ -150,7 +152,7 @@ class Summarizer:
                 queue_ms=max(g.queue_ms for g in generated),
                 generate_ms=max(g.generate_ms for g in generated),
             ),
-            gates=self.model.gates if parsed.explain else None,
+            gates=self.model.gates if parsed.explain and self.model.explains == "gates" else None,
         )
 
 

@@ -39,7 +39,8 @@ class SummarizeRequest(BaseModel):
     max_new_tokens: int | None = Field(default=None, ge=1, description="maximum summary length in tokens")
     length_penalty: float | None = Field(default=None, description="beam-search length penalty")
     explain: bool = Field(
-        default=False, description="also return the per-layer, per-view gate values (MWF) or the rationale (AS-ES)"
+        default=False, description="also return the per-layer, per-view gate values (MWF) or the rationale (AS-ES); "
+        "422 for a model that has neither (GET /model's 'explains' says which one a model has)"
     )
 
     @model_validator(mode="after")

@@ -9,7 +9,8 @@ An AS-ES student (:mod:`lsr.ases.student`: its run trained ``--objective as-es``
 dual variant) writes its chain turn by turn (:func:`lsr.ases.generate.generate_chains`, as ``lsr evaluate``
 does); its summary is the chain's last one, and ``explain`` answers its own rationale
 (:func:`lsr.ases.explain.explain`: aspects, associated sentences located in the document, triples) instead of
-the MWF gates.
+the MWF gates. A model that is neither (plain fine-tuning, no views) has nothing to explain: ``explain: true``
+is refused with 422 (:meth:`ServedModel.check_explain`), and ``GET /model`` says what a model explains.
 """
 
 from __future__ import annotations
@@ -124,17 +125,34 @@ class ServedModel:
         self.gates: dict[str, list[float]] = gate_values() if callable(gate_values) else {}
         self.threads = torch.get_num_threads()
 
+    @property
+    def explains(self) -> str | None:
+        """What ``explain: true`` answers: ``"rationale"`` (AS-ES), ``"gates"`` (MWF views), or None."""
+        if self.student is not None:
+            return "rationale"
+        return "gates" if self.gates else None
+
     # ---- per request --------------------------------------------------------------------------------------
 
     def generation_for(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The preset's settings with the server's and the request's overrides; refuses min > max."""
         settings = {**self.base_generation, **overrides}
+        if self.student is not None:  # the settings a chain's turns are decoded with, as the answer reports them
+            from lsr.ases.generate import turn_generation
+
+            settings = turn_generation(settings)
         low, high = settings.get("min_new_tokens", 0), settings.get("max_new_tokens")
         if high is not None and low > high:
             raise RequestError(422, f"min_new_tokens {low} exceeds max_new_tokens {high}")
         if settings["num_beams"] == 1:
             settings.pop("early_stopping", None)  # a beam-search-only flag: greedy decoding warns about it
         return settings
+
+    def check_explain(self) -> None:
+        """Refuse ``explain: true`` (422) for a model that has neither gates nor a rationale to show."""
+        if self.explains is None:
+            raise RequestError(422, f"explain: model {self.model_id} has nothing to explain (it is neither an MWF "
+                               "student with gates nor an AS-ES student with a rationale); ask without explain")
 
     def token_counts(self, documents: Sequence[str]) -> list[int]:
         """Tokens per document before truncation (the answer says which ones were cut).
@@ -207,6 +225,7 @@ class ServedModel:
             "dataset": self.dataset,
             "views": list(getattr(config, "mwf_views", None) or []),
             "ases": self.student.variant if self.student else None,
+            "explains": self.explains,
             "gates": self.gates,
             "family": "seq2seq" if config.is_encoder_decoder else "causal",
             "decoder_layers": getattr(config, "decoder_layers", None) or config.num_hidden_layers,
