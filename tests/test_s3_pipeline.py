@@ -62,3 +62,59 @@ def test_mine_and_select_write_rows_and_reports_to_s3(ray_local, cnndm_path, buc
     assert _parquet_rows(bucket, "selected/kept/") == selected["kept"]
     assert _parquet_rows(bucket, "selected/rejected/") == 12 - selected["kept"]
     assert SECRET not in capsys.readouterr().out
+
+
+def _no_secret_anywhere(client, *folders: Path, text: str = "") -> None:
+    """The secret key is in no object of the bucket, no file under ``folders``, ``text`` or this session's Ray logs."""
+    import ray
+
+    assert SECRET not in text
+    for key in _keys(client, ""):
+        assert SECRET.encode() not in _read(client, key), f"s3://runs/{key} holds the secret"
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    for folder in (*folders, logs):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert SECRET.encode() not in path.read_bytes(), f"{path} holds the secret"
+
+
+def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, bucket, capsys, monkeypatch):
+    from test_train import TRAIN_ARGS, selection_rows, write_selection
+
+    from lsr.training.checkpoints import STATE_FILE
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LSR_CACHE_DIR", str(cache))
+    local = write_selection(selection_rows(cnndm_path, 8), tmp_path / "selected")
+    bucket.put_object(Bucket="runs", Key="selected/kept/part-0.parquet",
+                      Body=(local / "kept" / "part-0.parquet").read_bytes())
+    common = [*TRAIN_ARGS, "--views", "none", "--data", "s3://runs/selected", "--output", "s3://runs/train",
+              "--checkpoint-every", "1", "--workers", "1"]
+    assert main(["train", *common, "--max-steps", "2"]) == 0
+    keys = _keys(bucket, "train/")
+    assert {"history.jsonl", "train_report.json", "model/config.json", "model/model.safetensors"} <= keys
+    assert any(k.startswith("checkpoints/train/checkpoint_") and k.endswith(STATE_FILE) for k in keys)
+    report = json.loads(_read(bucket, "train/train_report.json"))
+    assert report["model"] == "s3://runs/train/model" and report["latest_checkpoint"].startswith("s3://runs/train/")
+
+    assert main(["train", *common, "--max-steps", "3", "--resume"]) == 0  # restored from the bucket's checkpoint
+    history = [json.loads(line) for line in _read(bucket, "train/history.jsonl").decode().splitlines()]
+    assert [row["step"] for row in history] == [1, 2, 3]
+    assert history[2]["lr"] == pytest.approx(0.01 * min(3 ** -0.5, 3 * 4 ** -1.5))  # the schedule went on
+    assert json.loads(_read(bucket, "train/train_report.json"))["steps"] == 3
+
+    evaluate = ["evaluate", "--model", "s3://runs/train/model", "--data", str(cnndm_path), "--output",
+                "s3://runs/eval", "--dataset", "cnndm", "--limit", "2", "--no-bertscore", "--no-similarity",
+                "--latency-batches", "0", "--num-beams", "1", "--max-new-tokens", "4"]
+    assert main(evaluate) == 0
+    assert {"results.json", "results.md", "train/predictions.parquet"} == _keys(bucket, "eval/")
+    results = json.loads(_read(bucket, "eval/results.json"))
+    assert results["models"][0]["path"] == "s3://runs/train/model"
+    cached = sorted(p for p in cache.rglob("*") if p.is_file())
+    assert any(p.name == "config.json" for p in cached) and any(p.name == "train_report.json" for p in cached)
+    first = capsys.readouterr().out
+    assert first.count("downloading s3://runs/train/model") == 1
+    assert main(evaluate) == 0  # the same model version: read from the cache, not downloaded again
+    again = capsys.readouterr().out
+    assert "downloading" not in again and sorted(p for p in cache.rglob("*") if p.is_file()) == cached
+    _no_secret_anywhere(bucket, tmp_path, text=first + again)

@@ -25,9 +25,13 @@ WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json"
 
 
 def load_summarizer(path: str, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` of a checkpoint (BART or MWF) in ``save_pretrained`` format, in eval mode."""
+    """``(model, tokenizer)`` of a checkpoint (BART or MWF) in ``save_pretrained`` format, in eval mode; local or
+    ``s3://`` (:mod:`lsr.model_cache`)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+    from lsr.model_cache import local_checkpoint
+
+    path = local_checkpoint(path)  # an s3:// model: its download on this node (cached)
     check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
     model = AutoModelForSeq2SeqLM.from_pretrained(path).to(device).eval()
     return model, AutoTokenizer.from_pretrained(path)
@@ -110,8 +114,9 @@ def check_checkpoint(path: str) -> None:
 
     import lsr.model  # noqa: F401
 
-    if "://" in path:
-        raise InputError(f"--model {path}: give a local checkpoint folder (copy it from object storage first)")
+    from lsr.model_cache import local_checkpoint
+
+    path = local_checkpoint(path)  # an s3:// model is checked on its download, which the loaders then reuse
     config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")
     if config.model_type not in ("bart", "gated_bart"):
         raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student")
