@@ -1,8 +1,11 @@
 """A model folder in object storage (``s3://``), on local disk: downloaded once per version, then reused.
 
 ``from_pretrained`` reads local folders only, so ``lsr evaluate --model s3://...`` and ``lsr serve --model s3://...``
-load through :func:`local_checkpoint`, on the node that loads the model (a Ray actor or Serve replica on another
-node downloads into that node's cache). The cache folder is keyed by the URI and the key, ETag and size of every
+load through :func:`local_checkpoint`, on the node that loads the model. The driver lists the bucket once
+(:func:`remote_model`) and hands that :class:`RemoteModel` to its Ray actors and tasks, so an actor on another node
+downloads the same version into that node's cache with the driver's identity.
+
+The cache folder is keyed by the URI and the key, ETag and size of every
 object under it, plus the run's ``train_report.json`` beside it when there is one (it says whether the model is an
 AS-ES student and which data set trained it): a rerun finds the same key and downloads nothing; a model overwritten
 in the bucket gets new ETags, so a new folder. A download goes to a temporary folder renamed into place when
@@ -18,7 +21,9 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lsr.errors import InputError
 from lsr.storage import filesystem, is_remote, s3_client
@@ -34,24 +39,56 @@ def cache_root() -> Path:
     return Path(base) / "models"
 
 
-def local_checkpoint(path: str) -> str:
-    """A local folder holding the model ``path``: ``path`` itself when local, else its cached download."""
-    if not is_remote(path):
-        return path
+@dataclass(frozen=True)
+class RemoteModel:
+    """One version of a model folder in object storage, as the driver listed it: what a Ray actor or task needs to
+    find it in its node's cache, or to download it there with the driver's S3 identity (``fs``, pickled as every
+    :mod:`lsr.storage` filesystem is), whatever that node's environment holds."""
+
+    uri: str
+    key: str
+    files: tuple[tuple[str, str, int], ...]
+    report: str | None
+    fs: Any
+    #: The driver's ``$LSR_CACHE_DIR`` when it set one (the same on every node), else each node's default.
+    cache: str | None = None
+
+    def local(self) -> str:
+        """The model's folder in this node's cache, downloaded first if this node has not got this version."""
+        root = Path(self.cache) / "models" if self.cache else cache_root()
+        target = root / self.key
+        name = self.uri.rpartition("/")[2]
+        if not target.is_dir():
+            _download(self, name, root, target)
+        return str(target / name)
+
+
+def remote_model(path: str) -> RemoteModel:
+    """The current version of the ``s3://`` model folder ``path``: its objects, their ETags and sizes, listed now."""
     if not path.startswith("s3://"):
         raise InputError(f"--model {path}: only local folders and s3:// URIs are supported")
     uri = path.rstrip("/")
     files = _listing(uri + "/")
     if not files:
         raise InputError(f"--model {path}: no objects under this prefix (give the run's model/ folder)")
-    parent, _, name = uri.rpartition("/")
+    parent = uri.rpartition("/")[0]
     report = [entry for entry in _listing(f"{parent}/{TRAIN_REPORT}") if entry[0] == ""]
     key = hashlib.sha256(json.dumps([uri, files, report]).encode()).hexdigest()[:20]
-    root = cache_root()
-    target = root / key
-    if not target.is_dir():
-        _download(uri, files, f"{parent}/{TRAIN_REPORT}" if report else None, name, root, target)
-    return str(target / name)
+    return RemoteModel(uri, key, tuple(files), f"{parent}/{TRAIN_REPORT}" if report else None, filesystem(uri)[0],
+                       os.environ.get(CACHE_ENV) or None)
+
+
+def model_source(path: str) -> str | RemoteModel:
+    """What to hand to code that loads ``path`` on a Ray worker: a local path as it is, an ``s3://`` one resolved
+    here (:class:`RemoteModel`), so the worker neither lists the bucket nor needs the AWS variables itself."""
+    return remote_model(path) if is_remote(path) else path
+
+
+def local_checkpoint(path: str | RemoteModel) -> str:
+    """A local folder holding the model ``path``: ``path`` itself when local, else its cached download."""
+    if isinstance(path, RemoteModel):
+        return path.local()
+    return remote_model(path).local() if is_remote(path) else path
 
 
 def _listing(prefix: str) -> list[tuple[str, str, int]]:
@@ -69,24 +106,23 @@ def _listing(prefix: str) -> list[tuple[str, str, int]]:
     return sorted(entries)
 
 
-def _download(uri: str, files: list[tuple[str, str, int]], report: str | None, name: str, root: Path,
-              target: Path) -> None:
-    """Copy the listed objects (and the run's report) into ``target``, through a temporary folder."""
+def _download(model: RemoteModel, name: str, root: Path, target: Path) -> None:
+    """Copy the model's objects (and the run's report) into ``target``, through a temporary folder."""
     from lsr import console
 
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
     try:
-        fs, inner = filesystem(uri)
-        console.note(f"downloading {uri} ({sum(size for _, _, size in files)} bytes) into {target}")
-        for relative, _, _ in files:
+        inner = filesystem(model.uri)[1]
+        console.note(f"downloading {model.uri} ({sum(size for _, _, size in model.files)} bytes) into {target}")
+        for relative, _, _ in model.files:
             destination = staging / name / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with fs.open_input_stream(f"{inner}/{relative}") as source, open(destination, "wb") as sink:
+            with model.fs.open_input_stream(f"{inner}/{relative}") as source, open(destination, "wb") as sink:
                 shutil.copyfileobj(source, sink, length=1 << 20)
-        if report is not None:
-            fs_report, inner_report = filesystem(report)
-            with fs_report.open_input_stream(inner_report) as source, open(staging / TRAIN_REPORT, "wb") as sink:
+        if model.report is not None:
+            with model.fs.open_input_stream(filesystem(model.report)[1]) as source, \
+                    open(staging / TRAIN_REPORT, "wb") as sink:
                 shutil.copyfileobj(source, sink)
         try:
             os.rename(staging, target)

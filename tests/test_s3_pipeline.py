@@ -81,6 +81,7 @@ def _no_secret_anywhere(client, *folders: Path, text: str = "") -> None:
 def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, bucket, capsys, monkeypatch):
     from test_train import TRAIN_ARGS, selection_rows, write_selection
 
+    from lsr.model_cache import local_checkpoint
     from lsr.training.checkpoints import STATE_FILE
 
     cache = tmp_path / "cache"
@@ -113,8 +114,11 @@ def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, b
     cached = sorted(p for p in cache.rglob("*") if p.is_file())
     assert any(p.name == "config.json" for p in cached) and any(p.name == "train_report.json" for p in cached)
     first = capsys.readouterr().out
-    assert first.count("downloading s3://runs/train/model") == 1
-    assert main(evaluate) == 0  # the same model version: read from the cache, not downloaded again
-    again = capsys.readouterr().out
-    assert "downloading" not in again and sorted(p for p in cache.rglob("*") if p.is_file()) == cached
-    _no_secret_anywhere(bucket, tmp_path, text=first + again)
+    assert first.count("downloading s3://runs/train/model") == 1  # the driver's check; the actors reused it
+    local = local_checkpoint("s3://runs/train/model")  # the same version again: the cache, no download
+    assert "downloading" not in capsys.readouterr().out
+    assert sorted(p for p in cache.rglob("*") if p.is_file()) == cached and Path(local, "config.json").is_file()
+    bucket.put_object(Bucket="runs", Key="train/model/extra.txt", Body=b"changed")  # a new version: a new folder
+    assert local_checkpoint("s3://runs/train/model") != local and Path(local).is_dir()
+    assert "downloading s3://runs/train/model" in capsys.readouterr().out
+    _no_secret_anywhere(bucket, tmp_path, text=first)

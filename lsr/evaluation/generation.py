@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     import ray.data
     import torch
 
+    from lsr.model_cache import RemoteModel
+
 #: Weight files ``save_pretrained`` writes, single-file and sharded (the index lists the shards).
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
-def load_summarizer(path: str, device: str | torch.device = "cpu"):
+def load_summarizer(path: str | RemoteModel, device: str | torch.device = "cpu"):
     """``(model, tokenizer)`` of a checkpoint (BART or MWF) in ``save_pretrained`` format, in eval mode; local or
     ``s3://`` (:mod:`lsr.model_cache`)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -113,7 +115,6 @@ def check_checkpoint(path: str) -> None:
     """Fail before any generation when a ``--model`` is not a complete BART / MWF checkpoint."""
 
     import lsr.model  # noqa: F401
-
     from lsr.model_cache import local_checkpoint
 
     path = local_checkpoint(path)  # an s3:// model is checked on its download, which the loaders then reuse

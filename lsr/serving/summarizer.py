@@ -54,7 +54,6 @@ def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
 
     For a dual AS-ES student (``ES_DIR+AS_DIR``) it is the ES model's run."""
     from lsr.ases.student import as_es_student
-
     from lsr.model_cache import local_checkpoint
 
     student = as_es_student(str(model_dir))
