@@ -122,3 +122,25 @@ def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, b
     assert local_checkpoint("s3://runs/train/model") != local and Path(local).is_dir()
     assert "downloading s3://runs/train/model" in capsys.readouterr().out
     _no_secret_anywhere(bucket, tmp_path, text=first)
+
+
+def test_serve_loads_a_model_from_s3_with_its_runs_report(tmp_path, bucket, monkeypatch):
+    """``lsr serve --model s3://RUN/model``: the checks and the replica's loader read the cached download, and the
+    run's report (cached beside it) still names the data set."""
+    from lsr.model.loading import tiny_model
+    from lsr.serving.config import ServeConfig
+    from lsr.serving.summarizer import ServedModel, check_servable, model_id
+
+    monkeypatch.setenv("LSR_CACHE_DIR", str(tmp_path / "cache"))
+    model, tokenizer = tiny_model({"mwf_views": ["ea"]}, seed=1)
+    model.save_pretrained(tmp_path / "run" / "model")
+    tokenizer.save_pretrained(tmp_path / "run" / "model")
+    for path in (tmp_path / "run" / "model").iterdir():
+        bucket.put_object(Bucket="runs", Key=f"served/model/{path.name}", Body=path.read_bytes())
+    bucket.put_object(Bucket="runs", Key="served/train_report.json",
+                      Body=json.dumps({"config": {"dataset": "xsum"}}).encode())
+    config = ServeConfig.model_validate({"model": "s3://runs/served/model"})
+    assert check_servable(config) == "xsum" and model_id(config) == "served"
+    served = ServedModel(config)
+    assert served.dataset == "xsum" and served.model.config.mwf_views == ["ea"]
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 1  # checks and loader share one download
