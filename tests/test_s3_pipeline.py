@@ -144,3 +144,34 @@ def test_serve_loads_a_model_from_s3_with_its_runs_report(tmp_path, bucket, monk
     served = ServedModel(config)
     assert served.dataset == "xsum" and served.model.config.mwf_views == ["ea"]
     assert len(list((tmp_path / "cache" / "models").iterdir())) == 1  # checks and loader share one download
+
+
+def test_staged_upload_replaces_a_sub_folder_whole_and_a_failed_block_uploads_nothing(tmp_path, bucket):
+    from lsr.storage import staged_folder
+
+    with staged_folder("s3://runs/out") as local:
+        (local / "model").mkdir()
+        (local / "model" / "old-shard.bin").write_bytes(b"old")
+        (local / "report.json").write_text("{}")
+    assert _keys(bucket, "out/") == {"model/old-shard.bin", "report.json"}
+    with staged_folder("s3://runs/out") as local:
+        (local / "model").mkdir()
+        (local / "model" / "weights.bin").write_bytes(b"new")
+    assert _keys(bucket, "out/") == {"model/weights.bin", "report.json"}  # no shard of the older export left
+    with pytest.raises(RuntimeError), staged_folder("s3://runs/out") as local:
+        (local / "report.json").write_text('{"partial": true}')
+        raise RuntimeError("export failed")
+    assert _read(bucket, "out/report.json") == b"{}"
+
+
+def test_a_model_uri_that_holds_nothing_is_one_line(bucket):
+    from lsr.errors import InputError
+    from lsr.model_cache import local_checkpoint
+
+    assert local_checkpoint("/some/local/folder") == "/some/local/folder"
+    with pytest.raises(InputError, match="no objects under this prefix"):
+        local_checkpoint("s3://runs/nothing/model")
+    with pytest.raises(InputError, match="cannot list it"):
+        local_checkpoint("s3://no-such-bucket/model")
+    with pytest.raises(InputError, match="only local folders and s3://"):
+        local_checkpoint("gs://bucket/model")

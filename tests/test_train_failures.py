@@ -27,14 +27,13 @@ ARGS = ["--dataset", "cnndm", "--model", "tiny", "--views", "none", "--workers",
         "--checkpoint-every", "1", "--log-every", "1", "--max-steps", str(STEPS)]  # fmt: skip
 
 
-def _wait_for_checkpoint(storage: Path, alive, timeout: float = 240.0) -> int:
-    """Poll until a checkpoint with a saved state is in ``storage``; the highest step saved so far."""
+def _wait_for_checkpoint(storage: Path, alive, timeout: float = 240.0) -> None:
+    """Poll until a checkpoint with a saved state is in ``storage`` (Ray Train names them by time, not step)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert alive(), "the run ended before any checkpoint was written"
-        states = list(storage.glob("checkpoint_*/" + STATE_FILE))
-        if states:
-            return max(int(p.parent.name.rsplit("_", 1)[-1]) for p in states) + 1
+        if any(storage.glob("checkpoint_*/" + STATE_FILE)):
+            return
         time.sleep(0.02)
     raise AssertionError(f"no checkpoint in {storage} after {timeout} s")
 
@@ -78,14 +77,13 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(r
                                                                "--output", str(output)])))
     run.start()
     try:
-        saved = _wait_for_checkpoint(output / "checkpoints" / "train", run.is_alive)
+        _wait_for_checkpoint(output / "checkpoints" / "train", run.is_alive)
         pids = _train_worker_pids()
         assert len(pids) == 2, pids
         os.kill(pids[-1], signal.SIGKILL)
     finally:
         run.join(timeout=300)
     assert codes == [0]
-    assert saved < STEPS
     metrics = _check_finished_run(output)
     assert 1 <= metrics["resumed_from_step"] < STEPS  # the new worker group restored a checkpoint, not step 0
     assert pids[-1] not in _train_worker_pids()
@@ -105,11 +103,11 @@ def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path)
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        saved = _wait_for_checkpoint(output / "checkpoints" / "train", lambda: driver.poll() is None)
+        _wait_for_checkpoint(output / "checkpoints" / "train", lambda: driver.poll() is None)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
-    assert saved < STEPS and not (output / "train_report.json").exists()
+    assert not (output / "train_report.json").exists()  # killed before the end
 
     assert main(["train", *common]) == 2  # the run exists: without --resume it is refused, not overwritten
     assert main(["train", *common, "--resume"]) == 0
