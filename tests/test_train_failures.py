@@ -28,13 +28,20 @@ ARGS = ["--dataset", "cnndm", "--model", "tiny", "--views", "none", "--workers",
 
 
 def _wait_for_checkpoint(storage: Path, alive, timeout: float = 240.0) -> None:
-    """Poll until a checkpoint with a saved state is in ``storage`` (Ray Train names them by time, not step)."""
+    """Poll until Ray Train has *registered* a checkpoint of the run ``train`` in ``storage`` (its checkpoint index
+    names one: what a restart restores), not merely a checkpoint folder being uploaded."""
+    from lsr.training.checkpoints import find_run
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert alive(), "the run ended before any checkpoint was written"
-        if any(storage.glob("checkpoint_*/" + STATE_FILE)):
+        try:
+            found = find_run(str(storage), "train")
+        except (OSError, ValueError):  # the index is being written
+            found = None
+        if found is not None and found.checkpoint is not None:
             return
-        time.sleep(0.02)
+        time.sleep(0.05)
     raise AssertionError(f"no checkpoint in {storage} after {timeout} s")
 
 
@@ -77,7 +84,7 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(r
                                                                "--output", str(output)])))
     run.start()
     try:
-        _wait_for_checkpoint(output / "checkpoints" / "train", run.is_alive)
+        _wait_for_checkpoint(output / "checkpoints", run.is_alive)
         pids = _train_worker_pids()
         assert len(pids) == 2, pids
         os.kill(pids[-1], signal.SIGKILL)
@@ -103,7 +110,7 @@ def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path)
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_checkpoint(output / "checkpoints" / "train", lambda: driver.poll() is None)
+        _wait_for_checkpoint(output / "checkpoints", lambda: driver.poll() is None)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
