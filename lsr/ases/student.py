@@ -39,7 +39,9 @@ class AsEsStudent:
 
 def trained_variant(model_dir: str) -> str | None:
     """The ``ases_variant`` the run of ``model_dir`` trained, or None (not AS-ES, or no training report)."""
-    path = Path(model_dir).resolve().parent / TRAIN_REPORT
+    from lsr.model_cache import local_checkpoint
+
+    path = Path(local_checkpoint(model_dir)).resolve().parent / TRAIN_REPORT  # an s3:// run's report is cached too
     if not path.is_file():
         return None
     try:

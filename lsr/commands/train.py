@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lsr import console
     from lsr.cli_config import config_from_args
+    from lsr.storage import join
     from lsr.training.trainer import train
 
     config = config_from_args(args)  # every option checked before Ray starts
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         f"trained {outcome.steps} steps"
         + (f", mean loss {loss:.3f} since the previous checkpoint" if isinstance(loss, float) else "")
         + (f"; validation {', '.join(f'{k} {v:.4f}' for k, v in val.items())}" if val else ""),
-        wrote=[outcome.model_dir, outcome.gate_plot, outcome.output / "history.jsonl",
-               outcome.output / "train_report.json"],
+        wrote=[outcome.model_dir, outcome.gate_plot, join(outcome.output, "history.jsonl"),
+               join(outcome.output, "train_report.json")],
     )
     return 0

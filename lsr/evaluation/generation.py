@@ -22,18 +22,23 @@ if TYPE_CHECKING:
     import ray.data
     import torch
 
+    from lsr.model_cache import RemoteModel
+
 #: Weight files ``save_pretrained`` writes, single-file and sharded (the index lists the shards).
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
-def load_summarizer(path: str, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode;
-    the class is the one its config records (seq2seq or causal, :func:`lsr.model.loading.config_family`)."""
+def load_summarizer(path: str | RemoteModel, device: str | torch.device = "cpu"):
+    """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode,
+    local or ``s3://`` (:mod:`lsr.model_cache`); the class is the one its config records (seq2seq or causal,
+    :func:`lsr.model.loading.config_family`)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     from lsr.model.loading import CAUSAL, config_family
+    from lsr.model_cache import local_checkpoint
 
+    path = local_checkpoint(path)  # an s3:// model: its download on this node (cached)
     config = check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
     auto = AutoModelForCausalLM if config_family(config) == CAUSAL else AutoModelForSeq2SeqLM
     model = auto.from_pretrained(path).to(device).eval()
@@ -127,9 +132,9 @@ def check_checkpoint(path: str):
 
     import lsr.model  # noqa: F401
     from lsr.model.loading import config_family
+    from lsr.model_cache import local_checkpoint
 
-    if "://" in path:
-        raise InputError(f"--model {path}: give a local checkpoint folder (copy it from object storage first)")
+    path = local_checkpoint(path)  # an s3:// model is checked on its download, which the loaders then reuse
     config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")
     if config_family(config) is None:
         raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student or a "

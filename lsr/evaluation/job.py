@@ -6,7 +6,8 @@ preset, so training's validation and this evaluation decode the same way
 BERTScore F1, semantic similarity, entailment when an NLI model is given) and averaged; each model's
 parameter count and latency are measured apart (:mod:`lsr.evaluation.profile`). Every model gets a row in
 ``results.md`` / ``results.json`` and its generated summaries in ``<name>/predictions.parquet``; every path
-goes through :mod:`lsr.storage`, so the output may be ``s3://``.
+goes through :mod:`lsr.storage`, so the output may be ``s3://``, and a ``--model`` may be an ``s3://`` folder (listed
+once here, downloaded into each node's cache by the actors that load it: :mod:`lsr.model_cache`).
 
 An AS-ES student (:mod:`lsr.ases.student`: a run trained with ``--objective as-es``, or ``ES_DIR+AS_DIR`` for the
 dual variant) writes its chain turn by turn (:func:`lsr.ases.evaluation.generate_ases_predictions`); its final
@@ -28,6 +29,7 @@ from lsr.console import Progress
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import check_checkpoint, generate_summaries
 from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
+from lsr.model_cache import model_source
 from lsr.storage import filesystem
 
 if TYPE_CHECKING:
@@ -122,11 +124,11 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     for name, path in named:
         student = as_es_student(path)
         generate = generate_summaries if student is None else partial(
-            generate_ases_predictions, as_model=student.as_model
+            generate_ases_predictions, as_model=student.as_model and model_source(student.as_model)
         )
         generated = generate(
             ds,
-            path if student is None else student.es_model,
+            model_source(path if student is None else student.es_model),
             source_max_tokens=source_max_tokens,
             generation_kwargs=generation_kwargs,
             batch_size=config.batch_size,
@@ -142,8 +144,9 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), f"{inner}/{name}/{PREDICTIONS_FILE}",
                        filesystem=fs)
         if student is None:
-            profile = profile_on_ray(path, table["document"].tolist(), source_max_tokens=source_max_tokens,
-                                     generation_kwargs=generation_kwargs, batches=config.latency_batches,
+            profile = profile_on_ray(model_source(path), table["document"].tolist(),
+                                     source_max_tokens=source_max_tokens, generation_kwargs=generation_kwargs,
+                                     batches=config.latency_batches,
                                      num_gpus=num_gpus)
         else:
             profile = _ases_profile(student, num_gpus)
@@ -191,8 +194,8 @@ def _ases_profile(student: AsEsStudent, num_gpus: float) -> dict[str, Any]:
     """An AS-ES student's parameters (all its checkpoints); latency untimed (module docstring)."""
     from lsr.evaluation.profile import profile_on_ray
 
-    figures = [profile_on_ray(path, [], source_max_tokens=1, generation_kwargs={}, batches=0, num_gpus=num_gpus)
-               for path in student.paths]
+    figures = [profile_on_ray(model_source(path), [], source_max_tokens=1, generation_kwargs={}, batches=0,
+                              num_gpus=num_gpus) for path in student.paths]
     return {"parameters": sum(f["parameters"] for f in figures), "device": figures[0]["device"],
             "latency_b1_p50": None, "latency_b16_p50": None}
 

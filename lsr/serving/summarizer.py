@@ -55,9 +55,10 @@ def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
 
     For a dual AS-ES student (``ES_DIR+AS_DIR``) it is the ES model's run."""
     from lsr.ases.student import as_es_student
+    from lsr.model_cache import local_checkpoint
 
     student = as_es_student(str(model_dir))
-    path = Path(student.es_model if student else model_dir).resolve().parent / TRAIN_REPORT
+    path = Path(local_checkpoint(str(student.es_model if student else model_dir))).resolve().parent / TRAIN_REPORT
     if not path.is_file():
         return None
     try:

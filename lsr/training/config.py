@@ -140,6 +140,10 @@ class TrainConfig(TargetOptions, StageConfig):
 
     def storage(self) -> str:
         """Where Ray Train keeps checkpoints: ``--storage-path`` (local or s3://) or ``OUTPUT/checkpoints``."""
+        from lsr.storage import is_remote, join
+
         if self.storage_path:
-            return self.storage_path
+            return self.storage_path if is_remote(self.storage_path) else str(Path(self.storage_path).resolve())
+        if is_remote(self.output):
+            return join(self.output, CHECKPOINT_FOLDER)
         return str((Path(self.output) / CHECKPOINT_FOLDER).resolve())

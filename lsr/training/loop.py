@@ -125,6 +125,7 @@ class WorkerRun:
         self.device = ray.train.torch.get_device()
         self.objective = config.objective
         self.progress = Progress()
+        self.resumed_from: int | None = None  # the step this attempt restored (after a failure or --resume)
         self.history: list[dict] = []
         self.window: list[float] = []  # losses since the last checkpoint, for its "loss" metric
         self.micro = 0
@@ -144,6 +145,7 @@ class WorkerRun:
         if restored is not None:
             model, self.tokenizer = restored.model, restored.tokenizer
             self.progress, self.history = restored.progress, restored.history
+            self.resumed_from = self.progress.step
             self.log(f"resuming from step {self.progress.step} (epoch {self.progress.epoch})")
         else:
             config = self.config
@@ -257,6 +259,8 @@ class WorkerRun:
         """The metrics a checkpoint is ranked by: the mean loss since the last one, and validation ROUGE (rank 0)."""
         metrics: dict[str, Any] = {"step": self.progress.step, "epoch": self.progress.epoch}
         metrics["loss"] = sum(self.window) / len(self.window) if self.window else float("nan")
+        if self.resumed_from is not None:  # says in the run's metrics that a restart (or --resume) happened
+            metrics["resumed_from_step"] = self.resumed_from
         self.window.clear()
         if self.validation_rows and self.rank == 0:
             scores, _ = validate(self.model, self.tokenizer, self.validation_rows, self.config, self.device)

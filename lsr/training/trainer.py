@@ -9,6 +9,10 @@ Output folder of a run::
     OUTPUT/gates.png                 gate trajectories per layer and view (the paper's Figure 4)
     OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
                                      truncated counts per view), steps, last metrics, checkpoint paths
+
+OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.storage`): the checkpoints go straight to the
+bucket through Ray Train's storage filesystem, and the exported files are written to a local staging folder and
+uploaded once the run has finished.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lsr.errors import InputError
+from lsr.storage import is_remote, join, staged_folder
 from lsr.training.checkpoints import HISTORY_FILE, MODEL_DIR, best_checkpoint_path, find_run, ranking, read_history
 from lsr.training.config import TrainConfig
 from lsr.training.loop import train_loop_per_worker
@@ -31,13 +36,15 @@ GATES_PNG = "gates.png"
 
 @dataclass
 class TrainOutcome:
-    output: Path
-    model_dir: Path
+    """Where a run's files are, as paths or URIs in OUTPUT (local or s3://), its steps and last metrics."""
+
+    output: str
+    model_dir: str
     steps: int
     metrics: dict[str, Any]
     best_checkpoint: str | None
     latest_checkpoint: str | None
-    gate_plot: Path | None
+    gate_plot: str | None
 
 
 def steps_for(config: TrainConfig, rows: int) -> int:
@@ -85,7 +92,13 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from lsr.storage import filesystem
+
     score, order = ranking(bool(val_rows))
+    storage = config.storage()
+    # A remote storage goes to Ray Train as a filesystem object built from the driver's AWS variables (endpoint,
+    # region, credentials), so the controller and workers write with them whatever their own environment holds.
+    fs, inner = filesystem(storage) if is_remote(storage) else (None, storage)
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"config": config, "total_steps": total_steps, "validation_rows": val_rows},
@@ -98,7 +111,8 @@ def build_trainer(
         ),
         run_config=ray.train.RunConfig(
             name=config.run_name,
-            storage_path=config.storage(),
+            storage_path=inner,
+            storage_filesystem=fs,
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=config.keep_checkpoints,
                 checkpoint_score_attribute=score,
@@ -166,50 +180,59 @@ def train(config: TrainConfig) -> TrainOutcome:
         result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
     if result.error:
         raise result.error
-    outcome = export(config, result, has_validation=bool(val_rows))
-    report = {
-        "config": config.model_dump(mode="json"),
-        "student_family": family,
-        "examples": count,
-        "left_out_with_error": failed,
-        "validation_examples": len(val_rows),
-        # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
-        # term) and the texts cut at --rationale-max-tokens.
-        "targets": targets.summary() if targets is not None else None,
-        "steps": outcome.steps,
-        "metrics": outcome.metrics,
-        "model": str(outcome.model_dir),
-        "best_checkpoint": outcome.best_checkpoint,
-        "latest_checkpoint": outcome.latest_checkpoint,
-        "gate_plot": str(outcome.gate_plot) if outcome.gate_plot else None,
-    }
-    (outcome.output / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    with staged_folder(config.output) as local:  # an s3:// output is written locally, then uploaded
+        outcome = export(config, result, local, has_validation=bool(val_rows))
+        report = {
+            "config": config.model_dump(mode="json"),
+            "student_family": family,
+            "examples": count,
+            "left_out_with_error": failed,
+            "validation_examples": len(val_rows),
+            # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
+            # term) and the texts cut at --rationale-max-tokens.
+            "targets": targets.summary() if targets is not None else None,
+            "steps": outcome.steps,
+            "metrics": outcome.metrics,
+            "model": outcome.model_dir,
+            "best_checkpoint": outcome.best_checkpoint,
+            "latest_checkpoint": outcome.latest_checkpoint,
+            "gate_plot": outcome.gate_plot,
+        }
+        (local / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return outcome
 
 
-def export(config: TrainConfig, result, *, has_validation: bool) -> TrainOutcome:
-    """Copy the last checkpoint's model and history into OUTPUT and draw the gate plot."""
+def export(config: TrainConfig, result, local: Path, *, has_validation: bool) -> TrainOutcome:
+    """Copy the last checkpoint's model and history into ``local`` (OUTPUT, or its staging folder when OUTPUT is
+    remote) and draw the gate plot; the outcome names the files by their final place in OUTPUT."""
     from lsr.training.gates_plot import plot_gates
 
-    output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     if result.checkpoint is None:
         raise RuntimeError("training ended without a checkpoint")
-    model_dir = output / MODEL_DIR
+    model_dir = local / MODEL_DIR
     with result.checkpoint.as_directory() as directory:
         if model_dir.exists():
             shutil.rmtree(model_dir)
         shutil.copytree(Path(directory) / MODEL_DIR, model_dir)
-        shutil.copyfile(Path(directory) / HISTORY_FILE, output / HISTORY_FILE)
-    history = read_history(output / HISTORY_FILE)
-    gate_plot = plot_gates(history, output / GATES_PNG, title=f"{config.dataset}: gates per decoder layer")
+        shutil.copyfile(Path(directory) / HISTORY_FILE, local / HISTORY_FILE)
+    history = read_history(local / HISTORY_FILE)
+    gate_plot = plot_gates(history, local / GATES_PNG, title=f"{config.dataset}: gates per decoder layer")
     steps = max((row["step"] for row in history), default=0)
+    best = best_checkpoint_path(result, has_validation)
     return TrainOutcome(
-        output=output,
-        model_dir=model_dir,
+        output=config.output,
+        model_dir=join(config.output, MODEL_DIR),
         steps=steps,
         metrics={k: v for k, v in (result.metrics or {}).items() if isinstance(v, (int, float, str))},
-        best_checkpoint=best_checkpoint_path(result, has_validation),
-        latest_checkpoint=result.checkpoint.path,
-        gate_plot=gate_plot,
+        best_checkpoint=storage_uri(config.storage(), best) if best else None,
+        latest_checkpoint=storage_uri(config.storage(), result.checkpoint.path),
+        gate_plot=join(config.output, GATES_PNG) if gate_plot else None,
     )
+
+
+def storage_uri(storage: str, path: str) -> str:
+    """A checkpoint's path as a user gives it: Ray Train reports paths inside the filesystem (``bucket/key`` for
+    s3), so a remote storage's scheme is put back."""
+    if is_remote(storage) and "://" not in path:
+        return f"{storage.split('://', 1)[0]}://{path}"
+    return path
