@@ -21,10 +21,10 @@ makes the output folder ours, and nothing flushes the finished rows on SIGINT/SI
 
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
-Ray's operators: requests in flight, rows of a request batch still waiting on a batch-mate (Ray blocks hold
-``max(rows_per_file, 2 x max_in_flight)`` rows so a request actor can fill its budget, issue 12), and (when the server
-outruns the parsing operators after it, which a real LLM rarely does) rows queued between them. The pipeline is
-never serialised: the driver only collects; the request actors keep their own in-flight budgets full. On
+Ray's operators: documents in flight and rows of a stage task still waiting on a task-mate (Ray blocks hold
+``max(rows_per_file, 2 x max_in_flight)`` rows so a stage actor can fill its budget, issue 12; each document's
+two calls run back to back in one actor, :mod:`lsr.mining.document_stage`). The pipeline is never serialised: the
+driver only collects; the stage actors keep their own in-flight budgets full. On
 SIGINT/SIGTERM the rows already received are written before the run stops.
 """
 
@@ -42,21 +42,12 @@ import pyarrow.parquet as pq
 
 from lsr.mining.budget import TokenBudget
 from lsr.mining.config import MineConfig
-from lsr.mining.engines import CallResult, Engine, LlmEngine, build_call_processor
+from lsr.mining.document_stage import mine_documents, too_long_error
+from lsr.mining.engines import CallResult, Engine
 from lsr.mining.failures import failure_kind, should_retry
 from lsr.mining.output import OpenReport, OwnedOutput
 from lsr.mining.report import MiningReport, fill_from_output, write_report
-from lsr.mining.rows import (
-    DOCUMENT_TOO_LONG,
-    MineSettings,
-    after_rationale,
-    after_rationale_stage,
-    after_summaries_stage,
-    final_row,
-    offline_row,
-    rationale_request,
-    summaries_request,
-)
+from lsr.mining.rows import MineSettings, after_rationale, final_row, offline_row
 from lsr.schema import RATIONALES
 from lsr.storage import filesystem
 
@@ -185,60 +176,21 @@ def _prepare_batch(batch: pa.Table, budget: TokenBudget | None, dataset: str) ->
     )
 
 
-def _too_long_error(row: dict[str, Any]) -> dict[str, Any]:
-    if not row["prompt_document"]:
-        row["a_error"] = f"{DOCUMENT_TOO_LONG}: the summary and the completions leave no room for the document"
-    return row
-
-
 def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=RATIONALES)
-
-
-def _final_batch(batch: dict[str, Any], settings: MineSettings) -> pa.Table:
-    rows = _batch_rows(batch)
-    return _to_table([after_summaries_stage(row, settings) for row in rows])
-
-
-def _batch_rows(batch) -> list[dict[str, Any]]:
-    if isinstance(batch, pa.Table):
-        return batch.to_pylist()
-    import pandas as pd
-
-    if isinstance(batch, pd.DataFrame):
-        return batch.to_dict("records")
-    keys = list(batch)
-    return [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
 
 
 def _local_batch(batch: pa.Table, engine: Engine, settings: MineSettings) -> pa.Table:
     """Both calls answered on this CPU worker by a local engine (the oracle)."""
     out = []
     for row in batch.to_pylist():
-        row = _too_long_error(row)
+        row = too_long_error(row)
         if row.get("a_error"):
             out.append(final_row(after_rationale(row, CallResult(None, None, None, None), settings), None, settings))
             continue
         raw_a, raw_b = engine.answer(row["prompt_document"], row["summary"], settings.dataset)
         out.append(offline_row(row, raw_a, lambda raw_b=raw_b: raw_b, settings))
     return _to_table(out)
-
-
-def _llm_pipeline(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings) -> ray.data.Dataset:
-    """Call A -> parse -> call B -> parse, as two chained ``ray.data.llm`` processors."""
-    call_a = build_call_processor(
-        engine,
-        make_request=lambda row: None if row.get("a_error") else rationale_request(row, settings),
-        read_reply=lambda row, result: after_rationale(row, result, settings),
-    )
-    call_b = build_call_processor(
-        engine,
-        make_request=lambda row: summaries_request(row, settings),
-        read_reply=lambda row, result: final_row(row, result, settings),
-    )
-    ds = ds.map(_too_long_error)
-    ds = call_a(ds).map(after_rationale_stage, fn_kwargs={"settings": settings})
-    return call_b(ds).map_batches(_final_batch, fn_kwargs={"settings": settings}, batch_format="pandas")
 
 
 # ---------------------------------------------------------------------------------------------------- the job
@@ -308,7 +260,7 @@ def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> Mining
                 _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
             )
         else:
-            mined = _llm_pipeline(prepared, config.engine, settings)
+            mined = mine_documents(prepared, config.engine, settings)
         try:
             for batch in mined.iter_batches(batch_size=None, batch_format="pyarrow"):
                 writer.add(batch)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lsr.mining.engines.base import ERROR_COLUMN, SKIP_MARK, CallResult
+from lsr.mining.engines.base import CallResult
 from lsr.parse import ParseError, parse_rationale, parse_summaries
 from lsr.prompts import format_rationale, rationale_messages, summaries_messages
 
@@ -25,14 +25,6 @@ SUMMARIES_UNPARSABLE = "summaries_unparsable"
 DOCUMENT_TOO_LONG = "document_too_long"
 
 _INPUT_FIELDS = ("id", "document", "summary", "prompt_document", "truncated")
-_AFTER_A_FIELDS = (
-    *_INPUT_FIELDS,
-    "raw_rationale",
-    "rationale_json",
-    "a_prompt_tokens",
-    "a_completion_tokens",
-    "a_error",
-)
 
 
 @dataclass(frozen=True)
@@ -148,27 +140,6 @@ def final_row(row: dict[str, Any], result: CallResult | None, settings: MineSett
     out["total_summary"] = summaries.total_summary
     problems.extend(str(p) for p in summaries.problems)
     return out
-
-
-def after_summaries_stage(row: dict[str, Any], settings: MineSettings) -> dict[str, Any]:
-    """Normalise what call B's processor emits: finished rows pass, passed-through rows get finished here.
-
-    ``ray.data.llm`` returns a row whose call failed inside the engine (or that the preprocess marked to
-    skip) as its raw data, bypassing the postprocess; this gives every such row its final shape and error.
-    """
-    if "error" in row and "engine" in row and not row.get(ERROR_COLUMN):
-        return row
-    stage_error = row.get(ERROR_COLUMN) or ""
-    if stage_error.startswith(SKIP_MARK) or row.get("a_error"):
-        return final_row(row, None, settings)
-    return final_row(row, CallResult(None, None, None, stage_error or "the engine returned no output"), settings)
-
-
-def after_rationale_stage(row: dict[str, Any], settings: MineSettings) -> dict[str, Any]:
-    """The same normalisation for call A's processor."""
-    if "rationale_json" in row and not row.get(ERROR_COLUMN):
-        return {name: row.get(name) for name in _AFTER_A_FIELDS}
-    return after_rationale(row, CallResult(None, None, None, row.get(ERROR_COLUMN) or "no output"), settings)
 
 
 def offline_row(row: dict[str, Any], raw_rationale: str, raw_summaries_fn, settings: MineSettings) -> dict[str, Any]:

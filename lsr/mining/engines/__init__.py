@@ -1,8 +1,7 @@
 """The registry of mining engines: the one place that lists them (``--engine`` choices, the config's union).
 
-Adding an engine (e.g. ``ray.data.llm``'s SGLang processor): a file beside these with an :class:`LlmEngine`
-subclass (its ``kind`` literal, its fields, ``processor_config``, ``request``, ``reply``), and its class in
-:data:`ENGINES`.
+Adding an engine (e.g. SGLang): a file beside these with an :class:`LlmEngine` subclass (its ``kind`` literal, its
+fields, ``chat_client``, ``stage_options``, ``rows_in_flight``), and its class in :data:`ENGINES`.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from lsr.mining.engines.base import ERROR_COLUMN, SKIP_MARK, CallResult, Engine, LlmEngine, build_call_processor
+from lsr.mining.engines.base import CallResult, Engine, LlmEngine
 from lsr.mining.engines.http import HttpEngine
 from lsr.mining.engines.oracle import OracleEngine
 from lsr.mining.engines.vllm import VllmEngine
@@ -66,8 +65,6 @@ def _flag(field: str) -> str:
 
 __all__ = [
     "ENGINES",
-    "ERROR_COLUMN",
-    "SKIP_MARK",
     "CallResult",
     "Engine",
     "EngineConfig",
@@ -75,7 +72,6 @@ __all__ = [
     "LlmEngine",
     "OracleEngine",
     "VllmEngine",
-    "build_call_processor",
     "by_kind",
     "check_settings",
 ]

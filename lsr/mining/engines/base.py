@@ -4,16 +4,15 @@ An engine is one class (a :class:`Engine` subclass, in a file of its own under :
 ``kind`` literal, its options as pydantic fields (the ``lsr mine`` flags are generated from them), and either
 
 - a local answer (:meth:`Engine.answer`, e.g. the oracle), or
-- a ``ray.data.llm`` processor config plus how a call becomes that processor's request and how its reply
-  becomes a :class:`CallResult` (:class:`LlmEngine`: ``processor_config``, ``request``, ``reply``).
+- a chat client that an actor of the mining stage builds once and sends both calls of every document to
+  (:class:`LlmEngine`: ``chat_client``), with the stage's resources (``stage_options``).
 
-The job chains call A and call B the same way whatever serves them (:func:`build_call_processor`); it never asks
+The job mines every document the same way whatever serves it (:mod:`lsr.mining.document_stage`); it never asks
 which engine it holds. Adding an engine is a new file here plus one line in the registry (``__init__.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,11 +21,6 @@ from pydantic import Field, ValidationError
 from lsr.config import MiningPreset, StrictModel, describe_error
 from lsr.errors import InputError
 from lsr.mining.budget import TokenBudget
-
-#: Set by a preprocess on rows that must not be sent (call A already failed): every ray.data.llm stage
-#: passes rows with a non-empty ``__inference_error__`` through untouched, and the postprocess is skipped.
-SKIP_MARK = "lsr-skip: "
-ERROR_COLUMN = "__inference_error__"
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class Engine(StrictModel, metaclass=_OneLineErrors):
     """The base of every engine config."""
 
     kind: str
-    #: True for an engine answered by :meth:`answer` on CPU workers, False for a ``ray.data.llm`` processor.
+    #: True for an engine answered by :meth:`answer` on CPU workers, False for a chat client in the mining stage.
     runs_locally: ClassVar[bool] = False
 
     @property
@@ -73,11 +67,14 @@ class Engine(StrictModel, metaclass=_OneLineErrors):
 
     def answer(self, document: str, summary: str, dataset: str) -> tuple[str, str]:
         """A local engine's raw (call A, call B) texts for one document."""
-        raise NotImplementedError(f"engine {self.kind!r} answers through a ray.data.llm processor")
+        raise NotImplementedError(f"engine {self.kind!r} answers through its chat client")
 
 
 class LlmEngine(Engine):
-    """An engine served by a ``ray.data.llm`` processor, with the context budget every LLM needs."""
+    """An engine answered by an LLM through a chat client, with the context budget every LLM needs.
+
+    A subclass also has a ``batch_size`` field: the documents of one stage batch (all mined concurrently).
+    """
 
     model: str = Field(min_length=1, description="vllm: model path or id; http: the served model name")
     max_model_len: int = Field(default=8192, ge=256, description="context length; longer documents are cut")
@@ -97,40 +94,15 @@ class LlmEngine(Engine):
             tokenizer=self.tokenizer,
         )
 
-    def processor_config(self) -> Any:
-        """The ``ray.data.llm`` processor config of one call."""
+    @property
+    def rows_in_flight(self) -> int:
+        """Documents one actor should hold so its in-flight budget never waits on a batch's tail."""
         raise NotImplementedError
 
-    def request(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> dict[str, Any]:
-        """The processor's input fields for one call."""
+    def chat_client(self) -> Any:
+        """The actor's :class:`~lsr.mining.document_stage.ChatClient`, built in the actor; both calls use it."""
         raise NotImplementedError
 
-    def reply(self, data: dict[str, Any]) -> CallResult:
-        """The processor's output row as a :class:`CallResult`."""
+    def stage_options(self) -> dict[str, Any]:
+        """The stage's ``map_batches`` resources and actor pool (``compute``, ``num_cpus``/``num_gpus``, ...)."""
         raise NotImplementedError
-
-
-def build_call_processor(
-    engine: LlmEngine,
-    make_request: Callable[[dict[str, Any]], tuple[list[dict], int, float] | None],
-    read_reply: Callable[[dict[str, Any], CallResult], dict[str, Any]],
-):
-    """A ``ray.data.llm`` processor for one of the two calls.
-
-    ``make_request(row)`` returns the call's messages, max tokens and temperature, or ``None`` to skip the
-    row (it passes through as an error row); ``read_reply(row, result)`` returns the row with the call's
-    outputs added.
-    """
-    from ray.data.llm import build_processor
-
-    def preprocess(row: dict[str, Any]) -> dict[str, Any]:
-        spec = make_request(row)
-        if spec is None:
-            return {ERROR_COLUMN: SKIP_MARK + "call not made"}
-        messages, max_tokens, temperature = spec
-        return {**engine.request(messages, max_tokens, temperature), ERROR_COLUMN: ""}
-
-    def postprocess(data: dict[str, Any]) -> dict[str, Any]:
-        return read_reply(data, engine.reply(data))
-
-    return build_processor(engine.processor_config(), preprocess=preprocess, postprocess=postprocess)

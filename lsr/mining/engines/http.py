@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import json
 import os
 from typing import Annotated, Any, Literal
 
@@ -15,16 +16,17 @@ from lsr.mining.engines.base import CallResult, LlmEngine
 class HttpEngine(LlmEngine):
     """Requests go through :class:`~lsr.mining.http_session.ResilientSession` (retries, in-flight bound, masking).
 
-    In flight at the server: call A and call B each run ``concurrency`` request actors, and each actor holds at
-    most ``max_in_flight`` requests, so the server sees at most ``2 * concurrency * max_in_flight`` requests.
+    In flight at the server: the mining stage runs ``concurrency`` actors, and each actor holds at most
+    ``max_in_flight`` requests, call A and call B together, so the server sees at most
+    ``concurrency * max_in_flight`` requests.
     """
 
     kind: Literal["http"] = "http"
     url: str = Field(description="endpoint base URL, e.g. http://host:8000/v1")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
-    concurrency: int = Field(default=1, ge=1, description="request actors (per call: A and B each have this many)")
-    batch_size: int = Field(default=16, ge=1, description="rows per request batch (http 16, vllm 32)")
-    max_in_flight: int = Field(default=16, ge=1, description="concurrent requests per request actor")
+    concurrency: int = Field(default=1, ge=1, description="request actors (each sends both calls of its documents)")
+    batch_size: int = Field(default=16, ge=1, description="documents per stage batch (http 16, vllm 32)")
+    max_in_flight: int = Field(default=16, ge=1, description="concurrent requests per request actor (calls A and B)")
     qps: int | None = Field(default=None, ge=1, description="request rate limit per actor")
     max_retries: int = Field(default=4, ge=0, description="retries on 429/5xx/connection errors")
     base_retry_wait_s: Annotated[float, Flag(name="--retry-wait")] = Field(
@@ -32,8 +34,7 @@ class HttpEngine(LlmEngine):
     )
     max_retry_wait_s: Annotated[float, Flag(cli=False)] = 30.0
     timeout_s: Annotated[float, Flag(name="--timeout")] = Field(default=300.0, gt=0, description="seconds per request")
-    # Waiting on sockets needs little CPU; a whole core per request actor would starve small machines
-    # (call A and call B each hold an actor pool).
+    # Waiting on sockets needs little CPU; a whole core per request actor would starve small machines.
     num_cpus: Annotated[float, Flag(cli=False)] = 0.25
 
     @field_validator("url")
@@ -65,59 +66,66 @@ class HttpEngine(LlmEngine):
         """
         return 2 * self.max_in_flight
 
-    def processor_config(self):
-        """The ``HttpRequestProcessorConfig``; the key goes only into the request headers."""
-        from ray.data.llm import HttpRequestProcessorConfig
+    def chat_client(self) -> HttpChatClient:
+        return HttpChatClient(self)
 
+    def stage_options(self) -> dict[str, Any]:
+        from lsr.mining.document_stage import TASKS_PER_ACTOR, actor_pool
+
+        # The actor's tasks share its event loop, its session and its in-flight slots.
+        return {
+            "compute": actor_pool(self.concurrency, self.concurrency),
+            "max_concurrency": TASKS_PER_ACTOR,
+            "num_cpus": self.num_cpus,
+        }
+
+
+class HttpChatClient:
+    """One actor's chat client: a :class:`~lsr.mining.http_session.ResilientSession` both calls share.
+
+    The session (retries, masking, the ``max_in_flight`` slots) is opened on the first call, inside the actor's
+    event loop; ``--qps`` spaces the starts of this actor's requests.
+    """
+
+    def __init__(self, engine: HttpEngine):
+        self._engine = engine
+        key = engine.api_key()
+        self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+        self._session = None
+        self._next_start = 0.0
+
+    def start(self) -> None:
+        """Nothing to load: the session opens on the first call, inside the actor's event loop."""
+
+    def _open(self):
         from lsr.mining.http_session import ResilientSession
 
-        widen_async_batches(-(-self.rows_in_flight // self.batch_size))
-
-        key = self.api_key()
-        session_factory = functools.partial(
-            ResilientSession,
-            max_retries=self.max_retries,
-            base_wait_s=self.base_retry_wait_s,
-            max_wait_s=self.max_retry_wait_s,
-            timeout_s=self.timeout_s,
-            max_in_flight=self.max_in_flight,
-            redact_values=self.secrets(),
-        )
-        return HttpRequestProcessorConfig(
-            url=self.endpoint,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            qps=self.qps,
-            # Retries happen in the session, which also covers 500s and never raises into the batch.
-            max_retries=0,
-            concurrency=self.concurrency,
-            batch_size=self.batch_size,
-            session_factory=session_factory,
-            http_request_stage={"num_cpus": self.num_cpus},
+        engine = self._engine
+        return ResilientSession(
+            max_retries=engine.max_retries,
+            base_wait_s=engine.base_retry_wait_s,
+            max_wait_s=engine.max_retry_wait_s,
+            timeout_s=engine.timeout_s,
+            max_in_flight=engine.max_in_flight,
+            redact_values=engine.secrets(),
         )
 
-    def request(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> dict[str, Any]:
-        payload = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
-        return {"payload": payload}
+    async def _pace(self) -> None:
+        if not self._engine.qps:
+            return
+        loop = asyncio.get_running_loop()
+        start = max(loop.time(), self._next_start)
+        self._next_start = start + 1.0 / self._engine.qps
+        await asyncio.sleep(start - loop.time())
 
-    def reply(self, data: dict[str, Any]) -> CallResult:
-        return http_reply(data)
-
-
-def widen_async_batches(batches: int) -> None:
-    """Let one Ray Data task run at least ``batches`` async batches at once (Ray's default is 4).
-
-    Ray Data (2.5x) gives an async ``map_batches`` UDF such as ray.data.llm's HTTP stage at most
-    ``DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY`` (4) concurrent batches per task, and the stage's actor runs one
-    task at a time, so one stage held at most 4 x ``batch_size`` requests whatever ``--max-in-flight`` said
-    (issue 12: 64 of a budget of 256). HttpRequestProcessorConfig has no knob for it; the constant is read on the
-    driver when the dataset is planned, so raising it here, before the processor is applied, is the one place
-    the workaround lives. It never lowers the value (a user's ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``
-    stays when larger). The per-actor ``max_in_flight`` semaphore still bounds what reaches the server.
-    """
-    from ray.data._internal.planner import plan_udf_map_op
-
-    if plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY < batches:
-        plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY = batches
+    async def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> CallResult:
+        if self._session is None:
+            self._session = self._open()
+        await self._pace()
+        payload = {"model": self._engine.model, "messages": messages, "temperature": temperature,
+                   "max_tokens": max_tokens}
+        reply = await self._session.post(self._engine.endpoint, headers=self._headers, data=json.dumps(payload))
+        return http_reply({"http_response": await reply.json()})
 
 
 def http_reply(data: dict[str, Any]) -> CallResult:
