@@ -70,14 +70,9 @@ class HttpEngine(LlmEngine):
         return HttpChatClient(self)
 
     def stage_options(self) -> dict[str, Any]:
-        from lsr.mining.document_stage import TASKS_PER_ACTOR, actor_pool
+        from lsr.mining.document_stage import actor_options
 
-        # The actor's tasks share its event loop, its session and its in-flight slots.
-        return {
-            "compute": actor_pool(self.concurrency, self.concurrency),
-            "max_concurrency": TASKS_PER_ACTOR,
-            "num_cpus": self.num_cpus,
-        }
+        return {**actor_options(self, self.concurrency, self.concurrency), "num_cpus": self.num_cpus}
 
 
 class HttpChatClient:

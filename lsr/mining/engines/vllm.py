@@ -91,9 +91,9 @@ class VllmEngine(LlmEngine):
         """One actor per replica. With one GPU the actor holds it; with tensor x pipeline > 1 the actor holds none
         and runs in a placement group of exactly that many GPU bundles, which vLLM's Ray workers (children of the
         actor, captured by the group) take, so a replica never spreads beyond its own group."""
-        from lsr.mining.document_stage import TASKS_PER_ACTOR, actor_pool
+        from lsr.mining.document_stage import actor_options
 
-        options: dict[str, Any] = {"compute": actor_pool(*self.replicas), "max_concurrency": TASKS_PER_ACTOR}
+        options = actor_options(self, *self.replicas)
         if self.gpus_per_replica == 1:
             options["num_gpus"] = 1
             if self.accelerator_type:
