@@ -114,7 +114,11 @@ class ResilientSession:
         self.base_wait_s = base_wait_s
         self.max_wait_s = max_wait_s
         self.redact_values = tuple(redact_values)
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+        # aiohttp's connector allows 100 connections by default, which silently capped a budget above 100 (issue 12);
+        # the slots below are the one bound.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0)
+        )
         self._slots = shared_slots(max_in_flight)
 
     async def __aenter__(self) -> ResilientSession:
