@@ -83,16 +83,28 @@ def test_every_engine_option_is_reachable_from_the_command_line():
     assert isinstance(build_parser(), argparse.ArgumentParser)
 
 
-def test_the_mining_stage_holds_the_whole_in_flight_budget():
-    """Ray Data allowed an async UDF 4 concurrent batches per task, which capped the old processor stages at
-    4 x batch_size requests whatever --max-in-flight said (issue 12); the stage now takes one batch per task and runs
-    as many tasks per actor as hold twice the budget, with Ray Core concurrency to match."""
-    from lsr.mining.document_stage import tasks_per_actor
+def test_the_mining_stage_holds_the_whole_in_flight_budget(monkeypatch):
+    """Ray Data allows an async UDF 4 concurrent batches per task by default, which capped a stage at
+    4 x batch_size documents whatever --max-in-flight said (issue 12); the stage's options widen that so one task
+    (one block of twice the budget) runs all its batches at once, and never narrow a larger setting. The HTTP
+    session has no connection cap of its own below the budget (aiohttp's default of 100 capped 256)."""
+    import asyncio
 
+    from ray.data._internal.planner import plan_udf_map_op
+
+    from lsr.mining.document_stage import widen_async_batches
+    from lsr.mining.http_session import ResilientSession
+
+    monkeypatch.setattr(plan_udf_map_op, "DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY", 4)
     engine = HttpEngine(url="http://h/v1", model="m", max_in_flight=256, batch_size=16)
     options = engine.stage_options()
-    assert engine.rows_in_flight == 512 and tasks_per_actor(engine) == 32
-    assert options["compute"].max_tasks_in_flight_per_actor == 32 and options["max_concurrency"] == 32
-    assert options["compute"].max_tasks_in_flight_per_actor * engine.batch_size >= engine.rows_in_flight
-    small = HttpEngine(url="http://h/v1", model="m", max_in_flight=2, batch_size=16)
-    assert tasks_per_actor(small) == 1 and small.stage_options()["num_cpus"] == small.num_cpus
+    assert engine.rows_in_flight == 512 and options["compute"].max_tasks_in_flight_per_actor == 1
+    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY * engine.batch_size >= engine.rows_in_flight
+    widen_async_batches(2)
+    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY == 32
+
+    async def connector_limit():
+        async with ResilientSession(max_in_flight=256) as session:
+            return session._session.connector.limit
+
+    assert asyncio.run(connector_limit()) == 0  # unlimited: the session's own slots bound the requests

@@ -21,9 +21,9 @@ makes the output folder ours, and nothing flushes the finished rows on SIGINT/SI
 
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
-Ray's operators: documents in flight and the finished batch-mates of a document still waiting on a request (a
-stage task is one block of ``batch_size`` documents and a stage actor runs enough of them at once to fill its
-budget, issue 12; each document's two calls run back to back in one actor, :mod:`lsr.mining.document_stage`).
+Ray's operators: documents in flight and the finished block-mates of a document still waiting on a request (a
+stage task is one block of ``2 x max_in_flight`` documents, so that an actor fills its budget, issue 12; each
+document's two calls run back to back in one actor, :mod:`lsr.mining.document_stage`).
 The pipeline is never serialised: the driver only collects; the stage actors keep their own in-flight budgets
 full. On SIGINT/SIGTERM the rows already received are written before the run stops.
 """
@@ -243,11 +243,11 @@ def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> Mining
     writer = RowWriter(output, config.rows_per_file, config.engine.secrets())
     if todo:
         logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
-        # An LLM engine's stage takes one block of batch_size documents per task (strict: Ray's streaming repartition
-        # would otherwise leave a whole input file in one block, and a task's rows leave the actor only together);
-        # the oracle answers locally, in blocks of rows_per_file.
+        # An LLM engine's stage takes one block of twice its in-flight budget per task (strict: Ray's streaming
+        # repartition would otherwise leave a whole input file in one block, and a task's rows leave the actor only
+        # together); the oracle answers locally, in blocks of rows_per_file.
         llm = not config.engine.runs_locally
-        block_rows = config.engine.batch_size if llm else config.rows_per_file
+        block_rows = config.engine.rows_in_flight if llm else config.rows_per_file
         ds = _documents_to_mine(index, input_ids, done, limited=config.limit is not None)
         prepared = ds.repartition(target_num_rows_per_block=block_rows, strict=llm).map_batches(
             _prepare_batch,
