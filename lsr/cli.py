@@ -26,7 +26,10 @@ def _command_modules() -> list:
     return [importlib.import_module(f"lsr.commands.{name}") for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every stage's parser; with ``only``, the options of that stage alone (the others keep their one-line help):
+    a stage's options come from its typed config, which for training imports torch, and ``lsr mine`` should not
+    wait a second or more for a library it never uses."""
     parser = argparse.ArgumentParser(
         prog="lsr",
         description="Distil an LLM's summarisation skill into a small model: mine rationales, select, "
@@ -41,15 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         name = module.__name__.rsplit(".", 1)[1]
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
+        if only is not None and name != only:
+            continue
         # Also after the stage's name, so `lsr train ... --verbose` and `python ray_jobs/lsr_train.py --verbose` work.
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.set_defaults(_run=module.run)
+        module.add_arguments(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(only=_stage_named(argv) or "").parse_args(argv)
     if args.verbose:
         console.set_verbose(True)
     console.quiet_libraries()
@@ -61,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lsr {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stage_named(argv: Sequence[str]) -> str | None:
+    """The stage ``argv`` names (its first word that is not an option; the top-level options take no value). When it
+    names none, argparse answers (help, or an error) without any stage's options."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in {m.name for m in pkgutil.iter_modules(commands.__path__)} else None
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def load_scorer(path: str, device: str = "cpu") -> tuple[Any, Any, bool]:
     """``(model, tokenizer, is_seq2seq)`` of a causal or seq2seq checkpoint folder, in eval mode."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    import lsr.model  # noqa: F401  (registers gated_bart, so an MWF student can score too)
+    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart, so an MWF student can score too)
 
     try:
         config = AutoConfig.from_pretrained(path)

@@ -7,33 +7,42 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Annotated
 
 from pydantic import Field
 
 from lsr.cli_config import Flag
 from lsr.config import StageConfig
-from lsr.training.targets import TargetOptions
 
 HELP = "encode the MWF alignment targets of the training rows once (the fixed initial encoder), for lsr train"
 
 
-class TargetsConfig(TargetOptions, StageConfig):
-    """The target pass: which rows, which encoder (the run's initial checkpoint and seed), where to store."""
+@functools.cache
+def targets_config() -> type[StageConfig]:
+    """The command's config class, built on first use: its base :class:`TargetOptions` lives next to the encoding
+    code (torch), which ``lsr --help`` and the other stages should not have to import."""
+    from lsr.training.targets import TargetOptions
 
-    data: str = Field(description="the selection output (its kept/ folder is used) or Parquet files with rationale "
-                      "columns")
-    checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|PATH")] = Field(
-        default="tiny", description="the initial checkpoint whose encoder encodes the targets (as lsr train --model)"
-    )
-    seed: int = Field(default=0, description="the tiny model's initialisation seed (as lsr train --seed)")
-    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(default=False, description="one GPU per encoder actor")
+    class TargetsConfig(TargetOptions, StageConfig):
+        """The target pass: which rows, which encoder (the run's initial checkpoint and seed), where to store."""
+
+        data: str = Field(description="the selection output (its kept/ folder is used) or Parquet files with "
+                          "rationale columns")
+        checkpoint: Annotated[str, Flag(name="--model", metavar="tiny|PATH")] = Field(
+            default="tiny", description="the initial checkpoint whose encoder encodes the targets (as lsr train "
+            "--model)"
+        )
+        seed: int = Field(default=0, description="the tiny model's initialisation seed (as lsr train --seed)")
+        use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(default=False, description="one GPU per encoder actor")
+
+    return TargetsConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lsr.cli_config import add_config_arguments
 
-    add_config_arguments(parser, TargetsConfig)
+    add_config_arguments(parser, targets_config())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -65,7 +65,7 @@ def load_teacher(path: str, device: torch.device | str = "cpu") -> torch.nn.Modu
     """The teacher checkpoint (seq2seq or causal LM), on ``device``, in eval mode, with gradients off."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    import lsr.model  # noqa: F401  (registers gated_bart with the Auto classes, so an MWF student can teach)
+    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart with the Auto classes, so an MWF student can teach)
 
     check_teacher_path(path)
     config = AutoConfig.from_pretrained(path)

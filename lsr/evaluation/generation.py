@@ -130,7 +130,7 @@ def check_checkpoint(path: str):
     """Fail before any generation when a ``--model`` is not a complete BART / MWF / causal LM checkpoint; its
     config."""
 
-    import lsr.model  # noqa: F401
+    import lsr.model.gated_bart  # noqa: F401
     from lsr.model.loading import config_family
     from lsr.model_cache import local_checkpoint
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, BartConfig, BartForConditionalGeneration, GenerationConfig
 from transformers import initialization as init
 from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
@@ -424,6 +424,9 @@ def _gated_config(base: BartConfig, mwf_fields: dict[str, Any]) -> GatedBartConf
         values["attn_implementation"] = base._attn_implementation
     return GatedBartConfig(**values, **mwf_fields)
 
+
+AutoConfig.register(GatedBartConfig.model_type, GatedBartConfig, exist_ok=True)
+AutoModelForSeq2SeqLM.register(GatedBartConfig, GatedBartForConditionalGeneration, exist_ok=True)
 
 __all__ = [
     "VIEWS",

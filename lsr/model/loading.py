@@ -164,7 +164,7 @@ def _checkpoint_config(name_or_path: str):
     """The checkpoint's config, refused clearly unless it is BART, an MWF student or a decoder-only causal LM."""
     from transformers import AutoConfig
 
-    import lsr.model  # noqa: F401  (registers gated_bart with AutoConfig)
+    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart with AutoConfig)
 
     try:
         config = AutoConfig.from_pretrained(name_or_path)
