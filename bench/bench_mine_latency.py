@@ -1,9 +1,9 @@
 """Mining against a server with an LLM's latency: does ``lsr mine --engine http`` keep the in-flight budget full?
 
-The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a loopback
-OpenAI-compatible server (``tests/openai_stub_server.py``'s stub, fixed parsable answers) holds every request for
-``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones queue, as
-behind a saturated vLLM), and samples how many requests it holds every 0.1 s. The same documents go through
+The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a
+loopback OpenAI-compatible server (``tests/openai_stub_server.py``'s stub, fixed parsable answers) holds every
+request for ``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones
+queue, as behind a saturated vLLM), and samples how many requests it holds every 0.1 s. The same documents go through
 
 - a bare asyncio client: two requests per document (call B after call A's reply is parsed), ``--in-flight``
   requests at most, and
@@ -15,22 +15,22 @@ Ideal time: ``2 x documents x latency / in-flight``. The table prints bare / pip
 
     python bench/bench_mine_latency.py --docs 512 --latency 0.5 --in-flight 64
 
-Where the budget went (Ray 2.5x, measured with this script on the 2-core machine, load average 5-8): call A and
-call B are separate ``ray.data.llm`` HTTP stages, each an actor pool of ``--concurrency`` (1) actors. An actor runs
-one Ray Data task (one block) at a time, and within a task Ray gives an async ``map_batches`` UDF at most
-``DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY`` = 4 concurrent batches of ``--batch-size`` (16) rows; the mining job
-cut blocks at ``--rows-per-file`` (64). So each stage held min(64, 4 x 16) = 64 requests whatever
-``--max-in-flight`` said (hence "--batch-size 128 changed nothing": the block was still 64 rows), and a block's
-slowest request held back the next block. Measured at 1,024 documents, 2 s, 256 in flight: the server saw at
-most 128 (64 per stage), ``lsr mine`` 72.8 s against 17.5 s bare (0.24).
+Measured here (Ray 2.60, the idle 2-core machine, every ``lsr mine`` flag at its default but ``--max-in-flight``):
 
-The fix (:func:`lsr.mining.engines.http.widen_async_batches` and the block size in :mod:`lsr.mining.pipeline`):
-blocks hold ``2 x max_in_flight`` rows and a task runs ``ceil(2 x max_in_flight / batch_size)`` batches at
-once, so the per-actor ``max_in_flight`` semaphore is what bounds the stage again. Same run after: 26.4 s
-against 16.7 s bare (0.63); the server saw a median of 257 and at most 512 (= 2 stages x 1 actor x 256, the
-documented bound). What remains at this size is mostly fixed cost (starting Ray, reading and materialising the
-corpus, the report: about 10 s of the 26 s, the sampled time line shows no request for the first ~40% of the
-run) and call B starting only when its call-A batch is whole; the 8,192 x 1 s x 256 goal was not run here.
+| documents | latency | in flight | ideal | bare asyncio | ``lsr mine`` | bare / lsr | when |
+|---:|---:|---:|---:|---:|---:|---:|---|
+| 8,192 | 1.0 s | 256 | 64.0 s | 64.9 s | 191.6 s | 0.34 | two chained ``ray.data.llm`` processors (issue 12) |
+| 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 88.3 s | 0.75 | one stage per document (``document_stage``) |
+| 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 82.1 s | 0.81 | + the index pass on the driver, ``lsr`` imports no torch |
+
+Where the remaining 16 s go (``lsr mine``'s own output with timestamps, and the server's samples): about 6.5 s
+before the first request (Python and the command 0.3 s; ``ray.init`` 3-5 s; the stage's actor, the first read task
+and the first block 2-3 s), about 3 s after the last reply (the report, then Ray's shutdown, 1.4 s alone), and
+about 6 s of requests: the server holds 240 of 256 on average against 251 for the bare client. Not the block
+turnover (the next block starts 0.05 s after the last document of a block; two tasks per actor of one budget each
+measured 236 against 239), not one actor's CPU (``--concurrency 2`` with half the budget each measured the same;
+the actor used 6 % of a core): each round of 256 replies, which this server sends all at once, takes about 1.1 s
+instead of 1.0 s in the actor. With a real server the replies do not arrive in lockstep.
 """
 
 from __future__ import annotations

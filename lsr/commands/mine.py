@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from lsr.ray_utils import init_ray
 
     config = config_from_args(args)  # every option checked before Ray starts
-    prepared = prepare(config)  # the input's files and columns, the output folder and its lock: still no Ray
+    prepared = prepare(config)  # the input's rows (ids kept), the output folder and its lock: still no Ray
     started = console.header(
         "mine", f"{config.input} -> {config.output}, engine {config.engine.kind}, dataset {config.dataset}"
         + (f", first {config.limit} documents" if config.limit else "")
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"lsr mine: {stop}", file=sys.stderr)
         return 143 if stop.signal_name == "SIGTERM" else 130
     except KeyboardInterrupt as stop:  # before any row was pulled (e.g. while Ray starts)
-        prepared[0].release()
+        prepared.output.release()
         name = getattr(stop, "signal_name", "SIGINT")
         print(f"lsr mine: stopped by {name} before mining began; nothing new saved in {config.output}; "
               "run the same command again to resume", file=sys.stderr)

@@ -1,9 +1,10 @@
 """The mining job (paper Step 1) on Ray Data: read, skip what is done, prompt, call, parse, write, report.
 
 Streaming: the corpus is never materialised. :func:`lsr.io.index_documents` checks every row in one streaming
-pass and keeps only the ids (duplicates refused and removed rows counted before any request is sent); the ids
-decide what this run mines (``--limit``, resume), and :func:`lsr.io.stream_documents` then reads the documents
-again, block by block, into the request stages as they pull them. The driver holds the ids (Arrow buffers) and at
+pass on the driver before Ray starts and keeps only the ids (duplicates refused and removed rows counted before
+any request is sent); the ids decide what this run mines (``--limit``, resume), and
+:func:`lsr.io.stream_documents` then reads the documents again, block by block, on Ray's workers, into the request
+stage as it pulls them. The driver holds the ids (Arrow buffers) and at
 most ``rows_per_file`` finished rows; the object store holds the blocks in flight, whatever the corpus's size.
 
 Resuming: the run keeps its own output folder, owned through a manifest and a lock (:mod:`lsr.mining.output`).
@@ -33,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -196,28 +197,37 @@ def _local_batch(batch: pa.Table, engine: Engine, settings: MineSettings) -> pa.
 # ---------------------------------------------------------------------------------------------------- the job
 
 
-def prepare(config: MineConfig) -> tuple[OwnedOutput, OpenReport]:
-    """What is checked before Ray starts: the input's files and columns, then the output folder (locked)."""
-    from lsr.io import check_documents
+class Prepared(NamedTuple):
+    """What :func:`prepare` checked and holds before Ray starts."""
 
-    check_documents(config.input)
-    return OwnedOutput.open(config, start_over=config.start_over)
-
-
-def run_mining(config: MineConfig, prepared: tuple[OwnedOutput, OpenReport] | None = None) -> MiningReport:
-    """Mine every document of ``config.input`` not yet in ``config.output``, then report on the whole output."""
-    output, opened = prepared or prepare(config)
-    try:
-        return _mine(config, output, opened)
-    finally:
-        output.release()
+    output: OwnedOutput
+    opened: OpenReport
+    index: DocumentIndex
 
 
-def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport) -> MiningReport:
+def prepare(config: MineConfig) -> Prepared:
+    """What is checked before Ray starts: every row of the input (its ids kept, duplicates refused, removed rows
+    counted; no document held), then the output folder (locked)."""
     from lsr.io import index_documents
 
     started = time.monotonic()
-    index = index_documents(config.input)  # every row checked and its id kept, before any request; no document held
+    index = index_documents(config.input)
+    logger.info("indexed %d document(s) of %s in %.1f s", len(index.ids), config.input, time.monotonic() - started)
+    output, opened = OwnedOutput.open(config, start_over=config.start_over)
+    return Prepared(output, opened, index)
+
+
+def run_mining(config: MineConfig, prepared: Prepared | None = None) -> MiningReport:
+    """Mine every document of ``config.input`` not yet in ``config.output``, then report on the whole output."""
+    prepared = prepared or prepare(config)
+    try:
+        return _mine(config, prepared.output, prepared.opened, prepared.index)
+    finally:
+        prepared.output.release()
+
+
+def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport, index: DocumentIndex) -> MiningReport:
+    started = time.monotonic()
     input_report = index.report
     input_ids = index.ids if config.limit is None else index.ids.slice(0, config.limit)
     retried = take_out_rows_to_retry(output, transient=config.retry_failed, unparsable=config.retry_unparsable)
