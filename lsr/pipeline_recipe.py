@@ -70,6 +70,7 @@ class RecipeConfig(StageConfig):
     tensor_parallel_size: int = Field(default=8, ge=1, description="GPUs per mining engine replica")
     max_replicas: int = Field(default=4, ge=1, description="mining engine replicas at most (autoscaled from 1)")
     accelerator_type: str = Field(default="H100", description="the GPU of the mining nodes (cluster.yaml)")
+    train_accelerator_type: str = Field(default="A10G", description="the GPU of the training nodes (cluster.yaml)")
     student_model: str = Field(default="facebook/bart-large", description="the student's initial checkpoint")
     train_workers: int = Field(default=4, ge=1, description="data-parallel training workers, one GPU each")
     epochs: int = Field(default=5, ge=1, description="training epochs (the README's recipe; the paper gives none)")
@@ -142,7 +143,8 @@ def build_jobs(config: RecipeConfig, environ: Mapping[str, str] | None = None) -
     validation = ("--validation", config.validation_input) if config.validation_input else ()
     trainer = Job("train", (
         "--data", selected, "--output", train, *ds, "--model", config.student_model, "--workers",
-        str(config.train_workers), "--gpu", "--epochs", str(config.epochs), "--storage-path", f"{train}/checkpoints",
+        str(config.train_workers), "--gpu", "--accelerator-type", config.train_accelerator_type,
+        "--epochs", str(config.epochs), "--storage-path", f"{train}/checkpoints",
         "--run-name", config.run, *validation,
     ), env, retry_args=("--resume",), outputs=(f"{train}/model",))
     evaluate = Job("evaluate", (

@@ -52,6 +52,8 @@ def test_four_stages_in_order_each_reading_what_the_previous_wrote():
     # the mining engine is pinned to the H100 nodes and sized to them
     assert mine[mine.index("--accelerator-type") + 1] == "H100"
     assert mine[mine.index("--tensor-parallel-size") + 1] == "8"
+    # and training to the A10G nodes
+    assert train[train.index("--accelerator-type") + 1] == "A10G"
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -119,6 +120,29 @@ def test_flags_keep_their_names_and_rules(capsys):
         build_parser().parse_args([*base, "--epochs", "1", "--views", "ea,aspect"])
     assert "unknown MWF view(s) aspect" in capsys.readouterr().err
 
+
+
+def test_accelerator_type_pins_the_gpu_workers_and_needs_gpu():
+    """`--accelerator-type A10G` asks every worker for Ray's `accelerator_type:A10G` resource, which only the
+    train_gpu nodes of cluster.yaml offer; without --gpu it is refused in one line."""
+    import yaml
+
+    from lsr.cli import build_parser
+    from lsr.cli_config import config_from_args
+    from lsr.training.trainer import scaling_config
+
+    base = ["train", "--data", "d", "--output", "o", "--dataset", "cnndm", "--epochs", "1", "--workers", "4"]
+    config = config_from_args(build_parser().parse_args([*base, "--gpu", "--accelerator-type", "A10G"]))
+    worker = scaling_config(config)._resources_per_worker_not_none
+    assert worker == {"GPU": 1, "accelerator_type:A10G": 0.001}
+    nodes = yaml.safe_load(Path(__file__).parents[1].joinpath("cluster.yaml").read_text())["available_node_types"]
+    assert [name for name, node in nodes.items() if "accelerator_type:A10G" in node.get("resources", {})] == [
+        "train_gpu"
+    ]
+    plain = scaling_config(config_from_args(build_parser().parse_args([*base, "--gpu"])))
+    assert plain._resources_per_worker_not_none == {"GPU": 1}
+    with pytest.raises(InputError, match="--accelerator-type A10G chooses the GPUs of the workers; add --gpu"):
+        config_from_args(build_parser().parse_args([*base, "--accelerator-type", "A10G"]))
 
 # ---- views --------------------------------------------------------------------------------------------------------
 

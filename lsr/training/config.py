@@ -55,6 +55,11 @@ class TrainConfig(TargetOptions, StageConfig):
     use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(
         default=False, description="one GPU per worker (NCCL, bf16 autocast)"
     )
+    accelerator_type: str | None = Field(
+        default=None,
+        description="with --gpu: only GPUs of this Ray accelerator type (e.g. A10G, H100), so that training lands on "
+        "its own node type of cluster.yaml and not on idle mining nodes",
+    )
     cpus_per_worker: Annotated[float, Flag(cli=False)] = Field(default=1.0, gt=0.0)
     max_steps: int | None = Field(default=None, ge=1, description="optimizer steps to train for")
     epochs: int | None = Field(default=None, ge=1, description="passes over the training data")
@@ -118,6 +123,8 @@ class TrainConfig(TargetOptions, StageConfig):
     def _check_run(self) -> TrainConfig:
         if (self.max_steps is None) == (self.epochs is None):
             raise ValueError("give exactly one of --max-steps and --epochs")
+        if self.accelerator_type and not self.use_gpu:
+            raise ValueError(f"--accelerator-type {self.accelerator_type} chooses the GPUs of the workers; add --gpu")
         self.objective.check_views(self.views)
         validate(GenerationPreset, self.generation_kwargs(), where="--val-generation")
         return self

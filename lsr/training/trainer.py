@@ -80,6 +80,20 @@ def check_run_name(config: TrainConfig) -> None:
         raise InputError(f"--resume: no run named {config.run_name!r} in {storage} to resume")
 
 
+def scaling_config(config: TrainConfig):
+    """The workers: ``--workers`` of one GPU (``--gpu``) or ``cpus_per_worker`` CPUs each; ``--accelerator-type``
+    adds Ray's ``accelerator_type:<GPU>`` resource to each worker, which only nodes with
+    that GPU offer (``cluster.yaml`` declares it per GPU node type)."""
+    import ray.train
+
+    return ray.train.ScalingConfig(
+        num_workers=config.workers,
+        use_gpu=config.use_gpu,
+        resources_per_worker=None if config.use_gpu else {"CPU": config.cpus_per_worker},
+        accelerator_type=config.accelerator_type,
+    )
+
+
 def build_trainer(
     config: TrainConfig, train_ds, total_steps: int, val_rows: list[dict[str, str]], callbacks: list | None = None
 ):
@@ -104,11 +118,7 @@ def build_trainer(
         train_loop_config={"config": config, "total_steps": total_steps, "validation_rows": val_rows},
         # gloo on CPU, NCCL on GPU (Ray's default picks the same; said here so nobody has to look it up).
         torch_config=TorchConfig(backend="nccl" if config.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=config.workers,
-            use_gpu=config.use_gpu,
-            resources_per_worker=None if config.use_gpu else {"CPU": config.cpus_per_worker},
-        ),
+        scaling_config=scaling_config(config),
         run_config=ray.train.RunConfig(
             name=config.run_name,
             storage_path=inner,
