@@ -1,20 +1,18 @@
-"""The aiohttp session the HTTP engine hands to ``ray.data.llm``'s HTTP request stage.
+"""The aiohttp session behind the HTTP engine's chat client (:class:`lsr.mining.engines.http.HttpChatClient`).
 
-Ray 2.60's stage (``HttpRequestUDF``) awaits a batch's requests one after the other, retries only 408/429/
-502-504, and raises when a request still fails, which fails the whole batch: one bad document would take its
-batch-mates (and, once Ray's task retries are spent, the job) down with it. The stage accepts a
-``session_factory``; this session is one. It
+It was written for ``ray.data.llm``'s HTTP request stage (Ray 2.60's ``HttpRequestUDF`` awaits a batch's requests
+one after the other, retries only 408/429/502-504 and raises when a request still fails, failing the whole batch),
+which mining used until issue 12 and whose ``session_factory`` it still fits. Mining's own stage
+(:mod:`lsr.mining.document_stage`) now calls it directly, both calls of every document. It
 
-- starts every request the moment the stage asks for it, so a batch's requests run concurrently while the
-  stage still reads the replies in order; the stage opens one session per batch and runs several batches at
-  once, so the ``max_in_flight`` slots are shared by every session of the actor's event loop (one bound per
-  request actor, as documented on ``--max-in-flight``);
+- starts every request the moment it is asked for, under ``max_in_flight`` slots shared by every session of the
+  running event loop (one bound per request actor, as documented on ``--max-in-flight``);
 - retries 429, 408 and every 5xx, and connection errors and timeouts, with exponential backoff plus jitter,
   honouring ``Retry-After``;
-- hands the stage a JSON reply in every case: the server's own, or ``{"lsr_error": "..."}`` once retries
-  are spent, which the mining postprocess turns into the row's ``error``. Error texts never contain the
-  request headers, and any secret passed in ``redact_values`` is masked *before* a text is shortened, so a
-  server echoing the key near the cut cannot leave a prefix of it behind.
+- hands back a JSON reply in every case: the server's own, or ``{"lsr_error": "..."}`` once retries are spent,
+  which becomes the row's ``error``. Error texts never contain the request headers, and any secret passed in
+  ``redact_values`` is masked *before* a text is shortened, so a server echoing the key near the cut cannot leave a
+  prefix of it behind.
 """
 
 from __future__ import annotations
