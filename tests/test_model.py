@@ -285,3 +285,33 @@ def test_an_ablation_reads_its_own_views_columns_of_the_stored_targets():
         pooled = masked_mean(enc.view_states[:, 0], b["attention_mask"])
         expected = (1 - torch.nn.functional.cosine_similarity(pooled, b["view_targets"][:, 2], dim=-1)).mean()
         assert torch.allclose(mwf(**b).loss_parts["align_ter"], expected, atol=1e-6)
+
+
+def test_recomputed_modules_give_the_same_gradients_and_keep_fewer_activations():
+    """`--recompute-modules`: the modules run again in the backward pass (dropout on: the same masks are drawn),
+    so every gradient is the one of a plain step, while the forward keeps fewer tensors for the backward."""
+
+    def step(recompute: bool) -> tuple[dict[str, torch.Tensor], int]:
+        torch.manual_seed(0)
+        model = GatedBartForConditionalGeneration(GatedBartConfig(**{**TINY, "dropout": 0.3})).train()
+        model.recompute_modules(recompute)
+        kept: dict[tuple[int, int], int] = {}
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            storage = tensor.untyped_storage()
+            kept[(storage.data_ptr(), storage.nbytes())] = storage.nbytes()
+            return tensor
+
+        torch.manual_seed(1)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss = model(**batch()).loss
+        loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        return grads, sum(kept.values())
+
+    plain, plain_bytes = step(recompute=False)
+    again, recomputed_bytes = step(recompute=True)
+    assert plain.keys() == again.keys() and any("mwf_modules" in name for name in plain)
+    for name, grad in plain.items():
+        torch.testing.assert_close(again[name], grad, msg=name)
+    assert recomputed_bytes < plain_bytes

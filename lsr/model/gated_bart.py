@@ -246,6 +246,11 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
         finally:
             del cls._keys_to_ignore_on_load_missing  # BART's own list is inherited again
 
+    def recompute_modules(self, enabled: bool = True) -> None:
+        """Recompute the rationale modules' activations in the backward pass (see :class:`RationaleModules`)."""
+        if self.model.encoder.mwf_modules is not None:
+            self.model.encoder.mwf_modules.recompute = bool(enabled)
+
     def apply_mwf_trainability(self) -> None:
         """Apply ``mwf_freeze_encoder`` / ``mwf_gates_trainable`` to ``requires_grad`` (also after loading)."""
         encoder = self.model.encoder

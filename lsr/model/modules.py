@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers.activations import ACT2FN
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bart.modeling_bart import BartAttention, BartLearnedPositionalEmbedding
@@ -74,7 +75,14 @@ class RationaleModule(nn.Module):
 
 
 class RationaleModules(nn.Module):
-    """The configured views, chained hierarchically or side by side; output stacked as (batch, view, length, dim)."""
+    """The configured views, chained hierarchically or side by side; output stacked as (batch, view, length, dim).
+
+    ``recompute`` (a training setting, not saved with the model; ``lsr train --recompute-modules``): keep only each
+    module's inputs for the backward pass and run the module again there (``torch.utils.checkpoint``, RNG state
+    preserved, so dropout draws the same masks and the gradients are the same). Each module holds about 1.5 times a
+    BART encoder layer's activations (two attentions), the largest share of MWF's extra training memory;
+    ``bench/bench_model.py`` measures what it saves and what the second forward costs.
+    """
 
     def __init__(self, config: GatedBartConfig):
         super().__init__()
@@ -82,6 +90,12 @@ class RationaleModules(nn.Module):
         self.views = list(config.mwf_views)
         self.hierarchical = bool(config.mwf_hierarchical)
         self.modules_by_view = nn.ModuleDict({view: RationaleModule(config) for view in self.views})
+        self.recompute = False
+
+    def _run(self, module: RationaleModule, *inputs: torch.Tensor | None) -> torch.Tensor:
+        if self.recompute and self.training and torch.is_grad_enabled():
+            return checkpoint(module, *inputs, use_reentrant=False)
+        return module(*inputs)
 
     def forward(
         self, token_embeds: torch.Tensor, attention_mask: torch.Tensor | None, encoder_states: torch.Tensor
@@ -89,7 +103,7 @@ class RationaleModules(nn.Module):
         mask = create_bidirectional_mask(config=self.config, inputs_embeds=token_embeds, attention_mask=attention_mask)
         context, outputs = encoder_states, []
         for view in self.views:
-            out = self.modules_by_view[view](token_embeds, mask, context)
+            out = self._run(self.modules_by_view[view], token_embeds, mask, context)
             outputs.append(out)
             if self.hierarchical:
                 context = out

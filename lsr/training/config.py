@@ -73,6 +73,11 @@ class TrainConfig(TargetOptions, StageConfig):
     freeze_gates: bool = Field(default=False, description="keep the gates at --gate-init (Table 4)")
     flat: bool = Field(default=False, description="modules attend to the encoder, not to each other")
     freeze_encoder: bool = Field(default=False, description="freeze the BART encoder (authors' code)")
+    recompute_modules: bool = Field(
+        default=False,
+        description="recompute the MWF rationale modules' activations in the backward pass: less training memory, "
+        "one more forward of the modules per step (bench/bench_model.py measures both)",
+    )
     validation: str | None = Field(
         default=None,
         description="unfiltered documents (jsonl/parquet/csv) for validation ROUGE at each checkpoint; without it "

@@ -151,6 +151,8 @@ class WorkerRun:
             config = self.config
             model, self.tokenizer = load_student(config.checkpoint, config.mwf_fields(), seed=config.seed)
         torch.manual_seed(self.config.seed + self.rank + self.progress.step)
+        if hasattr(model, "recompute_modules"):  # an MWF student (a causal one has no modules)
+            model.recompute_modules(self.config.recompute_modules)
 
         self.model = ray.train.torch.prepare_model(
             model, parallel_strategy_kwargs={"find_unused_parameters": self.config.find_unused_parameters}
