@@ -110,9 +110,11 @@ def test_mine_select_train_evaluate_as_jobs(head: RayHead, client, tmp_path: Pat
         "python", "ray_jobs/lsr_train.py", "--data", str(selected), "--output", str(train), "--dataset", "cnndm",
         "--model", "tiny", "--workers", "2", "--batch-size", "2", "--max-steps", "2", "--source-max-tokens", "64",
         "--target-max-tokens", "32", "--rationale-max-tokens", "32", "--warmup-steps", "2", "--checkpoint-every", "1",
+        "--recompute-modules",
     ]))
     train_report = json.loads((train / "train_report.json").read_text())
     assert train_report["steps"] == 2 and (train / "model" / "config.json").is_file()
+    assert train_report["config"]["recompute_modules"] is True
     assert "trained 2 steps" in logs
 
     logs = wait_for(client, submit(client, [

@@ -185,3 +185,12 @@ def test_every_flag_of_the_hand_written_parser_still_exists():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     options = {option for action in train._actions for option in action.option_strings}
     assert set(before) <= options, sorted(set(before) - options)
+
+
+def test_a_starting_checkpoint_in_object_storage_is_refused_in_one_line():
+    from lsr.cli import build_parser
+    from lsr.cli_config import config_from_args
+
+    args = ["train", "--data", "d", "--output", "o", "--dataset", "cnndm", "--epochs", "1", "--model", "s3://b/run/model"]
+    with pytest.raises(InputError, match=r"--model s3://b/run/model: training starts from a local folder .* --resume"):
+        config_from_args(build_parser().parse_args(args))

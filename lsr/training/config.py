@@ -128,6 +128,12 @@ class TrainConfig(TargetOptions, StageConfig):
     def _check_run(self) -> TrainConfig:
         if (self.max_steps is None) == (self.epochs is None):
             raise ValueError("give exactly one of --max-steps and --epochs")
+        if self.checkpoint.startswith("s3://"):
+            raise ValueError(
+                f"--model {self.checkpoint}: training starts from a local folder or a Hugging Face name, not from "
+                "object storage (yet); copy the model first (aws s3 sync URI ./model), or continue an S3 run with "
+                "--storage-path s3://... --resume"
+            )
         if self.accelerator_type and not self.use_gpu:
             raise ValueError(f"--accelerator-type {self.accelerator_type} chooses the GPUs of the workers; add --gpu")
         self.objective.check_views(self.views)
