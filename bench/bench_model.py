@@ -15,20 +15,22 @@ Measured (issue 13; Ray not involved; the idle 2-core machine, torch 2.13 CPU, `
 
 | | time ratio (best of) | FLOP ratio | peak memory ratio |
 |---|---:|---:|---:|
-| training step, encoder trained | 1.462x, 1.461x | 1.450x | 1.21x, 1.30x |
-| training step, ``--recompute-modules`` | 1.726x | 1.599x | 1.20x |
+| training step, encoder trained | 1.462x, 1.461x | 1.450x | 1.21x-1.30x (six runs) |
+| training step, ``--recompute-modules`` | 1.726x | 1.599x | 1.12x-1.21x (five runs) |
 | generate, 4 beams x 48 tokens | 1.095x, 1.041x | 1.255x | 1.15x, 1.17x |
 
 The training step pays its FLOPs and nothing more (+0.8 % over the FLOP ratio, goal within 5 %). Generation's
 floor, plain ``generate()`` plus the modules' own forward over the document (they run once per call; the decoder
 steps are BART's), is 1.085-1.088x at these shapes, so the 1.05x goal lies below what the design costs here; the
 measured ratio sits at the floor (+0.7 %, and -4.0 % in the noisier run). Peak training memory: the CPU's peak RSS
-moves by 5-10 % between runs (glibc's arenas), so it is shown twice; what it is made of is exact: the modules' extra
+moves by 5-10 % between runs (plain BART's peak alone went from 2,122 to 2,259 MiB; MWF's stayed at 2,720-2,760), so
+ranges are shown; what it is made of is exact: the modules' extra
 14.2M parameters with their gradients and Adam's two moments (216 MiB), and the tensors the modules keep for the
 backward pass (216 MiB, counted with ``torch.autograd.graph.saved_tensors_hooks``: 805 MiB against BART's 572 MiB; a
 module, with its two attentions, keeps 1.5 times an encoder layer's). ``--recompute-modules`` drops the second
-share for one more forward of the modules per step (FLOPs 1.45x -> 1.60x). The 1.15x goal stays out of reach at
-these shapes with the first share alone at about 1.10x.
+share for one more forward of the modules per step (FLOPs 1.45x -> 1.60x), which brings the peak to the 1.15x goal
+in some runs and not in others (1.12x-1.21x): the first share alone is about 1.10x, and the backward pass holds one
+recomputed module's activations (72 MiB) at a time.
 """
 
 from __future__ import annotations
