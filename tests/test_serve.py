@@ -300,14 +300,19 @@ def test_deleting_the_app_lets_in_flight_requests_finish(server):
         answer = _post(server["open"], slow)
         finished.append((time.perf_counter(), answer))
 
-    workers = [threading.Thread(target=call) for _ in range(3)]
+    # Six requests, so that some are still generating or queued when the app is deleted (three once all finished
+    # within the second the test waited, on a quiet machine); half a second gets them all into the replica.
+    workers = [threading.Thread(target=call) for _ in range(6)]
+    started = time.perf_counter()
     for w in workers:
         w.start()
-    time.sleep(1.0)  # all three are in the replica: one generating, the others queued for the next batch
+    time.sleep(0.5)
     deleting = time.perf_counter()
     serve.delete("open")
     for w in workers:
-        w.join(timeout=120)
-    assert len(finished) == 3 and all(a.status_code == 200 for _, a in finished), [a.text for _, a in finished]
+        w.join(timeout=180)
+    print(f"deleted after {deleting - started:.2f} s; requests finished at "
+          f"{sorted(round(t - started, 2) for t, _ in finished)} s")
+    assert len(finished) == 6 and all(a.status_code == 200 for _, a in finished), [a.text for _, a in finished]
     assert all(len(a.json()["summaries"]) == 4 for _, a in finished)
     assert max(t for t, _ in finished) > deleting, "no request was still in flight when the app was deleted"
