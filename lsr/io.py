@@ -78,6 +78,11 @@ class _ColumnMap:
     document: str
     summary: str
 
+    @property
+    def source_columns(self) -> list[str]:
+        """The source columns normalising reads, in id, document, summary order."""
+        return [name for name in (self.id, self.document, self.summary) if name is not None]
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Finding and checking files
@@ -240,8 +245,7 @@ def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem, columns: _ColumnM
 
     remote = None if isinstance(fs, pafs.LocalFileSystem) else fs
     if fmt == "parquet":  # only the columns normalising reads (Ray pushes the projection into the reader)
-        wanted = [name for name in (columns.id, columns.document, columns.summary) if name is not None]
-        return ray.data.read_parquet(files, filesystem=remote).select_columns(wanted)
+        return ray.data.read_parquet(files, filesystem=remote).select_columns(columns.source_columns)
     if fmt == "csv":
         return ray.data.read_csv(files, filesystem=remote)
     # Arrow's JSON reader reads JSON Lines and, unlike Ray's pandas path, accepts a filesystem object, which
@@ -350,10 +354,11 @@ def _read_error(err: Exception, path: str, fmt: str, fs: pafs.FileSystem, files:
     return InputError(f"{path}: could not read {fmt} data ({_root_message(err)})")
 
 
-def _raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _ColumnMap) -> Iterator[pa.Table]:
-    """The input's rows as Arrow tables of a few MB each, read on the driver with the Arrow readers Ray's own
-    ``read_json``/``read_csv``/``read_parquet`` use (so the ids come out as :func:`stream_documents` will see them),
-    streamed block by block: memory stays at one block whatever the size of a file or of the corpus."""
+def raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _ColumnMap) -> Iterator[pa.Table]:
+    """The input's rows as Arrow tables of a few MB each, read in this process (no Ray) with the Arrow readers Ray's
+    own ``read_json``/``read_csv``/``read_parquet`` use, file by file as Ray reads them (so the ids come out as
+    :func:`stream_documents` will see them), streamed block by block: memory stays at one block whatever the size
+    of a file or of the corpus. Reading errors are Arrow's (``OSError``, ``pyarrow.ArrowException``)."""
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
@@ -361,9 +366,8 @@ def _raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _Colum
     for file in files:
         inner = _strip_scheme(file)
         if fmt == "parquet":
-            wanted = [name for name in (columns.id, columns.document, columns.summary) if name is not None]
             with fs.open_input_file(inner) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(columns=wanted):
+                for batch in pq.ParquetFile(handle).iter_batches(columns=columns.source_columns):
                     yield pa.Table.from_batches([batch])
             continue
         with fs.open_input_stream(inner) as handle:
@@ -389,7 +393,7 @@ def index_documents(path: str) -> DocumentIndex:
     ids: list[pa.Array] = []
     reasons: Counter = Counter()
     try:
-        for table in _raw_tables(fs, files, fmt, columns):
+        for table in raw_tables(fs, files, fmt, columns):
             batch = _index_batch(table, columns)
             reason = batch.column(_DROP_COLUMN)
             counts = pc.value_counts(reason)
@@ -507,6 +511,7 @@ __all__ = [
     "check_documents",
     "input_columns",
     "index_documents",
+    "raw_tables",
     "read_documents",
     "stream_documents",
     "read_parquet_dir",

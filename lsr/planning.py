@@ -237,25 +237,21 @@ def read_sample(path: str, size: int, *, seed: int = 0, documents: int | None = 
     """Reservoir-sample ``size`` usable rows of ``path`` in one streaming pass (no Ray, nothing held but the
     sample); with ``documents`` given, only the first ``size`` usable rows are read and the count is trusted."""
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
-    from lsr.io import _DROP_COLUMN, _column_map, _columns_of, normalise_batch, resolve_files
+    from lsr.io import _DROP_COLUMN, _column_map, _columns_of, normalise_batch, raw_tables, resolve_files
 
     fs, files, fmt = resolve_files(path)
     maps = {_column_map(_columns_of(fs, file, fmt), file) for file in files}
     if len(maps) > 1:
         raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
     columns = maps.pop()
-    wanted = [c for c in (columns.id, columns.document, columns.summary) if c]
-    inner = [f.split("://", 1)[1] if "://" in f else f for f in files]
     rng = random.Random(seed)
     rows: list[tuple[str, str]] = []
     seen = 0
     removed: dict[str, int] = {}
     try:
-        batches = pads.dataset(inner, format=fmt, filesystem=fs).to_batches(columns=wanted)
-        for batch in batches:
-            marked = normalise_batch(pa.Table.from_batches([batch]), columns)
+        for table in raw_tables(fs, files, fmt, columns):
+            marked = normalise_batch(table, columns)
             for document, summary, reason in zip(
                 marked.column("document").to_pylist(), marked.column("summary").to_pylist(),
                 marked.column(_DROP_COLUMN).to_pylist(), strict=True,
