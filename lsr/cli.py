@@ -20,8 +20,12 @@ from lsr.errors import LsrError
 STAGE_ORDER = ("demo", "data", "mine", "select", "train", "evaluate", "serve", "plan")
 
 
+def _command_names() -> list[str]:
+    return [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+
+
 def _command_modules() -> list:
-    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names = _command_names()
     names.sort(key=lambda n: (STAGE_ORDER.index(n) if n in STAGE_ORDER else len(STAGE_ORDER), n))
     return [importlib.import_module(f"lsr.commands.{name}") for name in names]
 
@@ -73,7 +77,7 @@ def _stage_named(argv: Sequence[str]) -> str | None:
     """The stage ``argv`` names (its first word that is not an option; the top-level options take no value). When it
     names none, argparse answers (help, or an error) without any stage's options."""
     first = next((word for word in argv if not word.startswith("-")), None)
-    return first if first in {m.name for m in pkgutil.iter_modules(commands.__path__)} else None
+    return first if first in _command_names() else None
 
 
 if __name__ == "__main__":

@@ -221,13 +221,14 @@ def run_mining(config: MineConfig, prepared: Prepared | None = None) -> MiningRe
     """Mine every document of ``config.input`` not yet in ``config.output``, then report on the whole output."""
     prepared = prepared or prepare(config)
     try:
-        return _mine(config, prepared.output, prepared.opened, prepared.index)
+        return _mine(config, prepared)
     finally:
         prepared.output.release()
 
 
-def _mine(config: MineConfig, output: OwnedOutput, opened: OpenReport, index: DocumentIndex) -> MiningReport:
+def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     started = time.monotonic()
+    output, opened, index = prepared
     input_report = index.report
     input_ids = index.ids if config.limit is None else index.ids.slice(0, config.limit)
     retried = take_out_rows_to_retry(output, transient=config.retry_failed, unparsable=config.retry_unparsable)

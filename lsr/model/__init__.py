@@ -36,4 +36,3 @@ def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'lsr.model' has no attribute {name!r}")
     return getattr(importlib.import_module(f"lsr.model.{_WHERE[name]}"), name)
-
