@@ -3,7 +3,7 @@
 The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a
 loopback OpenAI-compatible server (``tests/openai_stub_server.py``'s stub, fixed parsable answers) holds every
 request for ``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones
-queue, as behind a saturated vLLM), and samples how many requests it holds every 0.1 s. The same documents go through
+queue, as behind a saturated vLLM), and samples how many requests it holds every 0.05 s. The same documents go through
 
 - a bare asyncio client: two requests per document (call B after call A's reply is parsed), ``--in-flight``
   requests at most, and
@@ -22,15 +22,29 @@ Measured here (Ray 2.60, the idle 2-core machine, every ``lsr mine`` flag at its
 | 8,192 | 1.0 s | 256 | 64.0 s | 64.9 s | 191.6 s | 0.34 | two chained ``ray.data.llm`` processors (issue 12) |
 | 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 88.3 s | 0.75 | one stage per document (``document_stage``) |
 | 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 82.1 s | 0.81 | + the index pass on the driver, ``lsr`` imports no torch |
+| 8,192 | 1.0 s | 256 | 64.0 s | 66.4 s | 78.0 s | 0.85 | + two tasks per actor on two concurrency slots |
+| 8,192 | 1.0 s | 256 | 64.0 s | 66.1-66.9 s | 74.1-75.9 s | 0.87-0.90 | + prompts fitted before repartitioning |
 
-Where the remaining 16 s go (``lsr mine``'s own output with timestamps, and the server's samples): about 6.5 s
-before the first request (Python and the command 0.3 s; ``ray.init`` 3-5 s; the stage's actor, the first read task
-and the first block 2-3 s), about 3 s after the last reply (the report, then Ray's shutdown, 1.4 s alone), and
-about 6 s of requests: the server holds 240 of 256 on average against 251 for the bare client. Not the block
-turnover (the next block starts 0.05 s after the last document of a block; two tasks per actor of one budget each
-measured 236 against 239), not one actor's CPU (``--concurrency 2`` with half the budget each measured the same;
-the actor used 6 % of a core): each round of 256 replies, which this server sends all at once, takes about 1.1 s
-instead of 1.0 s in the actor. With a real server the replies do not arrive in lockstep.
+The last rows, one step at a time (the script prints where ``lsr mine``'s time goes: before the first request,
+while requests run, after the last reply):
+
+- *Block boundaries.* Sampled every 20 ms, the server's in-flight count fell to 0 for 0.2-0.3 s whenever an actor's
+  task (one block) ended: Ray Data dispatched the next block only when the current one returned. A second task per
+  actor did not help until the actor could run two calls at once (Ray Data's actors run one by default, so the
+  second task queued behind the first). With both (``document_stage.TASKS_PER_ACTOR``) the requests phase holds
+  252-253 of 256 on average and lasts 64.9-65.4 s, as long as the bare client's (65.7-66.6 s).
+- *The first request.* It came 9.9-10.1 s after the start at 8,192 documents against 6.6 s at 1,024: the corpus is
+  one file, read as one block; the repartition into blocks of one budget hands its 32 blocks out about 0.1 s apart,
+  and the prompt-fitting tasks placed after it waited for all of them. Fitting the prompts in the read task, before
+  the repartition, lets the actors (which hold their resources already) take each block as it comes: 6.5-8.0 s now,
+  the same as at 2,048 documents (6.6-7.8 s over three runs): ``ray.init`` (about 3 s), Ray's worker processes
+  and the stage's actor starting on 2 cores (about 2 s), the first block read and prepared. Ray's ``read_json``
+  also parsed the file whole in one task; :mod:`lsr.json_lines_source` streams it (worker memory at 65,536
+  documents in one file: 1,272 MiB before, 451 MiB now).
+- *After the last reply*, 2.6-2.9 s: the report, Ray's shutdown (1.1-1.4 s of it) and the interpreter's exit.
+
+So at this scale the loss left is Ray's fixed start and stop (about 9-10 s against the bare client's 0.3 s), which
+a longer corpus amortises: the requests phase itself runs at the bare client's speed.
 """
 
 from __future__ import annotations
@@ -64,7 +78,7 @@ SAMPLES = REPO / "lsr" / "samples" / "cnndm_sample.jsonl"
 class LatencyServer(OpenAIStub):
     """The stub with a fixed latency per request, an optional concurrency limit, and in-flight sampling."""
 
-    def __init__(self, latency: float, limit: int | None, sample_every: float = 0.1):
+    def __init__(self, latency: float, limit: int | None, sample_every: float = 0.05):
         super().__init__("cnndm", instant=True)
         self.latency = latency
         self.limit = limit
@@ -170,6 +184,20 @@ def describe(samples: list[tuple[float, int]], buckets: int = 12) -> str:
     return f"median {statistics.median(busy):.0f}, max {max(busy)}; over time: {' '.join(line)}"
 
 
+def phases(samples: list[tuple[float, int]], total: float) -> str:
+    """Where a run's time goes: before the first request, while requests run (and how full the budget is then),
+    and after the last reply (the report, Ray's shutdown, the interpreter's exit)."""
+    busy = [(t, n) for t, n in samples if n]
+    if not busy:
+        return "no request seen"
+    first, last = busy[0][0], busy[-1][0]
+    during = [n for t, n in samples if first <= t <= last]
+    return (
+        f"first request at {first:.1f} s; requests for {last - first:.1f} s, {statistics.mean(during):.0f} in flight "
+        f"on average; exit {total - last:.1f} s after the last reply"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=512)
@@ -184,14 +212,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, LatencyServer(args.latency, args.server_limit) as server:
         path = Path(tmp) / "docs.jsonl"
         path.write_text("".join(json.dumps(d) + "\n" for d in docs))
-        bare_s, bare_line = float("nan"), "-"
+        bare_s, bare_line, bare_phases = float("nan"), "-", "-"
         if not args.skip_bare:
             server.record()
             bare_s = asyncio.run(bare_client(server.url + "/chat/completions", docs, args.in_flight))
-            bare_line = describe(server.stop_recording())
+            bare_samples = server.stop_recording()
+            bare_line, bare_phases = describe(bare_samples), phases(bare_samples, bare_s)
         server.record()
         mine_s = run_lsr_mine(server.url, path, Path(tmp) / "out", args.in_flight, args.mine_flag)
-        mine_line = describe(server.stop_recording())
+        mine_samples = server.stop_recording()
+        mine_line = describe(mine_samples)
     print("| documents | latency | in flight | ideal | bare asyncio | `lsr mine` | bare / lsr |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     print(
@@ -199,7 +229,9 @@ def main() -> None:
         f"| {bare_s / mine_s:.2f} |"
     )
     print(f"in flight at the server, bare client: {bare_line}")
+    print(f"bare client's time: {bare_phases}")
     print(f"in flight at the server, lsr mine:    {mine_line}")
+    print(f"lsr mine's time: {phases(mine_samples, mine_s)}")
     if args.mine_flag:
         print(f"lsr mine extra flags: {' '.join(args.mine_flag)}")
 

@@ -248,9 +248,10 @@ def _read_raw(files: list[str], fmt: str, fs: pafs.FileSystem, columns: _ColumnM
         return ray.data.read_parquet(files, filesystem=remote).select_columns(columns.source_columns)
     if fmt == "csv":
         return ray.data.read_csv(files, filesystem=remote)
-    # Arrow's JSON reader reads JSON Lines and, unlike Ray's pandas path, accepts a filesystem object, which
-    # carries an S3 endpoint and credentials to the workers.
-    return ray.data.read_json(files, filesystem=remote, file_extensions=None)
+    from lsr.json_lines_source import JsonLinesStream  # streams; Ray's read_json parses each file whole
+
+    source = JsonLinesStream(files, filesystem=remote, file_extensions=None)
+    return ray.data.read_datasource(source, override_num_blocks=len(files))  # no split: it would collect a file
 
 
 def check_documents(path: str) -> tuple[pafs.FileSystem, list[str], str, _ColumnMap]:
@@ -355,8 +356,9 @@ def _read_error(err: Exception, path: str, fmt: str, fs: pafs.FileSystem, files:
 
 
 def raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _ColumnMap) -> Iterator[pa.Table]:
-    """The input's rows as Arrow tables of a few MB each, read in this process (no Ray) with the Arrow readers Ray's
-    own ``read_json``/``read_csv``/``read_parquet`` use, file by file as Ray reads them (so the ids come out as
+    """The input's rows as Arrow tables of a few MB each, read in this process (no Ray) with the Arrow readers the
+    Ray read of :func:`stream_documents` uses (Ray's ``read_csv``/``read_parquet``, and
+    :class:`lsr.json_lines_source.JsonLinesStream`), file by file as Ray reads them (so the ids come out as
     :func:`stream_documents` will see them), streamed block by block: memory stays at one block whatever the size
     of a file or of the corpus. Reading errors are Arrow's (``OSError``, ``pyarrow.ArrowException``)."""
     import pyarrow.csv as pacsv

@@ -86,7 +86,9 @@ def test_every_engine_option_is_reachable_from_the_command_line():
 def test_the_mining_stage_holds_the_whole_in_flight_budget(monkeypatch):
     """Ray Data allows an async UDF 4 concurrent batches per task by default, which capped a stage at
     4 x batch_size documents whatever --max-in-flight said (issue 12); the stage's options widen that so one task
-    (one block of twice the budget) runs all its batches at once, and never narrow a larger setting. The HTTP
+    (one block of one budget) runs all its batches at once, and never narrow a larger setting. An actor runs two
+    such tasks on two concurrency slots (a second task on one slot only queued behind the first, and the budget
+    emptied at every block boundary). The HTTP
     session has no connection cap of its own below the budget (aiohttp's default of 100 capped 256)."""
     import asyncio
 
@@ -98,10 +100,12 @@ def test_the_mining_stage_holds_the_whole_in_flight_budget(monkeypatch):
     monkeypatch.setattr(plan_udf_map_op, "DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY", 4)
     engine = HttpEngine(url="http://h/v1", model="m", max_in_flight=256, batch_size=16)
     options = engine.stage_options()
-    assert engine.rows_in_flight == 512 and options["compute"].max_tasks_in_flight_per_actor == 1
+    pool = options["compute"]
+    assert engine.rows_in_flight == 256
+    assert pool.max_tasks_in_flight_per_actor == 2 and pool.max_concurrent_calls_per_actor == 2
     assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY * engine.batch_size >= engine.rows_in_flight
     widen_async_batches(2)
-    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY == 32
+    assert plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY == 16
 
     async def connector_limit():
         async with ResilientSession(max_in_flight=256) as session:

@@ -15,9 +15,9 @@ processors lose the budget in three ways no option of theirs reaches:
 
 Here one actor pool holds one chat client per actor (an HTTP session, or one vLLM engine spanning tensor x
 pipeline GPUs) that both calls of a document use. Every document of a batch runs as its own coroutine (A, parse,
-B, parse) under one in-flight budget; a task is one block of twice the budget, its batches all running at once
-(:func:`actor_options`), so a slow document holds back no other document's calls. A failed call becomes
-the row's ``error``, never an exception: no row is lost and no batch-mate fails with it.
+B, parse) under one in-flight budget; a task is one block of one budget, two tasks run at once per actor, and a
+task's batches all run at once (:func:`actor_options`), so a slow document holds back no other document's calls.
+A failed call becomes the row's ``error``, never an exception: no row is lost and no batch-mate fails with it.
 
 The mining tests still run end to end against the loopback OpenAI-compatible server, now through this stage; the
 ``ray.data.llm`` processors stay in use where one call per row is the whole job (the KD teacher pass).
@@ -46,9 +46,17 @@ if TYPE_CHECKING:
 
     from lsr.mining.engines.base import LlmEngine
 
-#: Tasks (blocks of ``engine.rows_in_flight`` documents) an actor runs at once. Two tasks of one budget each were
-#: measured no faster than one of twice the budget (issue 12: 236 against 239 requests in flight of 256 on average).
-TASKS_PER_ACTOR = 1
+#: Tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) an actor runs at once, each on its own
+#: concurrency slot of the actor. With one task the actor's budget emptied at every block boundary: the next block
+#: was dispatched only after the last document of the current one returned, and the server saw 0 requests for
+#: 0.2-0.3 s each time (sampled every 20 ms, issue 12). A second task fills that gap, but only when the actor may run
+#: two calls at once: Ray Data's actors run one call at a time by default, so a second task merely queued behind the
+#: first (the earlier "two tasks no faster" measurement). Both tasks' documents share the one chat client and its
+#: in-flight slots, so the server never sees more than the budget. Measured (8,192 documents, 1 s, 256 in flight,
+#: 2 cores, two sessions): one task of two budgets 78-83 s, 0.81-0.84 of the bare client; two tasks of one budget
+#: 72.9-78.1 s, 0.85-0.92; two tasks of two budgets 73.9 s, 0.90 (and twice the rows a kill can lose). The actor
+#: holds two budgets of documents either way.
+TASKS_PER_ACTOR = 2
 
 
 class ChatClient(Protocol):
@@ -115,14 +123,18 @@ def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettin
 
 
 def actor_options(engine: LlmEngine, low: int, high: int) -> dict[str, Any]:
-    """The stage's actor pool: ``low``..``high`` actors (autoscaling when they differ), one task (one block of
-    ``engine.rows_in_flight`` documents, twice the budget) at a time per actor, its batches all running at once
-    (:func:`widen_async_batches`). More tasks per actor were measured slower here (Ray Data then kept about 100 of
-    256 requests in flight on 2 cores) and would multiply the rows a kill can lose."""
+    """The stage's actor pool: ``low``..``high`` actors (autoscaling when they differ), :data:`TASKS_PER_ACTOR`
+    tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) running at once per actor, each task's
+    batches all running at once (:func:`widen_async_batches`), so the budget stays full across block boundaries."""
     import ray.data
 
     widen_async_batches(-(-engine.rows_in_flight // engine.batch_size))
-    pool = ray.data.ActorPoolStrategy(min_size=low, max_size=high, max_tasks_in_flight_per_actor=TASKS_PER_ACTOR)
+    pool = ray.data.ActorPoolStrategy(
+        min_size=low,
+        max_size=high,
+        max_tasks_in_flight_per_actor=TASKS_PER_ACTOR,
+        max_concurrent_calls_per_actor=TASKS_PER_ACTOR,
+    )
     return {"compute": pool}
 
 

@@ -23,7 +23,8 @@ makes the output folder ours, and nothing flushes the finished rows on SIGINT/SI
 Durable progress: the driver pulls finished rows from the streaming pipeline as they come and writes a file
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
 Ray's operators: documents in flight and the finished block-mates of a document still waiting on a request (a
-stage task is one block of ``2 x max_in_flight`` documents, so that an actor fills its budget, issue 12; each
+stage task is one block of ``max_in_flight`` documents and an actor runs two at once, so that it keeps its budget
+full, issue 12; each
 document's two calls run back to back in one actor, :mod:`lsr.mining.document_stage`).
 The pipeline is never serialised: the driver only collects; the stage actors keep their own in-flight budgets
 full. On SIGINT/SIGTERM the rows already received are written before the run stops.
@@ -254,20 +255,24 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     writer = RowWriter(output, config.rows_per_file, config.engine.secrets())
     if todo:
         logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
-        # An LLM engine's stage takes one block of twice its in-flight budget per task (strict: Ray's streaming
+        # An LLM engine's stage takes one block of its in-flight budget per task (strict: Ray's streaming
         # repartition would otherwise leave a whole input file in one block, and a task's rows leave the actor only
-        # together); the oracle answers locally, in blocks of rows_per_file.
+        # together); the oracle answers locally, in blocks of rows_per_file. Prompts are fitted before the
+        # repartition, in the read task: a repartition task hands its blocks out one by one (about 0.1 s each here,
+        # 3.2 s for 8,192 documents in one file) and a task stage placed after it waited for all of them, while the
+        # mining actors, which hold their resources already, take each block as it comes (issue 12: the first
+        # request 9.9 s after the start, now 6.5 s).
         llm = not config.engine.runs_locally
         block_rows = config.engine.rows_in_flight if llm else config.rows_per_file
         ds = _documents_to_mine(index, input_ids, done, limited=config.limit is not None)
-        prepared = ds.repartition(target_num_rows_per_block=block_rows, strict=llm).map_batches(
+        prepared = ds.map_batches(
             _prepare_batch,
             fn_kwargs={
                 "budget": config.engine.budget(config.mining),
                 "dataset": config.dataset,
             },
             batch_format="pyarrow",
-        )
+        ).repartition(target_num_rows_per_block=block_rows, strict=llm)
         if config.engine.runs_locally:
             mined = prepared.map_batches(
                 _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"

@@ -96,7 +96,8 @@ class LlmEngine(Engine):
 
     @property
     def rows_in_flight(self) -> int:
-        """Documents one actor should hold so its in-flight budget never waits on a batch's tail."""
+        """Documents in one stage task (one block); an actor runs two tasks at once so that its in-flight budget
+        never waits on a block's tail."""
         raise NotImplementedError
 
     def chat_client(self) -> Any:

@@ -59,12 +59,10 @@ class HttpEngine(LlmEngine):
 
     @property
     def rows_in_flight(self) -> int:
-        """Rows one request actor should hold so its ``max_in_flight`` slots never wait on a batch's tail.
-
-        Twice the budget: a batch is yielded only when all its requests are done, so while the last requests of
-        some batches finish, the next batches must already be sending.
-        """
-        return 2 * self.max_in_flight
+        """Rows in one stage task: one budget. An actor runs two such tasks at once
+        (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so while the last requests of one block finish, the
+        other block's documents already fill the freed slots."""
+        return self.max_in_flight
 
     def chat_client(self) -> HttpChatClient:
         return HttpChatClient(self)

@@ -74,8 +74,9 @@ class VllmEngine(LlmEngine):
 
     @property
     def rows_in_flight(self) -> int:
-        """Documents one replica holds: enough to keep vLLM's ``max_num_seqs`` running sequences full."""
-        return 2 * self.max_num_seqs
+        """Documents in one stage task: ``max_num_seqs``, vLLM's running sequences. A replica runs two tasks at once
+        (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so the engine's queue stays full across blocks."""
+        return self.max_num_seqs
 
     def engine_args(self) -> dict[str, Any]:
         """vLLM's ``AsyncEngineArgs``: one engine per replica; several GPUs run as Ray workers of the replica."""
