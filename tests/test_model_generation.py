@@ -54,6 +54,21 @@ def test_cached_decoding_scores_equal_full_recomputation():
     assert not all(torch.allclose(x, y) for x, y in zip(cached.scores, plain.scores, strict=True))
 
 
+def test_each_layer_fuses_once_per_generate_call_and_no_cache_argument_warns(recwarn):
+    """Once the cross-attention keys/values are cached a layer must skip the fusion. transformers 5.24 renamed the
+    layer's cache argument (past_key_values -> cache): a layer reading the old name saw no cache, fused at every
+    step for nothing, and passed both names on, which warned at every call."""
+    mwf = tiny_mwf(seed=6, mwf_gate_init=0.5, init_std=0.5)
+    b = batch()
+    fused: list[int] = []
+    for layer in mwf.model.decoder.layers:
+        original = layer.fuse
+        layer.fuse = lambda states, views, _f=original: fused.append(1) or _f(states, views)
+    mwf.generate(b["input_ids"], attention_mask=b["attention_mask"], num_beams=2, max_new_tokens=6, min_new_tokens=6)
+    assert len(fused) == len(mwf.model.decoder.layers)
+    assert not [w for w in recwarn if "past_key_values" in str(w.message)]
+
+
 def test_generation_presets_become_the_model_defaults():
     mwf = tiny_mwf(seed=5, init_std=0.5)
     config = mwf.apply_generation_preset("xsum")

@@ -21,6 +21,7 @@ How it extends BART without copying it (DESIGN.md §3, Step 3):
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 from collections.abc import Iterator
@@ -44,6 +45,10 @@ from lsr.config import preset
 from lsr.model.config import GatedBartConfig
 from lsr.model.modules import RationaleModules, alignment_loss
 from lsr.model.views import VIEWS
+
+#: The decoder layer's KV-cache argument: ``cache`` from transformers 5.24 on (``past_key_values`` is deprecated there
+#: until 5.40, and passing both draws a warning per call), ``past_key_values`` before.
+_CACHE_ARG = "cache" if "cache" in inspect.signature(BartDecoderLayer.forward).parameters else "past_key_values"
 
 
 @dataclass
@@ -141,8 +146,8 @@ class GatedBartDecoderLayer(BartDecoderLayer):
         else:
             self.register_parameter("view_gates", None)
 
-    def _cross_cache_ready(self, past_key_values: Any) -> bool:
-        return isinstance(past_key_values, EncoderDecoderCache) and bool(past_key_values.is_updated.get(self.layer_idx))
+    def _cross_cache_ready(self, cache: Any) -> bool:
+        return isinstance(cache, EncoderDecoderCache) and bool(cache.is_updated.get(self.layer_idx))
 
     def fuse(self, encoder_states: torch.Tensor, view_states: torch.Tensor) -> torch.Tensor:
         """X_en + sum_v clamp(g_v) * V_out (Eq. 9-10)."""
@@ -158,16 +163,17 @@ class GatedBartDecoderLayer(BartDecoderLayer):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Any = None,
         use_cache: bool | None = True,
         mwf_view_states: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
+        """BART's layer on the fused encoder states. The KV cache travels in ``kwargs`` under the name the installed
+        transformers gives it (:data:`_CACHE_ARG`), untouched."""
         if (
             self.view_gates is not None
             and mwf_view_states is not None
             and encoder_hidden_states is not None
-            and not self._cross_cache_ready(past_key_values)
+            and not self._cross_cache_ready(kwargs.get(_CACHE_ARG))
         ):
             encoder_hidden_states = self.fuse(encoder_hidden_states, mwf_view_states)
         return super().forward(
@@ -175,7 +181,6 @@ class GatedBartDecoderLayer(BartDecoderLayer):
             attention_mask,
             encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             **kwargs,
         )
