@@ -24,8 +24,7 @@ Durable progress: the driver pulls finished rows from the streaming pipeline as 
 every ``rows_per_file`` rows, so a kill loses at most that many rows the driver holds, plus rows not yet out of
 Ray's operators: documents in flight and the finished block-mates of a document still waiting on a request (a
 stage task is one block of ``max_in_flight`` documents and an actor runs two at once, so that it keeps its budget
-full, issue 12; each
-document's two calls run back to back in one actor, :mod:`lsr.mining.document_stage`).
+full, issue 12; each document's two calls run back to back in one actor, :mod:`lsr.mining.document_stage`).
 The pipeline is never serialised: the driver only collects; the stage actors keep their own in-flight budgets
 full. On SIGINT/SIGTERM the rows already received are written before the run stops.
 """
