@@ -11,8 +11,8 @@ phase, since a process's peak RSS never goes down.
     python bench/bench_model.py --steps 5 --gen-reps 3 --threads 2
     python bench/bench_model.py --flops-only --layers 12 --doc-len 1024  # FLOP ratios only
 
-Measured (issue 13; Ray not involved; the idle 2-core machine, torch 2.13 CPU, ``--steps 6 --gen-reps 5``, two runs;
-the third column of the last session's run on transformers 5.24, the exact tensor peaks on CPU):
+Measured (issue 13; Ray not involved; the idle 2-core machine, torch 2.13 CPU, ``--steps 6 --gen-reps 5``; the last
+time ratio in each row and the tensor peaks are from a later run on transformers 5.24):
 
 | | time ratio (best of) | FLOP ratio | peak memory ratio (tensors; resident set) |
 |---|---:|---:|---:|
@@ -408,6 +408,7 @@ def print_memory(args: argparse.Namespace, results: dict[str, Any], ratios: dict
     }
     memory["mwf-recompute/train"] = peak_memory(args, "mwf-recompute", "train")
     results["peak_memory"] = memory
+    gpu = args.device.startswith("cuda")
     print("peak memory over two calls (fresh process per variant and phase):")
     for key, m in memory.items():
         exact = (
@@ -421,7 +422,7 @@ def print_memory(args: argparse.Namespace, results: dict[str, Any], ratios: dict
         )
     # The ratio is of the exact figure (CUDA's allocator peak, or the CPU allocator's running total): the
     # resident set moves by 5-10 % between runs of the same variant.
-    key = "cuda_peak_mib" if args.device.startswith("cuda") else "tensor_peak_mib"
+    key = "cuda_peak_mib" if gpu else "tensor_peak_mib"
     for label, mwf, plain in (
         ("train", "mwf/train", "plain/train"),
         ("generate", "mwf/generate", "plain/generate"),
@@ -431,7 +432,7 @@ def print_memory(args: argparse.Namespace, results: dict[str, Any], ratios: dict
         rss = memory[mwf]["peak_rss_mib"] / memory[plain]["peak_rss_mib"]
         ratios[f"peak_memory_{mwf.replace('/', '_')}_over_plain"] = ratio
         print(f"  {label}: mwf / plain peak = {ratio:.3f}x (peak RSS {rss:.3f}x)")
-    if not args.device.startswith("cuda"):
+    if not gpu:
         # What the modules cost before any activation: their weights, gradients and Adam's two moments, which
         # are live at the training step's peak; with no activation kept at all the ratio could not go below.
         states = memory["mwf/train"]["tensor_resting_mib"] - memory["plain/train"]["tensor_resting_mib"]
