@@ -37,18 +37,17 @@ def sum_per_piece(values: Sequence[float], piece_lengths: Sequence[int]) -> list
 
 def load_scorer(path: str, device: str = "cpu") -> tuple[Any, Any, bool]:
     """``(model, tokenizer, is_seq2seq)`` of a causal or seq2seq checkpoint folder, in eval mode."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart, so an MWF student can score too)
+    from lsr.model.auto import load_pretrained, read_config
 
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = read_config(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:
         raise InputError(f"--scorer {path!r}: not a model checkpoint folder ({str(err).splitlines()[0]})") from None
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    return auto.from_pretrained(path).to(device).eval(), tokenizer, seq2seq
+    return load_pretrained(path, config).to(device).eval(), tokenizer, seq2seq
 
 
 class EntropyScorer:

@@ -51,10 +51,12 @@ def shrink_bart(
     teacher_path: str, output: str, encoder_layers: int | None, decoder_layers: int | None
 ) -> dict[str, Any]:
     """Write the shrunk student to ``output``; the layer map (``{"encoder": [...], "decoder": [...]}``)."""
-    from transformers import AutoConfig, AutoTokenizer, BartForConditionalGeneration
+    from transformers import AutoTokenizer, BartForConditionalGeneration
+
+    from lsr.model.auto import read_config
 
     try:
-        config = AutoConfig.from_pretrained(teacher_path)
+        config = read_config(teacher_path)
     except (OSError, ValueError) as err:
         raise InputError(f"teacher {teacher_path!r}: no readable config ({str(err).splitlines()[0]})") from None
     if config.model_type != "bart":

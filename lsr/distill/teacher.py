@@ -23,13 +23,12 @@ def check_teacher_path(path: str) -> None:
 
 def teacher_family(path: str) -> str:
     """``seq2seq`` or ``causal``: the teacher's family, read from its config (refused clearly if neither)."""
-    from transformers import AutoConfig
-
+    from lsr.model.auto import read_config
     from lsr.model.loading import config_family
 
     check_teacher_path(path)
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = read_config(path)
     except (OSError, ValueError) as err:
         raise InputError(f"teacher {path!r} has no readable config: {str(err).splitlines()[0]}") from None
     family = config_family(config)
@@ -63,14 +62,10 @@ def check_same_tokenizer(teacher_path: str, student_tokenizer: Any) -> None:
 
 def load_teacher(path: str, device: torch.device | str = "cpu") -> torch.nn.Module:
     """The teacher checkpoint (seq2seq or causal LM), on ``device``, in eval mode, with gradients off."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart with the Auto classes, so an MWF student can teach)
+    from lsr.model.auto import load_pretrained
 
     check_teacher_path(path)
-    config = AutoConfig.from_pretrained(path)
-    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-    teacher = auto.from_pretrained(path).to(device).eval()
+    teacher = load_pretrained(path).to(device).eval()
     teacher.requires_grad_(False)
     return teacher
 

@@ -33,15 +33,14 @@ def load_summarizer(path: str | RemoteModel, device: str | torch.device = "cpu")
     """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode,
     local or ``s3://`` (:mod:`lsr.model_cache`); the class is the one its config records (seq2seq or causal,
     :func:`lsr.model.loading.config_family`)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from lsr.model.loading import CAUSAL, config_family
+    from lsr.model.auto import load_pretrained
     from lsr.model_cache import local_checkpoint
 
     path = local_checkpoint(path)  # an s3:// model: its download on this node (cached)
-    config = check_checkpoint(path)  # also imports lsr.model, which registers gated_bart with the Auto classes
-    auto = AutoModelForCausalLM if config_family(config) == CAUSAL else AutoModelForSeq2SeqLM
-    model = auto.from_pretrained(path).to(device).eval()
+    config = check_checkpoint(path)
+    model = load_pretrained(path, config).to(device).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 
@@ -129,8 +128,6 @@ def generate_summaries(
 def check_checkpoint(path: str):
     """Fail before any generation when a ``--model`` is not a complete BART / MWF / causal LM checkpoint; its
     config."""
-
-    import lsr.model.gated_bart  # noqa: F401
     from lsr.model.loading import config_family
     from lsr.model_cache import local_checkpoint
 
@@ -207,11 +204,11 @@ def _safetensors_problem(file: str) -> str | None:
 
 def local_model_config(path: str, flag: str, expected: str, kind: str):
     """The ``AutoConfig`` of the local model folder ``path`` given by ``flag``, or one line saying what is wrong."""
-    from transformers import AutoConfig
+    from lsr.model.auto import read_config
 
     if not os.path.isdir(path):
         raise InputError(f"{flag} {path}: no such directory (give {expected})")
     try:
-        return AutoConfig.from_pretrained(path)
+        return read_config(path)
     except (OSError, ValueError) as err:
         raise InputError(f"{flag} {path}: not {kind} ({str(err).splitlines()[0]})") from None

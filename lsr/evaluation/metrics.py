@@ -122,10 +122,10 @@ def resolve_bertscore_model(name: str = "auto", num_layers: int | None = None) -
 
         num_layers = model2layers.get(name)
     if num_layers is None:
-        from transformers import AutoConfig
+        from lsr.model.auto import read_config
 
         try:
-            num_layers = AutoConfig.from_pretrained(name).num_hidden_layers
+            num_layers = read_config(name).num_hidden_layers
         except (OSError, ValueError) as err:
             raise InputError(f"BERTScore model {name!r} cannot be loaded: {str(err).splitlines()[0]}") from None
     return BertScoreModel(name, int(num_layers))

@@ -162,12 +162,10 @@ def config_family(config: Any) -> str | None:
 
 def _checkpoint_config(name_or_path: str):
     """The checkpoint's config, refused clearly unless it is BART, an MWF student or a decoder-only causal LM."""
-    from transformers import AutoConfig
-
-    import lsr.model.gated_bart  # noqa: F401  (registers gated_bart with AutoConfig)
+    from lsr.model.auto import read_config
 
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
+        config = read_config(name_or_path)
     except (OSError, ValueError) as err:
         raise _not_bart(name_or_path, f"no readable config: {str(err).splitlines()[0]}") from None
     if config_family(config) is None:
@@ -224,9 +222,9 @@ def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
     config = _checkpoint_config(name_or_path)
     tokenizer = load_tokenizer(name_or_path)
     if config_family(config) == CAUSAL:
-        from transformers import AutoModelForCausalLM
+        from lsr.model.auto import load_pretrained
 
-        return AutoModelForCausalLM.from_pretrained(name_or_path), tokenizer
+        return load_pretrained(name_or_path, config), tokenizer
     if config.model_type == "bart":
         model = GatedBartForConditionalGeneration.from_bart(name_or_path, **mwf_fields)
     else:
@@ -237,10 +235,10 @@ def load_student(name_or_path: str, mwf_fields: dict[str, Any], seed: int = 0):
 def load_trained_student(path: str | Path):
     """A student saved by ``save_pretrained`` (a training checkpoint, an exported model), with the class its
     config records: the MWF student for a seq2seq one, ``AutoModelForCausalLM`` for a causal one."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     from lsr.model import GatedBartForConditionalGeneration
+    from lsr.model.auto import load_pretrained, read_config
 
-    if config_family(AutoConfig.from_pretrained(path)) == CAUSAL:
-        return AutoModelForCausalLM.from_pretrained(path)
+    config = read_config(str(path))
+    if config_family(config) == CAUSAL:
+        return load_pretrained(str(path), config)
     return GatedBartForConditionalGeneration.from_pretrained(path)
