@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -89,6 +89,15 @@ class MiningPreset(StrictModel):
     rationale_max_tokens: int = Field(ge=1, description="completion budget of call A (the rationale)")
     summaries_max_tokens: int = Field(ge=1, description="completion budget of call B (the summaries)")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature (the paper: 0)")
+    structured_output: bool = Field(
+        default=False,
+        description="vllm and http engines: ask for JSON and have the engine hold each reply to a bounded JSON "
+        "schema (the paper's free-text format otherwise)",
+    )
+    json_chars_per_token: float = Field(
+        default=3.0, gt=0, description="--structured-output: characters per token assumed when the schema's string "
+        "lengths are derived from the calls' max tokens (smaller: shorter strings)",
+    )
 
 
 class ModelPreset(StrictModel):
@@ -174,22 +183,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def preset_dict(dataset: str, yaml_path: str | Path | None = None) -> dict[str, Any]:
-    """The paper's defaults for ``dataset`` with a YAML file's sections merged in, as a plain (checked) dict."""
+def preset_dict(dataset: str, overrides: dict[str, Any] | None = None, where: str = "") -> dict[str, Any]:
+    """The paper's defaults for ``dataset`` with a YAML file's sections (``overrides``, read from ``where``) merged
+    in, as a plain (checked) dict."""
     _check_dataset(dataset)
     data = json.loads(json.dumps(PAPER_DEFAULTS[dataset]))
-    if yaml_path is not None:
-        overrides = read_yaml(yaml_path)
+    if overrides is not None:
         if "name" in overrides:
-            raise InputError(f"{yaml_path}: unknown setting 'name' (the data set is chosen by --dataset)")
+            raise InputError(f"{where}: unknown setting 'name' (the data set is chosen by --dataset)")
         deep_merge(data, overrides)
-        validate(DatasetPreset, data, where=str(yaml_path))
+        validate(DatasetPreset, data, where=where)
     return data
 
 
 def load_preset(dataset: str, yaml_path: str | Path | None = None) -> DatasetPreset:
     """The preset for ``dataset`` with the fields of a YAML file (nested like :class:`DatasetPreset`) applied."""
-    return validate(DatasetPreset, preset_dict(dataset, yaml_path), where=str(yaml_path or "paper defaults"))
+    overrides = read_yaml(yaml_path) if yaml_path is not None else None
+    return validate(DatasetPreset, preset_dict(dataset, overrides, str(yaml_path)),
+                    where=str(yaml_path or "paper defaults"))
 
 
 # ------------------------------------------------------------------------------------------------ stages
@@ -203,6 +214,9 @@ class StageConfig(StrictModel):
     ray_address: str | None = Field(
         default=None, description="a Ray cluster to join (default: RAY_ADDRESS, else a new local Ray)"
     )
+    #: Stage fields a YAML file may set inside a data-set section: ``{"mining.engine": "engine"}`` lets
+    #: ``mining: {engine: {dtype: float32}}`` set the engine's fields (under the flags, over the defaults).
+    yaml_fields: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def preset_sections(cls) -> list[str]:
@@ -236,12 +250,26 @@ def resolve(
         dataset = given.get("dataset")
         if dataset is None:
             raise InputError("--dataset is required (it picks the paper's defaults)")
-        defaults = preset_dict(dataset, yaml_path)
+        overrides = read_yaml(yaml_path) if yaml_path is not None else None
+        stage_values = _take_stage_fields(overrides, config_cls.yaml_fields)
+        defaults = preset_dict(dataset, overrides, str(yaml_path))
         data = {name: defaults[name] for name in sections}
+        deep_merge(data, stage_values)
     elif yaml_path is not None:
         raise InputError(f"--config {yaml_path}: this stage takes no data-set settings")
     deep_merge(data, given)
     return validate(config_cls, data, where="", flag_names=flag_names or {})
+
+
+def _take_stage_fields(overrides: dict[str, Any] | None, yaml_fields: dict[str, str]) -> dict[str, Any]:
+    """Remove from ``overrides`` the stage fields a section holds (:attr:`StageConfig.yaml_fields`); them, by field."""
+    taken: dict[str, Any] = {}
+    for path, field in yaml_fields.items():
+        section, _, key = path.partition(".")
+        holder = (overrides or {}).get(section)
+        if isinstance(holder, dict) and key in holder:
+            taken[field] = holder.pop(key)
+    return taken
 
 
 def validate(

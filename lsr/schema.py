@@ -45,6 +45,8 @@ RATIONALES = pa.schema(
         pa.field("completion_tokens", pa.int64()),
         pa.field("truncated", pa.bool_()),
         pa.field("error", pa.string()),
+        # Requests sent for the row's calls, resends included (HTTP retries, calls sent again to a rebuilt engine).
+        pa.field("requests", pa.int64()),
     ]
 )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pyarrow as pa
 import pytest
 from openai_stub_server import INSTANT_SUMMARIES, OpenAIStub, Plan, doc_key
 
@@ -30,9 +29,10 @@ PREPARED = {
 
 
 def test_vllm_replica_structure(ray_local, tmp_path):
-    """One replica = one stage actor whose placement group is exactly tensor x pipeline GPU bundles."""
+    """One GPU replica = one stage actor whose placement group is exactly tensor x pipeline GPU bundles."""
     config = VllmEngine(
         model=str(tmp_path),
+        device="gpu",
         tensor_parallel_size=4,
         pipeline_parallel_size=2,
         replicas=(2, 6),
@@ -40,7 +40,7 @@ def test_vllm_replica_structure(ray_local, tmp_path):
         batch_size=48,
         accelerator_type="H100",
     )
-    args = config.engine_args()
+    args = config.engine_args("gpu")
     assert args["model"] == str(tmp_path)
     assert (args["tensor_parallel_size"], args["pipeline_parallel_size"]) == (4, 2)
     assert args["enable_prefix_caching"] is True and args["max_model_len"] == 16384
@@ -53,69 +53,44 @@ def test_vllm_replica_structure(ray_local, tmp_path):
     assert group["strategy"] == "PACK"
     compute = options["compute"]
     assert (compute.min_size, compute.max_size) == (2, 6)
-    single = VllmEngine(model="m").stage_options()
+    single = VllmEngine(model="m", device="gpu").stage_options()
     assert single["num_gpus"] == 1 and "ray_remote_args_fn" not in single
-    assert "distributed_executor_backend" not in VllmEngine(model="m").engine_args()
+    assert "distributed_executor_backend" not in VllmEngine(model="m").engine_args("gpu")
     with pytest.raises(InputError):
         VllmEngine(model="m", replicas=(3, 2))
 
 
-def test_both_calls_of_a_document_reach_the_same_vllm_engine(monkeypatch):
-    """A fake ``vllm`` module stands in for the GPU: one engine per client, built from the engine args, and both
-    calls of every document go to it (call B's prompt starts with call A's document: the prefix cache can hit)."""
-    import sys
-    import types
-
-    from lsr.mining.document_stage import DocumentMiner
-    from lsr.mining.engines.vllm import VllmChatClient
-
-    built, prompts = [], []
-
-    class FakeTokenizer:
-        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
-            return "\n".join(m["content"] for m in messages)
-
-    class FakeEngine:
-        @classmethod
-        def from_engine_args(cls, args):
-            built.append(args)
-            return cls()
-
-        async def get_tokenizer(self):
-            return FakeTokenizer()
-
-        async def generate(self, prompt, params, request_id):
-            prompts.append((id(self), prompt))
-            text = RATIONALE if "Reference summary" in prompt else SUMMARIES
-            out = types.SimpleNamespace(text=text, token_ids=[1, 2, 3])
-            yield types.SimpleNamespace(prompt_token_ids=[0] * 5, outputs=[out])
-
-    fake = types.ModuleType("vllm")
-    fake.AsyncEngineArgs = lambda **kw: kw
-    fake.AsyncLLMEngine = FakeEngine
-    fake.SamplingParams = lambda **kw: kw
-    monkeypatch.setitem(sys.modules, "vllm", fake)
-
-    engine = VllmEngine(model="m", tensor_parallel_size=2)
-    miner = DocumentMiner(engine.chat_client(), SETTINGS)
-    assert isinstance(miner._client, VllmChatClient) and len(built) == 1
-    assert built[0]["tensor_parallel_size"] == 2 and built[0]["model"] == "m"
-    rows = asyncio.run(miner(pa.table(PREPARED)))
-    assert rows.column("error").to_pylist() == [None, None]
-    assert rows.column("total_summary").to_pylist() == ["The budget passed."] * 2
-    assert len(prompts) == 4 and len({engine_id for engine_id, _ in prompts}) == 1
-    for document in PREPARED["prompt_document"]:
-        assert sum(f"Article:\n{document}" in prompt for _, prompt in prompts) == 2  # calls A and B, document first
+def test_a_cpu_replica_is_one_actor_holding_its_workers_cores(ray_local):
+    """--device cpu: vLLM's multiprocessing executor (its Ray executor is refused on CPU) in one actor that holds
+    tensor x pipeline x --cpus-per-worker CPUs; eager and a bounded KV cache unless told otherwise; auto picks cpu
+    on a cluster without GPUs."""
+    engine = VllmEngine(model="m", device="cpu", tensor_parallel_size=2, cpus_per_worker=3, replicas=(1, 2))
+    options = engine.stage_options()
+    assert options["num_cpus"] == 6 and options["num_gpus"] == 0 and "ray_remote_args_fn" not in options
+    args = engine.engine_args("cpu")
+    assert args["distributed_executor_backend"] == "mp" and args["enforce_eager"] is True
+    assert args["kv_cache_memory_bytes"] == 2 * 2**30 and "gpu_memory_utilization" not in args
+    assert VllmEngine(model="m").resolved_device() == "cpu"  # the test cluster has no GPUs
+    tuned = VllmEngine(model="m", device="cpu", dtype="float32", enforce_eager=False, kv_cache_gib=0.5,
+                       extra_engine_kwargs={"swap_space": 0, "dtype": "bfloat16"})
+    args = tuned.engine_args("cpu")
+    assert args["enforce_eager"] is False and args["kv_cache_memory_bytes"] == 2**29
+    assert args["swap_space"] == 0 and args["dtype"] == "bfloat16"  # --engine-kwargs win
+    assert tuned.process_env("cpu") == {"VLLM_CPU_OMP_THREADS_BIND": "auto"}
+    with pytest.raises(InputError, match="accelerator-type"):
+        VllmEngine(model="m", device="cpu", accelerator_type="H100")
 
 
 def test_http_config_validates_and_reads_replies():
     with pytest.raises(InputError):
         HttpEngine(url="localhost:8000", model="m")
     assert HttpEngine(url="http://h:8000/v1", model="m").endpoint == "http://h:8000/v1/chat/completions"
-    ok = http_reply({"http_response": {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3}}})
-    assert (ok.text, ok.prompt_tokens, ok.error) == ("hi", 3, None)
-    assert http_reply({"http_response": {ERROR_KEY: "HTTP 500"}}).error == "http: HTTP 500"
-    assert "without choices" in http_reply({"http_response": {"error": {"message": "bad"}}}).error
+    ok = http_reply({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 3}})
+    assert (ok.text, ok.prompt_tokens, ok.error, ok.cut_at_max_tokens) == ("hi", 3, None, False)
+    assert http_reply({"choices": [{"message": {"content": "h"}, "finish_reason": "length"}]}).cut_at_max_tokens
+    assert http_reply({ERROR_KEY: "HTTP 500"}).error == "http: HTTP 500"
+    assert "without choices" in http_reply({"error": {"message": "bad"}}).error
 
 
 def test_session_retries_then_reports_without_the_key():
@@ -124,9 +99,8 @@ def test_session_retries_then_reports_without_the_key():
             bodies = []
             for content in ("Article:\nflaky\n\nReference summary:\ns", "Article:\ndown\n\nReference summary:\ns"):
                 payload = json.dumps({"model": "m", "messages": [{"role": "user", "content": content}]})
-                pending = session.post(url, headers={"Authorization": f"Bearer {secret}"}, data=payload)
-                async with await pending as reply:
-                    bodies.append(await reply.json())
+                body, _ = await session.post_json(url, headers={"Authorization": f"Bearer {secret}"}, data=payload)
+                bodies.append(body)
             return bodies
 
     plan = Plan(transient={doc_key("flaky"): [500, 429]}, always_500={doc_key("down")})

@@ -35,7 +35,7 @@ def test_flags_keep_their_names_and_per_engine_defaults():
     vllm = _config(*flags).engine
     assert isinstance(vllm, VllmEngine) and vllm.replicas == (2, 4) and vllm.prefix_caching is False
     assert vllm.batch_size == 8 and vllm.max_model_len == 8192
-    assert vllm.engine_kwargs()["enable_prefix_caching"] is False
+    assert vllm.engine_args()["enable_prefix_caching"] is False
     config = _config("--engine", "oracle", "--rows-per-file", "8", "--limit", "3")
     assert (config.rows_per_file, config.limit, config.engine.kind) == (8, 3, "oracle")
     assert config.mining.rationale_max_tokens == 1024  # the paper's value for cnndm, filled from the preset

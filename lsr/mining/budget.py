@@ -26,6 +26,7 @@ class TokenBudget:
     summaries_max_tokens: int
     tokens_per_word: float = 1.4
     tokenizer: str | None = None
+    structured: bool = False  # the JSON prompts of --structured-output
 
     def __post_init__(self) -> None:
         if self.max_model_len < 256:
@@ -40,10 +41,10 @@ class TokenBudget:
 
     def document_budget(self, dataset: str, summary: str) -> int:
         """Tokens the document may use so that both calls fit the context with their completions."""
-        call_a = self.count(template_text(dataset, "rationale")) + self.count(summary) + self.rationale_max_tokens
-        call_b = (
-            self.count(template_text(dataset, "summaries")) + 2 * self.rationale_max_tokens + self.summaries_max_tokens
-        )
+        template_a = template_text(dataset, "rationale", self.structured)
+        template_b = template_text(dataset, "summaries", self.structured)
+        call_a = self.count(template_a) + self.count(summary) + self.rationale_max_tokens
+        call_b = self.count(template_b) + 2 * self.rationale_max_tokens + self.summaries_max_tokens
         return self.max_model_len - CHAT_OVERHEAD_TOKENS - max(call_a, call_b)
 
     def fit(self, document: str, dataset: str, summary: str) -> tuple[str, bool]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import ClassVar
+
+from pydantic import Field, field_validator, model_validator
 
 from lsr.config import Dataset, MiningPreset, StageConfig
 from lsr.mining.engines import EngineConfig, check_settings
@@ -10,6 +12,9 @@ from lsr.mining.engines import EngineConfig, check_settings
 
 class MineConfig(StageConfig):
     """Mine every document of ``input`` into the output folder ``output`` with one engine."""
+
+    #: ``--config``'s ``mining: {engine: {...}}`` sets the engine's fields (e.g. vLLM's dtype and KV cache).
+    yaml_fields: ClassVar[dict[str, str]] = {"mining.engine": "engine"}
 
     input: str = Field(description="documents: jsonl/parquet/csv file or folder, local or s3://")
     output: str = Field(
@@ -47,3 +52,10 @@ class MineConfig(StageConfig):
     def _options_of_the_chosen_engine(cls, value):
         check_settings(value)
         return value
+
+    @model_validator(mode="after")
+    def _structured_output_needs_an_llm(self) -> MineConfig:
+        if self.mining.structured_output and self.engine.runs_locally:
+            raise ValueError(f"--structured-output holds an LLM's replies to a JSON schema; --engine "
+                             f"{self.engine.kind} writes its own (use it with --engine vllm or http)")
+        return self

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from lsr.mining.engines.base import CallResult
+from lsr.mining.engines.base import CallResult, ChatRequest
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
     MineSettings,
@@ -66,7 +66,7 @@ class ChatClient(Protocol):
 
     def start(self) -> None: ...
 
-    async def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> CallResult: ...
+    async def chat(self, request: ChatRequest) -> CallResult: ...
 
 
 def too_long_error(row: dict[str, Any]) -> dict[str, Any]:
@@ -76,10 +76,10 @@ def too_long_error(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def safe_chat(client: ChatClient, spec: tuple[list[dict], int, float]) -> CallResult:
+async def safe_chat(client: ChatClient, request: ChatRequest) -> CallResult:
     """A call whose unexpected exception becomes the call's error (the row keeps it) instead of failing the batch."""
     try:
-        return await client.chat(*spec)
+        return await client.chat(request)
     except asyncio.CancelledError:
         raise
     except Exception as err:  # noqa: BLE001 (any client failure belongs to this one row)
@@ -116,7 +116,10 @@ def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettin
     return ds.map_batches(
         DocumentMiner,
         fn_constructor_kwargs={"client": engine.chat_client(), "settings": settings},
-        batch_size=engine.batch_size,
+        # Never more than a block: a batch larger than the blocks makes Ray Data bundle several blocks into one
+        # task, whose rows then leave the actor only together (--max-num-seqs 8 with --batch-size 32: every row
+        # of a 40-document run reached the driver in its last second).
+        batch_size=min(engine.batch_size, engine.rows_in_flight),
         batch_format="pyarrow",
         **engine.stage_options(),
     )
@@ -128,7 +131,7 @@ def actor_options(engine: LlmEngine, low: int, high: int) -> dict[str, Any]:
     batches all running at once (:func:`widen_async_batches`), so the budget stays full across block boundaries."""
     import ray.data
 
-    widen_async_batches(-(-engine.rows_in_flight // engine.batch_size))
+    widen_async_batches(-(-engine.rows_in_flight // min(engine.batch_size, engine.rows_in_flight)))
     pool = ray.data.ActorPoolStrategy(
         min_size=low,
         max_size=high,

@@ -1,15 +1,13 @@
-"""The aiohttp session behind the HTTP engine's chat client (:class:`lsr.mining.engines.http.HttpChatClient`).
+"""The HTTP engine's client (:class:`lsr.mining.engines.http.HttpChatClient`): one aiohttp session plus what
+aiohttp does not do for a mining run. It
 
-It was written for ``ray.data.llm``'s HTTP request stage (Ray 2.60's ``HttpRequestUDF`` awaits a batch's requests
-one after the other, retries only 408/429/502-504 and raises when a request still fails, failing the whole batch),
-which mining used until issue 12 and whose ``session_factory`` it still fits. Mining's own stage
-(:mod:`lsr.mining.document_stage`) now calls it directly, both calls of every document. It
-
-- starts every request the moment it is asked for, under ``max_in_flight`` slots shared by every session of the
-  running event loop (one bound per request actor, as documented on ``--max-in-flight``);
-- retries 429, 408 and every 5xx, and connection errors and timeouts, with exponential backoff plus jitter,
-  honouring ``Retry-After``;
-- hands back a JSON reply in every case: the server's own, or ``{"lsr_error": "..."}`` once retries are spent,
+- bounds the requests in flight with ``max_in_flight`` slots shared by every session of the running event loop
+  (one bound per request actor, as documented on ``--max-in-flight``); aiohttp's own connection cap is lifted,
+  because its default of 100 silently capped larger budgets;
+- retries 429, 408, 425 and every 5xx, and connection errors and timeouts, with exponential backoff plus jitter,
+  honouring ``Retry-After`` (aiohttp has no retry policy; ``aiohttp-retry`` would be a dependency for these few
+  lines and does not mask secrets);
+- answers every request with a JSON object: the server's own, or ``{"lsr_error": "..."}`` once retries are spent,
   which becomes the row's ``error``. Error texts never contain the request headers, and any secret passed in
   ``redact_values`` is masked *before* a text is shortened, so a server echoing the key near the cut cannot leave a
   prefix of it behind.
@@ -67,36 +65,9 @@ def masked_detail(text: str, secrets: Sequence[str], limit: int = DETAIL_CHARS) 
     return redact(text, secrets)[:limit]
 
 
-class _Reply:
-    """What the stage reads from a response: status, reason, and the JSON body."""
-
-    def __init__(self, body: dict[str, Any]):
-        self.status = 200
-        self.reason = "OK"
-        self._body = body
-
-    async def json(self) -> dict[str, Any]:
-        return self._body
-
-    async def __aenter__(self) -> _Reply:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-class _Pending:
-    """``session.post(...)``'s return value: already running; awaiting it gives the :class:`_Reply`."""
-
-    def __init__(self, task: asyncio.Task):
-        self._task = task
-
-    def __await__(self):
-        return self._task.__await__()
-
-
 class ResilientSession:
-    """An ``aiohttp.ClientSession`` stand-in for the HTTP stage (see the module docstring)."""
+    """An ``aiohttp.ClientSession`` with the retries, bound and masking of the module docstring; use it as an async
+    context manager (the session closes on exit) and send with :meth:`post_json`."""
 
     def __init__(
         self,
@@ -112,8 +83,8 @@ class ResilientSession:
         self.base_wait_s = base_wait_s
         self.max_wait_s = max_wait_s
         self.redact_values = tuple(redact_values)
-        # aiohttp's connector allows 100 connections by default, which silently capped a budget above 100 (issue 12);
-        # the slots below are the one bound.
+        # aiohttp's connector allows 100 connections by default, which silently capped a budget above 100; the slots
+        # below are the one bound.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0)
         )
@@ -125,10 +96,12 @@ class ResilientSession:
     async def __aexit__(self, *exc: object) -> None:
         await self._session.close()
 
-    def post(self, url: str, headers: dict[str, str] | None = None, data: Any = None) -> _Pending:
-        return _Pending(asyncio.ensure_future(self._post(url, headers or {}, data)))
-
-    async def _post(self, url: str, headers: dict[str, str], data: Any) -> _Reply:
+    async def post_json(
+        self, url: str, headers: dict[str, str] | None = None, data: Any = None
+    ) -> tuple[dict[str, Any], int]:
+        """POST ``data``; the reply's JSON object (or ``{ERROR_KEY: why}`` once retries are spent) and the number of
+        requests sent."""
+        headers = headers or {}
         attempts = self.max_retries + 1
         last = "no attempt made"
         for attempt in range(1, attempts + 1):
@@ -142,20 +115,22 @@ class ResilientSession:
                                 body = json.loads(text)
                             except json.JSONDecodeError:
                                 detail = masked_detail(text, self.redact_values)
-                                return self._error(f"HTTP {response.status} with a body that is not JSON: {detail!r}")
+                                return self._error(f"HTTP {response.status} with a body that is not JSON: "
+                                                   f"{detail!r}", attempt)
                             if not isinstance(body, dict):
-                                return self._error(f"HTTP {response.status} with a JSON body that is not an object")
-                            return _Reply(body)
+                                return self._error(f"HTTP {response.status} with a JSON body that is not an object",
+                                                   attempt)
+                            return body, attempt
                         detail = masked_detail(text, self.redact_values)
                         last = f"HTTP {response.status} {response.reason or ''}".strip() + f": {detail}"
                         if not is_retryable(response.status):
-                            return self._error(last)
+                            return self._error(last, attempt)
                         retry_after = response.headers.get("Retry-After")
                 except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                     last = f"{type(err).__name__}: {masked_detail(str(err), self.redact_values)}"
             if attempt < attempts:
                 await asyncio.sleep(backoff_seconds(attempt, self.base_wait_s, self.max_wait_s, retry_after))
-        return self._error(f"gave up after {attempts} attempts; last: {last}")
+        return self._error(f"gave up after {attempts} attempts; last: {last}", attempts)
 
-    def _error(self, message: str) -> _Reply:
-        return _Reply({ERROR_KEY: redact(message, self.redact_values)})
+    def _error(self, message: str, attempts: int) -> tuple[dict[str, Any], int]:
+        return {ERROR_KEY: redact(message, self.redact_values)}, attempts

@@ -47,12 +47,12 @@ HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
 
 
-def prompt_version(dataset: str) -> str:
+def prompt_version(dataset: str, structured: bool = False) -> str:
     """A digest of the prompts' fixed text: a change of prompts is a change of the run's identity."""
     from lsr.prompts import rationale_messages, summaries_messages
 
-    fixed = rationale_messages("{document}", "{summary}", dataset) + summaries_messages(
-        "{document}", "{rationale}", dataset
+    fixed = rationale_messages("{document}", "{summary}", dataset, structured) + summaries_messages(
+        "{document}", "{rationale}", dataset, structured
     )
     return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -65,7 +65,7 @@ def identity_of(config: Any) -> dict[str, Any]:
         "dataset": config.dataset,
         "engine": config.engine.kind,
         "model": config.engine.model_name,
-        "prompt_version": prompt_version(config.dataset),
+        "prompt_version": prompt_version(config.dataset, config.mining.structured_output),
         "mining": config.mining.model_dump(),
     }
 

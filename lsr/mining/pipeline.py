@@ -47,7 +47,7 @@ from lsr.mining.document_stage import mine_documents, too_long_error
 from lsr.mining.engines import CallResult, Engine
 from lsr.mining.failures import failure_kind, should_retry
 from lsr.mining.output import OpenReport, OwnedOutput
-from lsr.mining.report import MiningReport, fill_from_output, write_report
+from lsr.mining.report import REPORT_COLUMNS, MiningReport, fill_from_output, write_report
 from lsr.mining.rows import MineSettings, after_rationale, final_row, offline_row
 from lsr.schema import RATIONALES
 from lsr.storage import filesystem
@@ -72,6 +72,8 @@ def settings_of(config: MineConfig) -> MineSettings:
         rationale_max_tokens=config.mining.rationale_max_tokens,
         summaries_max_tokens=config.mining.summaries_max_tokens,
         temperature=config.mining.temperature,
+        structured=config.mining.structured_output,
+        json_chars_per_token=config.mining.json_chars_per_token,
     )
 
 
@@ -91,7 +93,18 @@ class Interrupted(Exception):
 
 
 def read_output_columns(fs: pafs.FileSystem, files: list[str], columns: list[str]) -> pa.Table:
-    tables = [pq.read_table(f, columns=columns, filesystem=fs) for f in files]
+    """``columns`` of the output files; a column a file of an older version lacks reads as nulls."""
+    tables = []
+    for path in files:
+        with fs.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            present = [c for c in columns if c in parquet.schema_arrow.names]
+            table = parquet.read(columns=present)
+        for name in columns:
+            if name not in present:
+                field = RATIONALES.field(name)
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+        tables.append(table.select(columns))
     if not tables:
         return pa.table({c: pa.array([], RATIONALES.field(c).type) for c in columns})
     return pa.concat_tables(tables)
@@ -286,9 +299,7 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
             raise Interrupted(getattr(stop, "signal_name", "SIGINT"), writer.saved_rows, config.output) from None
         writer.flush()
 
-    table = read_output_columns(
-        output.fs, output.files(), ["id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens"]
-    )
+    table = read_output_columns(output.fs, output.files(), list(REPORT_COLUMNS))
     fill_from_output(report, table, input_ids)
     report.seconds = time.monotonic() - started
     fs, inner = filesystem(config.output)

@@ -37,6 +37,15 @@ class MiningReport:
     unexpected_ids: int = 0
     prompt_tokens_total: int = 0
     completion_tokens_total: int = 0
+    #: Replies the parser read, of the replies the engine gave (None when no call of that kind was answered).
+    rationale_replies: int = 0
+    rationale_parsed: int = 0
+    summaries_replies: int = 0
+    summaries_parsed: int = 0
+    #: Requests the engine was sent, and how many of them repeated a call (HTTP retries, calls sent again to a
+    #: rebuilt vLLM engine).
+    requests_sent: int = 0
+    requests_resent: int = 0
     prompt_tokens_per_document: float | None = None
     completion_tokens_per_document: float | None = None
     broken_files_removed: list[str] = field(default_factory=list)
@@ -57,7 +66,17 @@ class MiningReport:
         return "all_failed" if self.done == 0 else "some_failed"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "complete": self.complete, "outcome": self.outcome}
+        return {**asdict(self), "complete": self.complete, "outcome": self.outcome, "parse_rate": self.parse_rate}
+
+    @property
+    def parse_rate(self) -> dict[str, float | None]:
+        """Per call, the share of the engine's replies the parser could read."""
+        return {"rationale": self.rationale_parsed / self.rationale_replies if self.rationale_replies else None,
+                "summaries": self.summaries_parsed / self.summaries_replies if self.summaries_replies else None}
+
+    def parse_line(self) -> str:
+        return (f"parsed {self.rationale_parsed}/{self.rationale_replies} rationale and "
+                f"{self.summaries_parsed}/{self.summaries_replies} summaries replies")
 
     def failure_line(self) -> str:
         """Why rows failed, for the error an all-failed run ends with."""
@@ -80,10 +99,13 @@ class MiningReport:
         )
         return (
             f"mined {self.output_rows}/{self.input_rows} documents ({state}): {self.done} done, {self.failed} failed "
-            f"[{failed}], {self.truncated} truncated; {self.processed_this_run} this run, "
+            f"[{failed}], {self.truncated} cut to fit the context; {self.parse_line()}; "
+            f"{self.processed_this_run} this run, "
             f"{self.resumed_from_earlier_runs} from earlier runs"
             + (f" ({sum(self.retried_this_run.values())} failed rows retried)" if self.retried_this_run else "")
             + f"; {tokens}"
+            + (f"; {self.requests_resent} request(s) sent again (HTTP retries, calls resent to a rebuilt engine)"
+               if self.requests_resent else "")
         )
 
     def to_markdown(self) -> str:
@@ -99,6 +121,9 @@ class MiningReport:
             *((f"failed: {k}", n) for k, n in sorted(self.failed_by_reason.items())),
             ("truncated to fit the context", self.truncated),
             ("rows with unusable lines", self.with_problems),
+            ("rationale replies parsed", f"{self.rationale_parsed} / {self.rationale_replies}"),
+            ("requests sent / of them resent", f"{self.requests_sent} / {self.requests_resent}"),
+            ("summaries replies parsed", f"{self.summaries_parsed} / {self.summaries_replies}"),
             ("processed this run / earlier runs", f"{self.processed_this_run} / {self.resumed_from_earlier_runs}"),
             ("prompt tokens per document", _fmt(self.prompt_tokens_per_document)),
             ("completion tokens per document", _fmt(self.completion_tokens_per_document)),
@@ -112,12 +137,18 @@ def _fmt(value: float | None) -> str:
     return "n/a (no LLM)" if value is None else f"{value:.1f}"
 
 
+#: The output columns :func:`fill_from_output` reads.
+REPORT_COLUMNS = ("id", "error", "truncated", "problems", "prompt_tokens", "completion_tokens", "raw_rationale",
+                  "raw_summaries", "aspects", "sub_summaries", "total_summary", "requests")
+
+
 def error_category(error: str) -> str:
     return error.split(":", 1)[0].strip() or "unknown"
 
 
 def fill_from_output(report: MiningReport, table: pa.Table, input_ids: pa.Array | Iterable[str]) -> MiningReport:
-    """Count outcomes from the output's ``id, error, truncated, problems, *_tokens`` columns.
+    """Count outcomes from the output's ``id, error, truncated, problems, *_tokens`` and reply columns
+    (:data:`REPORT_COLUMNS`).
 
     The id sets are compared in Arrow (hash tables over the id buffers), not as Python sets, so checking a
     corpus of millions of ids costs the driver little more than the ids themselves.
@@ -138,6 +169,16 @@ def fill_from_output(report: MiningReport, table: pa.Table, input_ids: pa.Array 
     report.failed_by_reason = dict(Counter(error_category(e) for e in errors))
     report.truncated = int(pc.sum(pc.cast(table.column("truncated"), pa.int64())).as_py() or 0)
     report.with_problems = int(pc.sum(pc.greater(pc.list_value_length(table.column("problems")), 0)).as_py() or 0)
+    replied_a = pc.is_valid(table.column("raw_rationale"))
+    replied_b = pc.is_valid(table.column("raw_summaries"))
+    report.rationale_replies = _count(replied_a)
+    report.rationale_parsed = _count(pc.and_(replied_a, pc.is_valid(table.column("aspects"))))
+    report.summaries_replies = _count(replied_b)
+    parsed_b = pc.or_(pc.is_valid(table.column("total_summary")), pc.is_valid(table.column("sub_summaries")))
+    report.summaries_parsed = _count(pc.and_(replied_b, parsed_b))
+    requests = pc.fill_null(table.column("requests"), 0)
+    report.requests_sent = int(pc.sum(requests).as_py() or 0)
+    report.requests_resent = report.requests_sent - _calls_made(table, requests)
     prompt = table.column("prompt_tokens")
     completion = table.column("completion_tokens")
     counted = table.num_rows - prompt.null_count
@@ -147,6 +188,18 @@ def fill_from_output(report: MiningReport, table: pa.Table, input_ids: pa.Array 
         report.prompt_tokens_per_document = report.prompt_tokens_total / counted
         report.completion_tokens_per_document = report.completion_tokens_total / counted
     return report
+
+
+def _calls_made(table: pa.Table, requests: pa.ChunkedArray) -> int:
+    """Calls the rows made: call A for every row that sent a request, call B where it answered or failed."""
+    sent = pc.greater(requests, 0)
+    errors = pc.fill_null(table.column("error"), "")
+    made_b = pc.or_(pc.is_valid(table.column("raw_summaries")), pc.starts_with(errors, "summaries_"))
+    return _count(sent) + _count(pc.and_(sent, made_b))
+
+
+def _count(mask: pa.ChunkedArray | pa.Array) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
 def write_report(report: MiningReport, fs, base: str) -> tuple[str, str]:

