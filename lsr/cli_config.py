@@ -178,7 +178,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
             flag = _flag_of(info)
             if not flag.cli:  # a section kept to the preset and YAML (and code)
                 continue
-            section = parser.add_argument_group(f"{name} settings (default: the data set's paper values)")
+            paper = " (default: the data set's paper values)" if name in config_cls.preset_sections() else ""
+            section = parser.add_argument_group(f"{name} settings{paper}")
             for sub_name, sub_info in _strip_optional(info.annotation).model_fields.items():
                 if flag.fields is None or sub_name in flag.fields:
                     add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)

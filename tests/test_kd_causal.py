@@ -120,19 +120,6 @@ def test_offline_topk_from_vllm_prompt_logprobs_lines_up_with_the_causal_student
     assert parts["kd"].item() == pytest.approx(sum(expected) / len(expected), rel=1e-4)
 
 
-def test_vllm_teacher_processor_scores_token_ids_with_prompt_logprobs(ray_local):
-    from lsr.distill.vllm_teacher import VllmTeacherConfig, build_teacher_processor, teacher_request
-
-    config = VllmTeacherConfig(model_source="/models/llama-70b", top_k=20, tensor_parallel_size=8, replicas=2)
-    processor = build_teacher_processor(config)
-    assert processor.list_stage_names() == ["vLLMEngineStage"]
-    kwargs = processor.get_stage_by_name("vLLMEngineStage").fn_constructor_kwargs
-    assert kwargs["engine_kwargs"]["max_logprobs"] == 21 and kwargs["engine_kwargs"]["tensor_parallel_size"] == 8
-    request = teacher_request([0, 5, 6, 2], 20)
-    assert request["tokenized_prompt"] == [0, 5, 6, 2]
-    assert request["sampling_params"] == {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 20}
-
-
 def test_decoder_only_generation_returns_the_new_tokens_and_batches_like_single_prompts():
     model, tokenizer = tiny_gpt2(3)
     model.eval()

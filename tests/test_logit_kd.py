@@ -223,3 +223,15 @@ def test_shrink_copies_the_mapped_layers(tmp_path, capsys):
             assert torch.equal(student[name], teacher[source]), name
     assert torch.equal(student["model.shared.weight"], teacher["model.shared.weight"])
     assert not torch.equal(student["model.decoder.layers.1.fc1.weight"], teacher["model.decoder.layers.1.fc1.weight"])
+
+
+def test_a_teacher_engine_refuses_the_other_engines_options():
+    from lsr.config import resolve
+    from lsr.distill.teacher_pass import TeacherPassConfig
+
+    base = {"data": "d", "output": "o", "dataset": "cnndm", "teacher": "t"}
+    assert resolve(TeacherPassConfig, {**base, "engine": "vllm", "vllm": {"device": "cpu"}}).vllm.device == "cpu"
+    with pytest.raises(InputError, match="--device: options of --engine vllm, not of --engine transformers"):
+        resolve(TeacherPassConfig, {**base, "vllm": {"device": "cpu"}})
+    with pytest.raises(InputError, match="--gpu is an option of --engine transformers"):
+        resolve(TeacherPassConfig, {**base, "engine": "vllm", "use_gpu": True})

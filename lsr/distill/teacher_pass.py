@@ -9,8 +9,9 @@ reads them like a selection output; ``OUTPUT/teacher_report.json`` says how much
 
 The documents and summaries are tokenised exactly as training tokenises them (the same tokenizer, truncation and
 data-set lengths; for a causal teacher and student, ``prompt + summary`` with the prompt's labels at -100), and the
-scored ids are stored, so a training run that would read other tokens refuses. On a cluster, a vLLM teacher can
-produce the same columns from prompt log-probs (:mod:`lsr.distill.vllm_teacher`).
+scored ids are stored, so a training run that would read other tokens refuses. ``--engine vllm`` scores a
+decoder-only teacher on vLLM replicas instead (``ray.data.llm``, prompt log-probs, GPU or CPU:
+:mod:`lsr.distill.vllm_teacher`) and writes the same columns.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import pyarrow.fs as pafs
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lsr.cli_config import Flag
 from lsr.config import Dataset, ModelPreset, StageConfig
 from lsr.distill.topk_columns import IDS, LABELS, LOGPROBS
+from lsr.distill.vllm_teacher import VllmTeacherOptions
 from lsr.errors import InputError
 
 REPORT_FILE = "teacher_report.json"
@@ -49,9 +51,23 @@ class TeacherPassConfig(StageConfig):
     )
     batch_size: int = Field(default=16, ge=1, description="rows per teacher forward pass")
     actors: int = Field(default=1, ge=1, description="teacher replicas (one model per Ray actor)")
-    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(default=False, description="one GPU per teacher actor")
+    engine: Literal["transformers", "vllm"] = Field(
+        default="transformers", description="transformers: the teacher in PyTorch on each actor (seq2seq or causal); "
+        "vllm: a decoder-only teacher on vLLM replicas through ray.data.llm (prompt log-probs; GPU or CPU)")
+    use_gpu: Annotated[bool, Flag(name="--gpu")] = Field(
+        default=False, description="transformers engine: one GPU per teacher actor (vllm: --device)")
+    vllm: VllmTeacherOptions = Field(default_factory=VllmTeacherOptions)
     overwrite: bool = Field(default=False, description="replace the kept/ of an earlier pass")
     model: ModelPreset
+
+    @model_validator(mode="after")
+    def _options_of_the_chosen_engine(self) -> TeacherPassConfig:
+        if self.engine == "transformers" and self.vllm.model_fields_set:
+            names = ", ".join(sorted("--" + n.replace("_", "-") for n in self.vllm.model_fields_set))
+            raise ValueError(f"{names}: options of --engine vllm, not of --engine transformers")
+        if self.engine == "vllm" and self.use_gpu:
+            raise ValueError("--gpu is an option of --engine transformers; vLLM replicas take --device gpu|cpu")
+        return self
 
 
 def score_topk(
@@ -147,8 +163,58 @@ def check_teacher_family(teacher: str, student: str) -> None:
                          "offline pass needs a teacher of the student's family (seq2seq or causal LM)")
 
 
+def _transformers_scores(rows, config: TeacherPassConfig):
+    """The rows with the teacher columns, from the teacher in PyTorch (one per actor)."""
+    return rows.map_batches(
+        TeacherScorer,
+        fn_constructor_kwargs={"config": config},
+        batch_size=config.batch_size,
+        batch_format="pyarrow",
+        concurrency=config.actors,
+        num_gpus=1 if config.use_gpu else 0,
+    )
+
+
+def _tokenize_for_teacher(batch: pa.Table, student: str, summary_column: str, source_max_tokens: int,
+                          target_max_tokens: int) -> pa.Table:
+    """``input_ids``/``labels`` of each row exactly as the causal student trains on them."""
+    from lsr.model.loading import load_tokenizer
+    from lsr.training.data import tokenize_rows
+
+    ids = tokenize_rows({"document": batch.column("document").to_pylist(),
+                         summary_column: batch.column(summary_column).to_pylist()}, load_tokenizer(student),
+                        source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens,
+                        summary_column=summary_column, causal=True)
+    return (batch.append_column("input_ids", pa.array(ids["input_ids"], pa.list_(pa.int32())))
+            .append_column("labels", pa.array(ids["labels"], pa.list_(pa.int32()))))
+
+
+def _vllm_scores(rows, config: TeacherPassConfig):
+    """The rows with the teacher columns, from vLLM's prompt log-probs (``ray.data.llm``, one engine per replica)."""
+    from lsr.distill.vllm_teacher import build_teacher_processor
+
+    tokenized = rows.map_batches(
+        _tokenize_for_teacher, batch_format="pyarrow",
+        fn_kwargs={"student": config.student, "summary_column": config.summary_column,
+                   "source_max_tokens": config.model.source_max_tokens,
+                   "target_max_tokens": config.model.target_max_tokens})
+    processor = build_teacher_processor(config.vllm, config.teacher, top_k=config.top_k, replicas=config.actors,
+                                        batch_size=config.batch_size, device=config.vllm.resolved_device())
+    return processor(tokenized)
+
+
+def check_vllm_teacher(config: TeacherPassConfig) -> None:
+    """vLLM scores decoder-only teachers here (a seq2seq teacher's log-probs need its decoder, teacher-forced)."""
+    from lsr.distill.teacher import teacher_family
+
+    if config.engine == "vllm" and teacher_family(config.teacher) != "causal":
+        raise InputError(f"--engine vllm scores decoder-only teachers; {config.teacher!r} is a seq2seq model "
+                         "(use --engine transformers)")
+
+
 def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
-    """Score every row once (Ray Data, one teacher per actor), write ``kept/`` and the report; the report."""
+    """Score every row once (Ray Data, one teacher per actor or replica), write ``kept/`` and the report; the
+    report."""
     from lsr.distill.teacher import check_same_tokenizer
     from lsr.io import read_parquet_dir, write_parquet
     from lsr.model.loading import load_tokenizer
@@ -158,20 +224,15 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
 
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
     check_teacher_family(config.teacher, config.student)
+    check_vllm_teacher(config)
     kept = _prepare_output(config.output, config.overwrite)
     init_ray(address=config.ray_address)
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
     rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
     schema = rows.schema().base_schema
     schema = pa.schema([*(f for f in schema if f.name not in {f.name for f in TEACHER_FIELDS}), *TEACHER_FIELDS])
-    scored = rows.map_batches(
-        TeacherScorer,
-        fn_constructor_kwargs={"config": config},
-        batch_size=config.batch_size,
-        batch_format="pyarrow",
-        concurrency=config.actors,
-        num_gpus=1 if config.use_gpu else 0,
-    ).materialize()
+    score = _vllm_scores if config.engine == "vllm" else _transformers_scores
+    scored = score(rows, config).materialize()
     stats = scored.map_batches(_row_sizes, batch_format="pyarrow").to_pandas()
     write_parquet(scored, kept, schema)
     fs, inner = filesystem(kept)
@@ -180,6 +241,7 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     tokens = int(stats["positions"].sum())
     report = {
         "teacher": config.teacher,
+        "engine": config.engine,
         "top_k": config.top_k,
         "summary_column": config.summary_column,
         "examples": examples,

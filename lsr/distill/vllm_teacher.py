@@ -1,13 +1,14 @@
-"""The offline teacher pass on vLLM through ``ray.data.llm``, for decoder-only teachers (the 70B case).
+"""The offline teacher pass on vLLM through ``ray.data.llm``, for decoder-only teachers (the 70B case), on GPUs or
+on CPUs (:mod:`lsr.core.vllm`).
 
 vLLM scores a prompt without generating much: with ``prompt_logprobs = k`` every prompt position comes back with
 the top-k next-token log-probs (plus the actual token's, which may rank below k). The teacher is given
-``prompt + summary + eos`` already tokenised (:func:`lsr.distill.causal.causal_rows`, ``tokenized_prompt``, so the
-student's tokenizer decides the ids and no tokenize stage runs), asked for one token, and the entries at the
-summary positions become the same three columns the transformers pass writes (:mod:`lsr.distill.topk_columns`),
-with ``teacher_labels`` the row's causal labels (-100 on the prompt) and one top-k per summary token.
-
-Built and checked structurally here (no GPU); it runs where vLLM is installed (the ``[gpu]`` extra).
+``prompt + summary + eos`` already tokenised by the student's tokenizer, exactly as training tokenises
+(:func:`lsr.training.data.tokenize_rows`, ``tokenized_prompt``: no tokenize stage runs), asked for one token, and
+the entries at the summary positions become the same three columns the transformers pass writes
+(:mod:`lsr.distill.topk_columns`), with ``teacher_labels`` the row's causal labels (-100 on the prompt) and one
+top-k per summary token. vLLM's prompt log-probs are the raw model's (``logprobs_mode`` ``raw_logprobs``), so on
+the same weights they equal the transformers pass's log-softmax, which the tests check.
 """
 
 from __future__ import annotations
@@ -17,39 +18,50 @@ from typing import Any
 
 from pydantic import Field
 
-from lsr.config import StrictModel
+from lsr.core.vllm import ResolvedDevice, VllmOptions
 from lsr.distill.topk_columns import IDS, LABELS, LOGPROBS
 
-
-class VllmTeacherConfig(StrictModel):
-    """A vLLM teacher: where its weights are, how it is split over GPUs, how many replicas score in parallel."""
-
-    model_source: str = Field(description="the teacher's weights (local folder or hub id already cached)")
-    top_k: int = Field(default=20, ge=1, description="log-probs kept per summary position")
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    replicas: int = Field(default=1, ge=1, description="vLLM engines scoring in parallel")
-    batch_size: int = Field(default=16, ge=1)
-    max_model_len: int = Field(default=4096, ge=16)
+#: Columns of ``ray.data.llm``'s engine stage that the pass does not keep.
+_ENGINE_COLUMNS = ("tokenized_prompt", "sampling_params", "prompt_logprobs", "generated_text", "generated_tokens",
+                   "num_generated_tokens", "num_input_tokens", "prompt", "prompt_token_ids", "request_id", "params",
+                   "metrics", "time_taken_llm", "embeddings", "batch_uuid", "logprobs")
 
 
-def vllm_teacher_processor_config(config: VllmTeacherConfig):
-    """The ``vLLMEngineProcessorConfig`` of the pass: token ids in, prompt log-probs out, no chat template."""
+class VllmTeacherOptions(VllmOptions):
+    """``lsr teacher --engine vllm``: the teacher's vLLM replicas (the rest of the options are the pass's own)."""
+
+    max_model_len: int = Field(default=4096, ge=16, description="vllm: context length of the teacher's engine")
+
+
+def processor_config(options: VllmTeacherOptions, model: str, *, top_k: int, replicas: int, batch_size: int,
+                     device: ResolvedDevice):
+    """The ``vLLMEngineProcessorConfig`` of the pass: token ids in, prompt log-probs out, no chat template. On CPU
+    the replica is one actor holding its workers' cores (a placement group of CPU bundles on one node)."""
     from ray.data.llm import vLLMEngineProcessorConfig
 
+    engine_kwargs = {
+        **options.device_engine_args(device),
+        "max_model_len": options.max_model_len,
+        # The actual token is returned beside the top k, so vLLM must allow k + 1 log-probs per position.
+        "max_logprobs": top_k + 1,
+        "enable_prefix_caching": False,  # every prompt is scored once
+        **options.extra_engine_kwargs,
+    }
+    extra: dict[str, Any] = {}
+    if device == "cpu":
+        bundle = {"CPU": options.cpus_per_worker}
+        extra["placement_group_config"] = {"bundles": [bundle] * options.workers_per_replica,
+                                           "strategy": "STRICT_PACK"}
+        extra["runtime_env"] = {"env_vars": options.process_env(device)}
     return vLLMEngineProcessorConfig(
-        model_source=config.model_source,
-        engine_kwargs={
-            "tensor_parallel_size": config.tensor_parallel_size,
-            "max_model_len": config.max_model_len,
-            # The actual token is returned beside the top k, so vLLM must allow k + 1 log-probs per position.
-            "max_logprobs": config.top_k + 1,
-            "enable_prefix_caching": False,  # every prompt is scored once
-        },
-        concurrency=config.replicas,
-        batch_size=config.batch_size,
+        model_source=model,
+        engine_kwargs=engine_kwargs,
+        concurrency=replicas,
+        batch_size=batch_size,
         chat_template_stage=False,
         tokenize_stage=False,
         detokenize_stage=False,
+        **extra,
     )
 
 
@@ -76,7 +88,7 @@ def topk_from_prompt_logprobs(
         if label == -100:
             continue
         entry = prompt_logprobs[t + 1] or {}
-        ranked = sorted(((float(v["logprob"]), int(k)) for k, v in entry.items()), reverse=True)[:top_k]
+        ranked = sorted(((float(_logprob(v)), int(k)) for k, v in entry.items()), reverse=True)[:top_k]
         if len(ranked) < top_k:
             raise ValueError(f"vLLM returned {len(ranked)} log-probs at position {t + 1}, fewer than top_k {top_k}")
         ids += [token for _, token in ranked]
@@ -84,14 +96,24 @@ def topk_from_prompt_logprobs(
     return {LABELS: list(labels), IDS: ids, LOGPROBS: logprobs}
 
 
-def build_teacher_processor(config: VllmTeacherConfig):
-    """The ``ray.data.llm`` processor: rows with ``input_ids``/``labels`` in, the teacher columns added."""
+def _logprob(value: Any) -> float:
+    """A log-prob entry as ``ray.data.llm`` hands it over: a dict, or vLLM's ``Logprob`` object."""
+    return value["logprob"] if isinstance(value, Mapping) else value.logprob
+
+
+def build_teacher_processor(options: VllmTeacherOptions, model: str, *, top_k: int, replicas: int, batch_size: int,
+                            device: ResolvedDevice):
+    """The ``ray.data.llm`` processor: rows with ``input_ids``/``labels`` in; the same rows out, their token ids
+    replaced by the teacher columns."""
     from ray.data.llm import build_processor
 
     def preprocess(row: dict[str, Any]) -> dict[str, Any]:
-        return teacher_request(row["input_ids"], config.top_k)
+        return {**row, **teacher_request(row["input_ids"], top_k)}
 
     def postprocess(row: dict[str, Any]) -> dict[str, Any]:
-        return {**topk_from_prompt_logprobs(row["prompt_logprobs"], row["labels"], config.top_k), "id": row["id"]}
+        columns = topk_from_prompt_logprobs(row["prompt_logprobs"], row["labels"], top_k)
+        kept = {k: v for k, v in row.items() if k not in _ENGINE_COLUMNS and k not in ("input_ids", "labels")}
+        return {**kept, **columns}
 
-    return build_processor(vllm_teacher_processor_config(config), preprocess=preprocess, postprocess=postprocess)
+    config = processor_config(options, model, top_k=top_k, replicas=replicas, batch_size=batch_size, device=device)
+    return build_processor(config, preprocess=preprocess, postprocess=postprocess)

