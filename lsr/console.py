@@ -117,7 +117,7 @@ def ray_started(address: str | None) -> None:
     import ray
 
     node = getattr(ray._private.worker, "_global_node", None)  # the session folder has no public accessor
-    logs = f"{node.get_session_dir_path()}/logs" if node is not None and address is None else "on the head node"
+    logs = f"{node.get_session_dir_path()}/logs" if node is not None and not address else "on the head node"
     where = f"the Ray cluster at {address}" if address else "a local Ray"
     print(f"  running on {where}; its logs: {logs} (lsr --verbose shows them here)", file=sys.stderr, flush=True)
 

@@ -137,16 +137,20 @@ def mask_secrets(table: pa.Table, secrets: tuple[str, ...]) -> pa.Table:
 
 
 class RowWriter:
-    """Collects finished rows on the driver and writes a file every ``rows_per_file`` rows."""
+    """Collects finished rows on the driver and writes a file every ``rows_per_file`` rows; the ``timeline`` says
+    when each file was written (seconds since ``started``, rows and completion tokens saved so far)."""
 
-    def __init__(self, output: OwnedOutput, rows_per_file: int, secrets: tuple[str, ...]):
+    def __init__(self, output: OwnedOutput, rows_per_file: int, secrets: tuple[str, ...], started: float = 0.0):
         self.output = output
         self.rows_per_file = rows_per_file
         self.secrets = secrets
+        self.started = started or time.monotonic()
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self.saved_rows = 0
+        self.saved_completion_tokens = 0
         self.files: list[str] = []
+        self.timeline: list[dict[str, float]] = []
 
     def add(self, batch: pa.Table) -> None:
         from lsr.io import conform
@@ -169,6 +173,9 @@ class RowWriter:
     def _write(self, table: pa.Table) -> None:
         self.files.append(self.output.add(table.combine_chunks()))
         self.saved_rows += table.num_rows
+        self.saved_completion_tokens += int(pc.sum(table.column("completion_tokens")).as_py() or 0)
+        self.timeline.append({"seconds": round(time.monotonic() - self.started, 3), "rows": self.saved_rows,
+                              "completion_tokens": self.saved_completion_tokens})
 
 
 # ---------------------------------------------------------------------------------------- Ray Data operators
@@ -264,7 +271,7 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     )
     if opened.broken:
         logger.warning("removed %d unreadable output file(s): %s", len(opened.broken), ", ".join(opened.broken))
-    writer = RowWriter(output, config.rows_per_file, config.engine.secrets())
+    writer = RowWriter(output, config.rows_per_file, config.engine.secrets(), started)
     if todo:
         logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
         # An LLM engine's stage takes one block of its in-flight budget per task (strict: Ray's streaming
@@ -301,6 +308,7 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
 
     table = read_output_columns(output.fs, output.files(), list(REPORT_COLUMNS))
     fill_from_output(report, table, input_ids)
+    report.timeline = writer.timeline
     report.seconds = time.monotonic() - started
     fs, inner = filesystem(config.output)
     write_report(report, fs, inner.rstrip("/"))

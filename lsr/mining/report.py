@@ -50,6 +50,9 @@ class MiningReport:
     completion_tokens_per_document: float | None = None
     broken_files_removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: This run's progress: when each output file was written (seconds since the run started), with the rows and
+    #: completion tokens saved so far.
+    timeline: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:

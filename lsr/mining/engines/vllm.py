@@ -233,8 +233,10 @@ class VllmChatClient:
 def sampling_params(request: ChatRequest) -> Any:
     """vLLM's ``SamplingParams`` of a call; a schema becomes vLLM's structured outputs (a JSON grammar)."""
     from vllm import SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     structured = StructuredOutputsParams(json=request.schema) if request.schema is not None else None
+    # Only the finished output: by default the engine streams a cumulative output per generated token, which the
+    # replica's event loop would unpack (text copied whole each time) for nothing.
     return SamplingParams(temperature=request.temperature, max_tokens=request.max_tokens,
-                          structured_outputs=structured)
+                          structured_outputs=structured, output_kind=RequestOutputKind.FINAL_ONLY)
