@@ -16,8 +16,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from lsr.cli import main as lsr
-from lsr.commands.demo import SAMPLES, split_sample
+from lsr.cli.commands.demo import SAMPLES, split_sample
+from lsr.cli.main import main as lsr
 
 
 def curves(output: Path, every: int) -> tuple[dict[int, float], dict[int, float]]:

@@ -39,7 +39,7 @@ while requests run, after the last reply):
   the repartition, lets the actors (which hold their resources already) take each block as it comes: 6.5-8.0 s now,
   the same as at 2,048 documents (6.6-7.8 s over three runs): ``ray.init`` (about 3 s), Ray's worker processes
   and the stage's actor starting on 2 cores (about 2 s), the first block read and prepared. Ray's ``read_json``
-  also parsed the file whole in one task; :mod:`lsr.json_lines_source` streams it (worker memory at 65,536
+  also parsed the file whole in one task; :mod:`lsr.data.json_lines_source` streams it (worker memory at 65,536
   documents in one file: 1,272 MiB before, 451 MiB now).
 - *After the last reply*, 2.6-2.9 s: the report, Ray's shutdown (1.1-1.4 s of it) and the interpreter's exit.
 
@@ -68,9 +68,9 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from openai_stub_server import OpenAIStub  # noqa: E402
 
-from lsr.config import preset  # noqa: E402
-from lsr.parse import parse_rationale  # noqa: E402
-from lsr.prompts import format_rationale, rationale_messages, summaries_messages  # noqa: E402
+from lsr.core.config import preset  # noqa: E402
+from lsr.mining.parse import parse_rationale  # noqa: E402
+from lsr.mining.prompts import format_rationale, rationale_messages, summaries_messages  # noqa: E402
 
 SAMPLES = REPO / "lsr" / "samples" / "cnndm_sample.jsonl"
 
@@ -155,7 +155,7 @@ async def bare_client(url: str, docs: list[dict], in_flight: int) -> float:
 
 def run_lsr_mine(url: str, path: Path, out: Path, in_flight: int, extra: list[str]) -> float:
     """``lsr mine --engine http`` as a user runs it, in its own process; returns seconds."""
-    command = [sys.executable, "-c", "from lsr.cli import main; main()", "mine", "--input", str(path)]
+    command = [sys.executable, "-c", "from lsr.cli.main import main; main()", "mine", "--input", str(path)]
     command += ["--output", str(out), "--dataset", "cnndm"]
     command += ["--engine", "http", "--url", url, "--model", "m", "--api-key-env", "LSR_BENCH_NO_KEY"]
     command += ["--max-in-flight", str(in_flight), *extra]

@@ -41,7 +41,7 @@ Again after the index pass moved to the driver and ``lsr mine`` stopped importin
 for both sizes): object store peak 20.9 and 23.0 MiB (x1.10), nothing spilled; driver peak RSS 271 and 301 MiB
 (x1.11): the driver now reads every input file once itself, one Arrow block at a time.
 
-Again with prompts fitted in the read task and JSON Lines read as a stream (``lsr.json_lines_source``; the machine
+Again with prompts fitted in the read task and JSON Lines read as a stream (``lsr.data.json_lines_source``; the machine
 busy with another benchmark part of the time, 9 min): object store peak 18.6 and 19.7 MiB (x1.06), nothing
 spilled; driver peak RSS 269 and 283 MiB (x1.05).
 """

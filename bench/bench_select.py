@@ -54,7 +54,7 @@ def main() -> None:
 
     import ray
 
-    from lsr.ray_utils import init_ray
+    from lsr.core.ray_utils import init_ray
     from lsr.selection.config import rule_for
     from lsr.selection.job import score_dataset
     from lsr.selection.scoring import judge

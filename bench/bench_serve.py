@@ -118,7 +118,7 @@ def replica_memory_mb(base: str) -> dict[str, float]:
 def serve_runs(args: argparse.Namespace, model: str, docs: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from ray import serve
 
-    from lsr.ray_utils import init_ray
+    from lsr.core.ray_utils import init_ray
     from lsr.serving.app import build_app
     from lsr.serving.config import ServeConfig
 
@@ -162,7 +162,7 @@ def in_process(args: argparse.Namespace, model_path: str, docs: list[str]) -> li
     """Documents/s of evaluation's ``generate_batch`` at each concurrency as batch size, best of the reps."""
     import torch
 
-    from lsr.config import preset
+    from lsr.core.config import preset
     from lsr.evaluation import generate_batch, load_summarizer
 
     torch.set_num_threads(args.num_cpus)

@@ -19,11 +19,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lsr.config import resolve
+from lsr.core.config import resolve
+from lsr.core.ray_utils import init_ray
+from lsr.core.schema import SCORED
 from lsr.evaluation.metrics import split_sentences
 from lsr.model.loading import SAMPLES_DIR
-from lsr.ray_utils import init_ray
-from lsr.schema import SCORED
 from lsr.training.config import TrainConfig
 from lsr.training.trainer import train
 

@@ -64,7 +64,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "lsr" / "samples" / "cnndm_sample.jsonl"
 sys.path.insert(0, str(REPO))
 
-from lsr.config import preset  # noqa: E402
+from lsr.core.config import preset  # noqa: E402
 from lsr.mining.budget import TokenBudget  # noqa: E402
 from lsr.mining.rows import MineSettings, after_rationale, rationale_request, summaries_request  # noqa: E402
 

@@ -5,7 +5,7 @@ The same arguments as ``lsr evaluate``; under ``ray job submit`` RAY_ADDRESS poi
 
 import sys
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -5,7 +5,7 @@ The same arguments as ``lsr mine``; under ``ray job submit`` RAY_ADDRESS points 
 
 import sys
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["mine", *sys.argv[1:]]))

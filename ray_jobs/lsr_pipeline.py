@@ -3,7 +3,7 @@
 Runs on the user's machine (not as a job itself): prints ``lsr plan``'s estimate of mining, then submits mine,
 select, train and evaluate as separate ``ray job submit`` jobs to ``--address`` (or RAY_ADDRESS), each after the
 previous one succeeded; ``--dry-run`` prints the exact ``ray job submit`` lines instead. Running it again skips
-the stages that succeeded and resumes the one that failed. The logic is :mod:`lsr.pipeline_recipe`.
+the stages that succeeded and resumes the one that failed. The logic is :mod:`lsr.cli.pipeline_recipe`.
 """
 
 import argparse
@@ -12,10 +12,17 @@ import sys
 
 
 def main(argv=None) -> int:
-    from lsr.cli import main as lsr_main
-    from lsr.cli_config import add_config_arguments, config_from_args
-    from lsr.errors import LsrError
-    from lsr.pipeline_recipe import RecipeConfig, StageFailed, build_jobs, plan_arguments, run_recipe, submit_command
+    from lsr.cli.main import main as lsr_main
+    from lsr.cli.pipeline_recipe import (
+        RecipeConfig,
+        StageFailed,
+        build_jobs,
+        plan_arguments,
+        run_recipe,
+        submit_command,
+    )
+    from lsr.core.cli_config import add_config_arguments, config_from_args
+    from lsr.core.errors import LsrError
 
     parser = argparse.ArgumentParser(prog="ray_jobs/lsr_pipeline.py", description=__doc__.split("\n\n")[0])
     add_config_arguments(parser, RecipeConfig)

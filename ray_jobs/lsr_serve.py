@@ -14,6 +14,6 @@ from lsr.serving.app import build_app
 app = build_app
 
 if __name__ == "__main__":
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     sys.exit(main(["serve", *sys.argv[1:]]))

@@ -6,7 +6,7 @@ RAY_ADDRESS points the run at the cluster.
 
 import sys
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["targets", *sys.argv[1:]]))

@@ -5,7 +5,7 @@
 
 import sys
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["teacher", *sys.argv[1:]]))

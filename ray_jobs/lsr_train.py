@@ -5,7 +5,7 @@ Under ``ray job submit`` RAY_ADDRESS points the run at the cluster.
 
 import sys
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

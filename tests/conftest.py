@@ -24,7 +24,7 @@ def ray_local():
     """A local Ray with this machine's two cores; shut down once at the end of the session."""
     import ray
 
-    from lsr.ray_utils import init_ray
+    from lsr.core.ray_utils import init_ray
 
     init_ray(num_cpus=4)
     yield ray
@@ -47,7 +47,7 @@ def xsum_path() -> Path:
 
 @pytest.fixture()
 def s3(monkeypatch):
-    """A moto S3 server on loopback, the AWS variables that point :mod:`lsr.storage` at it, and a boto3 client."""
+    """A moto S3 server on loopback, the AWS variables that point :mod:`lsr.core.storage` at it, and a boto3 client."""
     import boto3
     from moto.server import ThreadedMotoServer
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from lsr.mining.oracle import OracleRationale, oracle_rationale, oracle_summaries, render_summaries
-from lsr.parse import parse_rationale
-from lsr.prompts import format_rationale
+from lsr.mining.parse import parse_rationale
+from lsr.mining.prompts import format_rationale
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 INSTANT_RATIONALE = "Topic | The council approved the budget. | <council # approved # budget>"

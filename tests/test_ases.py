@@ -16,8 +16,8 @@ from lsr.ases.dataset import training_examples
 from lsr.ases.explain import explain, locate
 from lsr.ases.generate import Generated, generate_chains
 from lsr.ases.segment import by_entropy, by_source, entropy_pieces, label_by_entropy, split_clauses
-from lsr.cli import main
-from lsr.schema import RATIONALES
+from lsr.cli.main import main
+from lsr.core.schema import RATIONALES
 
 SAMPLES = Path(__file__).resolve().parents[1] / "lsr" / "samples"
 
@@ -333,9 +333,9 @@ def test_each_variant_trains_through_ray_train_and_the_students_generate_chains(
 
 
 def test_as_es_objective_refuses_mwf_views_and_unsegmented_data(ray_local, tmp_path):
-    from lsr.cli import build_parser
-    from lsr.cli_config import config_from_args
-    from lsr.errors import InputError
+    from lsr.cli.main import build_parser
+    from lsr.core.cli_config import config_from_args
+    from lsr.core.errors import InputError
 
     def run(*flags):
         args = build_parser().parse_args(["train", *flags])

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lsr.ases.student import AsEsStudent, as_es_student
-from lsr.cli import main
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.errors import InputError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "lsr" / "samples"
 

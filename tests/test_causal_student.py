@@ -12,8 +12,8 @@ import pytest
 import torch
 from test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
 
-from lsr.cli import main
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.errors import InputError
 
 CAUSAL_ARGS = [*TRAIN_ARGS[: TRAIN_ARGS.index("--model")], "--model", "tiny-causal",
                *TRAIN_ARGS[TRAIN_ARGS.index("--model") + 2:], "--views", "none"]  # fmt: skip
@@ -68,7 +68,7 @@ def test_mwf_and_as_es_refuse_a_causal_student_and_views_are_refused_for_it(tmp_
         _train_direct([*common, "--source-max-tokens", "2040"], 1, resume=False)
     assert main(["train", *mwf, "--objective", "mwf", "--max-steps", "1"]) == 2  # the CLI: one line, exit 2
     with pytest.raises(InputError, match="causal LM: alignment targets are encoded by a BART"):
-        from lsr.cli import build_parser
+        from lsr.cli.main import build_parser
 
         args = build_parser().parse_args(["targets", "--data", str(data), "--model", "tiny-causal"])
         args._run(args)
@@ -129,8 +129,8 @@ def test_a_causal_student_fine_tunes_through_ray_train(finetuned):
 
 
 def test_evaluate_and_the_served_model_generate_with_the_trained_causal_student(finetuned, tmp_path, xsum_path):
-    from lsr.distill.causal import generate_causal
     from lsr.evaluation import load_summarizer
+    from lsr.kd.causal import generate_causal
     from lsr.serving.config import ServeConfig
     from lsr.serving.summarizer import Document, ServedModel, generation_key
 
@@ -175,7 +175,7 @@ def test_online_causal_teacher_lowers_the_kd_term(ray_local, tmp_path, data, cau
 
 
 def test_offline_causal_teacher_pass_and_student(ray_local, tmp_path, data, causal_teacher):
-    from lsr.distill.causal import causal_rows
+    from lsr.kd.causal import causal_rows
     from lsr.model.loading import tiny_tokenizer
 
     scored, k = tmp_path / "scored", 5

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lsr.pipeline_recipe import MINING_NODE_GPUS, RecipeConfig
+from lsr.cli.pipeline_recipe import MINING_NODE_GPUS, RecipeConfig
 
 CLUSTER_YAML = Path(__file__).resolve().parents[1] / "cluster.yaml"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lsr.config import load_preset, preset
-from lsr.errors import InputError
+from lsr.core.config import load_preset, preset
+from lsr.core.errors import InputError
 
 
 def test_paper_defaults_per_dataset():
@@ -63,7 +63,7 @@ def _select_config(argv: list[str]):
     """``lsr select``'s parser (flags generated from SelectConfig) and the config it resolves."""
     import argparse
 
-    from lsr.cli_config import add_config_arguments, config_from_args
+    from lsr.core.cli_config import add_config_arguments, config_from_args
     from lsr.selection.config import SelectConfig
 
     parser = argparse.ArgumentParser()

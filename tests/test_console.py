@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lsr import console, ray_utils
+from lsr.core import console, ray_utils
 from lsr.training.progress import progress_fields
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def test_parquet_rows_counts_finished_files_and_skips_broken_ones(tmp_path):
 
 
 def test_verbose_is_accepted_before_or_after_the_stage():
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     parser = build_parser()
     select = ["select", "--input", "m", "--output", "s", "--dataset", "cnndm"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 
 def test_json_flag_and_positional_path_come_from_the_config(ray_local, xsum_path, capsys):

@@ -9,10 +9,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main as cli_main
-from lsr.commands import demo
-from lsr.demo_selection import ORACLE_XSUM_THRESHOLD, check_enough_kept, demo_selection_args
-from lsr.errors import LsrError
+from lsr.cli.commands import demo
+from lsr.cli.demo_selection import ORACLE_XSUM_THRESHOLD, check_enough_kept, demo_selection_args
+from lsr.cli.main import main as cli_main
+from lsr.core.errors import LsrError
 
 
 def test_oracle_mined_xsum_sample_keeps_rows_with_the_demos_settings(tmp_path, ray_local):

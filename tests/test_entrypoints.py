@@ -24,7 +24,7 @@ def test_there_is_an_entrypoint_per_pipeline_stage():
 
 
 def _lsr_commands() -> set[str]:
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     return set(sub.choices)

@@ -7,9 +7,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
-from lsr.config import resolve
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.config import resolve
+from lsr.core.errors import InputError
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.job import evaluate
 from lsr.evaluation.results import markdown_table, model_names

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
-from lsr.cli_config import add_config_arguments, config_from_args
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.cli_config import add_config_arguments, config_from_args
+from lsr.core.errors import InputError
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.data_guard import check_test_data
 from lsr.evaluation.generation import check_checkpoint

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr import schema
-from lsr.errors import InputError
-from lsr.io import content_id, read_documents, read_parquet_dir, write_parquet
-from lsr.stats import corpus_stats
+from lsr.core import schema
+from lsr.core.errors import InputError
+from lsr.data.io import content_id, read_documents, read_parquet_dir, write_parquet
+from lsr.data.stats import corpus_stats
 
 
 def _write_jsonl(path, rows):
@@ -150,6 +150,6 @@ def test_reads_documents_from_s3(ray_local, s3):
 def test_word_counts_ignore_surrounding_whitespace_and_count_empty_texts_as_zero():
     import pyarrow as pa
 
-    from lsr.stats import word_counts
+    from lsr.data.stats import word_counts
 
     assert word_counts(pa.array(["a b ", "", None, " x  y z", "one"])).to_pylist() == [2, 0, 0, 3, 1]

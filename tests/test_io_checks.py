@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 
-from lsr.errors import InputError
-from lsr.io import check_documents, read_documents
+from lsr.core.errors import InputError
+from lsr.data.io import check_documents, read_documents
 
 
 def test_a_non_text_document_column_is_an_input_error_naming_column_and_type(ray_local, tmp_path):

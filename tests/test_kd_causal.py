@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lsr.distill.causal import causal_rows, generate_causal
+from lsr.kd.causal import causal_rows, generate_causal
 from lsr.training.data import pad_batch
 
 DOCS = ["The council approved the new bridge on Tuesday after a long debate.", "Rain fell."]
@@ -36,7 +36,7 @@ def test_causal_rows_put_the_loss_on_the_summary_only():
     for ids, labels, (prompt,) in zip(rows["input_ids"], rows["labels"], rows["prompt_lengths"], strict=True):
         assert labels[:prompt] == [-100] * prompt and -100 not in labels[prompt:]
         assert labels[prompt:] == ids[prompt:] and ids[-1] == tokenizer.eos_token_id and len(ids) - prompt <= 4
-    from lsr.distill.causal import INSTRUCTION, SUMMARY_CUE
+    from lsr.kd.causal import INSTRUCTION, SUMMARY_CUE
 
     pieces = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in (INSTRUCTION, DOCS[0], SUMMARY_CUE)]
     assert rows["prompt_lengths"][0] == [1 + pieces[0] + min(pieces[1], 8) + pieces[2]]  # bos, document cut at 8
@@ -82,8 +82,8 @@ def test_online_kd_on_a_causal_student_lowers_the_kd_term_and_is_zero_for_the_te
 
 
 def test_offline_topk_from_vllm_prompt_logprobs_lines_up_with_the_causal_student():
-    from lsr.distill.topk_columns import TEACHER_COLUMNS, pad_teacher_column
-    from lsr.distill.vllm_teacher import topk_from_prompt_logprobs
+    from lsr.kd.topk_columns import TEACHER_COLUMNS, pad_teacher_column
+    from lsr.kd.vllm_teacher import topk_from_prompt_logprobs
     from lsr.training.objectives import make_objective
 
     teacher, tokenizer = tiny_gpt2(1)

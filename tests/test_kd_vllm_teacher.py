@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
-from lsr.distill.topk_columns import IDS, LABELS, LOGPROBS
+from lsr.cli.main import main
+from lsr.kd.topk_columns import IDS, LABELS, LOGPROBS
 
 pytestmark = pytest.mark.vllm
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 KD_ARGS = [*TRAIN_ARGS, "--views", "none", "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
 
@@ -45,7 +45,7 @@ def teacher(tmp_path_factory) -> Path:
 
 
 def test_kl_matches_a_hand_computation_and_ignores_masked_tokens():
-    from lsr.distill.kd_loss import kd_kl_full, kd_loss
+    from lsr.kd.kd_loss import kd_kl_full, kd_loss
 
     student = torch.tensor([[[1.0, 0.0, -1.0], [9.0, -9.0, 0.0]]])
     teacher = torch.tensor([[[0.0, 2.0, 0.0], [-5.0, 5.0, 1.0]]])
@@ -65,7 +65,7 @@ def test_kl_matches_a_hand_computation_and_ignores_masked_tokens():
 
 
 def test_topk_kl_renormalises_the_teacher_and_equals_the_full_kl_at_full_k():
-    from lsr.distill.kd_loss import kd_kl_full, kd_kl_topk
+    from lsr.kd.kd_loss import kd_kl_full, kd_kl_topk
 
     torch.manual_seed(0)
     student, teacher = torch.randn(2, 3, 7), torch.randn(2, 3, 7)
@@ -87,7 +87,7 @@ def test_topk_kl_renormalises_the_teacher_and_equals_the_full_kl_at_full_k():
 
 
 def test_offline_columns_must_match_the_runs_labels():
-    from lsr.distill.topk_columns import pad_teacher_column, topk_from_batch
+    from lsr.kd.topk_columns import pad_teacher_column, topk_from_batch
 
     labels = [[0, 5, 2], [0, 2]]
     batch = {
@@ -106,7 +106,7 @@ def test_offline_columns_must_match_the_runs_labels():
 
 
 def test_sequence_level_kd_trains_on_the_llm_summary():
-    from lsr.config import resolve
+    from lsr.core.config import resolve
     from lsr.model.loading import tiny_tokenizer
     from lsr.training.config import TrainConfig
     from lsr.training.data import tokenize_rows
@@ -135,7 +135,7 @@ def test_tokenizer_mismatch_is_refused_before_ray(tmp_path, cnndm_path):
     args = [*KD_ARGS, "--teacher", str(other), "--data", str(data), "--output", str(tmp_path / "run")]
     with pytest.raises(InputError, match="do not share a tokenizer"):
         _train_direct(args, 2, resume=False)
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     assert main(["teacher", "--data", str(data), "--output", str(tmp_path / "pass"), "--dataset", "cnndm",
                  "--teacher", str(other)]) == 2
@@ -146,7 +146,7 @@ def test_tokenizer_mismatch_is_refused_before_ray(tmp_path, cnndm_path):
 
 
 def test_online_teacher_trains_the_student_and_lowers_the_kd_term(ray_local, tmp_path, cnndm_path, teacher):
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
     output = tmp_path / "run"
@@ -160,7 +160,7 @@ def test_online_teacher_trains_the_student_and_lowers_the_kd_term(ray_local, tmp
 
 
 def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_local, tmp_path, cnndm_path, teacher):
-    from lsr.cli import main
+    from lsr.cli.main import main
     from lsr.model.loading import tiny_tokenizer
 
     rows = selection_rows(cnndm_path, 24)
@@ -193,7 +193,7 @@ def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_loca
 
 
 def test_layer_map_spaces_layers_like_distilbart():
-    from lsr.distill.shrink import layer_map
+    from lsr.kd.shrink import layer_map
 
     assert layer_map(12, 6) == [0, 2, 4, 7, 9, 11]
     assert layer_map(12, 3) == [0, 6, 11] and layer_map(12, 1) == [0] and layer_map(4, 4) == [0, 1, 2, 3]
@@ -204,7 +204,7 @@ def test_layer_map_spaces_layers_like_distilbart():
 def test_shrink_copies_the_mapped_layers(tmp_path, capsys):
     from transformers import BartForConditionalGeneration
 
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     big = save_tiny_bart(tmp_path / "big", layers=4)
     assert main(["shrink", "--teacher", str(big), "--output", str(tmp_path / "small"), "--decoder-layers", "2"]) == 0
@@ -226,8 +226,8 @@ def test_shrink_copies_the_mapped_layers(tmp_path, capsys):
 
 
 def test_a_teacher_engine_refuses_the_other_engines_options():
-    from lsr.config import resolve
-    from lsr.distill.teacher_pass import TeacherPassConfig
+    from lsr.core.config import resolve
+    from lsr.kd.teacher_pass import TeacherPassConfig
 
     base = {"data": "d", "output": "o", "dataset": "cnndm", "teacher": "t"}
     assert resolve(TeacherPassConfig, {**base, "engine": "vllm", "vllm": {"device": "cpu"}}).vllm.device == "cpu"

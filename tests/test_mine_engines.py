@@ -8,13 +8,13 @@ import json
 import pytest
 from openai_stub_server import INSTANT_SUMMARIES, OpenAIStub, Plan, doc_key
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.mining.budget import TokenBudget
 from lsr.mining.engines import HttpEngine, VllmEngine
 from lsr.mining.engines.http import http_reply
 from lsr.mining.http_session import ERROR_KEY, ResilientSession, backoff_seconds
+from lsr.mining.prompts import format_rationale
 from lsr.mining.rows import MineSettings
-from lsr.prompts import format_rationale
 
 SETTINGS = MineSettings(dataset="cnndm", engine="vllm", model="m", rationale_max_tokens=64, summaries_max_tokens=64)
 RATIONALE = format_rationale(["A cat"], ["The cat sat on the mat."], [[("cat", "sat on", "mat")]], "cnndm")

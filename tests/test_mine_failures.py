@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from openai_stub_server import OpenAIStub, Plan, doc_key
 
-from lsr.cli import main
-from lsr.config import preset
+from lsr.cli.main import main
+from lsr.core.config import preset
 from lsr.mining.config import MineConfig
 from lsr.mining.engines import HttpEngine
 from lsr.mining.failures import PERMANENT, TRANSIENT, UNPARSABLE, failure_kind, should_retry

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 from conftest import REPO
 from openai_stub_server import OpenAIStub, Plan, doc_key
 
-from lsr.config import preset
+from lsr.core.config import preset
+from lsr.core.schema import RATIONALES
 from lsr.mining.config import MineConfig
 from lsr.mining.engines import HttpEngine
 from lsr.mining.pipeline import run_mining
-from lsr.schema import RATIONALES
 
 SECRET = "sk-test-DO-NOT-LEAK-7731"
 
@@ -116,7 +116,7 @@ def _mine_cli(input_path: Path, out: Path, url: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
-        "lsr.cli",
+        "lsr.cli.main",
         "mine",
         "--input",
         str(input_path),

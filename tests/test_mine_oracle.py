@@ -6,10 +6,10 @@ import json
 
 import pyarrow.parquet as pq
 
-from lsr.cli import main
+from lsr.cli.main import main
+from lsr.core.schema import RATIONALES
 from lsr.mining.oracle import oracle_outputs, split_sentences
-from lsr.parse import parse_rationale, parse_summaries
-from lsr.schema import RATIONALES
+from lsr.mining.parse import parse_rationale, parse_summaries
 
 
 def test_lsr_mine_oracle_writes_every_cnndm_row(ray_local, cnndm_path, tmp_path, capsys):

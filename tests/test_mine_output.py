@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
-from lsr.config import preset
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.config import preset
+from lsr.core.errors import InputError
+from lsr.data.unique_ids import check_unique_ids
 from lsr.mining.engines import OracleEngine
 from lsr.mining.output import LOCK, MANIFEST, STALE_AFTER_S, TMP_PREFIX, OwnedOutput
-from lsr.unique_ids import check_unique_ids
 
 
 def _config(tmp_path, out, *, dataset="cnndm", input_name="in.jsonl"):

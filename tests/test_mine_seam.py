@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from lsr.cli import build_parser, main
-from lsr.cli_config import config_from_args
-from lsr.errors import InputError
+from lsr.cli.main import build_parser, main
+from lsr.core.cli_config import config_from_args
+from lsr.core.errors import InputError
 from lsr.mining.engines import ENGINES, HttpEngine, LlmEngine, OracleEngine, VllmEngine, by_kind
 
 BASE = ["mine", "--input", "in.jsonl", "--output", "out", "--dataset", "cnndm"]

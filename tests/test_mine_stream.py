@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
-from lsr.errors import InputError
-from lsr.io import index_documents, read_documents, stream_documents
+from lsr.cli.main import main
+from lsr.core.errors import InputError
+from lsr.data.io import index_documents, read_documents, stream_documents
 
 
 def _rows(n: int, start: int = 0) -> list[dict]:

@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from lsr.cli_config import config_from_args
-from lsr.errors import InputError
+from lsr.core.cli_config import config_from_args
+from lsr.core.errors import InputError
 from lsr.mining.engines.base import CallResult
 from lsr.mining.failures import UNPARSABLE, failure_kind
+from lsr.mining.parse import ParseError
 from lsr.mining.rows import MineSettings, after_rationale, final_row, rationale_request, summaries_request
 from lsr.mining.structured import (
     _skeleton,
@@ -20,7 +21,6 @@ from lsr.mining.structured import (
     rationale_schema,
     summaries_schema,
 )
-from lsr.parse import ParseError
 
 ROW = {"id": "a", "document": "The cat sat on the mat. The dog ran.", "summary": "A cat sat. A dog ran.",
        "prompt_document": "The cat sat on the mat. The dog ran.", "truncated": False}
@@ -102,7 +102,7 @@ def test_a_reply_cut_at_max_tokens_is_truncated_and_the_requests_carry_their_sch
 def _mine_config(tmp_path, *flags: str, yaml: str | None = None):
     import argparse
 
-    from lsr.commands.mine import add_arguments
+    from lsr.cli.commands.mine import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

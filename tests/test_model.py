@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.model import VIEWS, GatedBartConfig, GatedBartForConditionalGeneration, alignment_loss, masked_mean, mwf_fields
 from lsr.training.objectives import MwfObjective
 

@@ -6,7 +6,7 @@ import torch
 from test_model import TINY, batch, tiny_bart, tiny_mwf
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from lsr.config import preset
+from lsr.core.config import preset
 from lsr.model import GatedBartConfig, GatedBartForConditionalGeneration
 
 

@@ -15,8 +15,8 @@ from conftest import REPO
 
 #: One expression per loader that reads a config first; ``P`` is the checkpoint folder.
 FIRST_CALLS = {
-    "KD teacher's family": "__import__('lsr.distill.teacher', fromlist=['x']).teacher_family(P)",
-    "KD teacher": "type(__import__('lsr.distill.teacher', fromlist=['x']).load_teacher(P)).__name__",
+    "KD teacher's family": "__import__('lsr.kd.teacher', fromlist=['x']).teacher_family(P)",
+    "KD teacher": "type(__import__('lsr.kd.teacher', fromlist=['x']).load_teacher(P)).__name__",
     "student's family": "__import__('lsr.model.loading', fromlist=['x']).student_family(P)",
     "evaluation's checkpoint check": "__import__('lsr.evaluation.generation', fromlist=['x']).check_checkpoint(P)"
                                      ".model_type",

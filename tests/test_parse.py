@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import TEST_DATA
 
-from lsr.parse import ParseError, parse_rationale, parse_summaries, parse_triples
+from lsr.mining.parse import ParseError, parse_rationale, parse_summaries, parse_triples
 
 FIXTURES = [json.loads(line) for line in (TEST_DATA / "llm_outputs_dev.jsonl").read_text().splitlines() if line.strip()]
 

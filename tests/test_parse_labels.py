@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from lsr.parse import parse_rationale
+from lsr.mining.parse import parse_rationale
 
 ASPECT, SENTENCE, TRIPLES = "Storm damage", "The storm hit Florida on Monday.", "<storm # hit # Florida>"
 EXPECTED = ([ASPECT], [SENTENCE], [[("storm", "hit", "Florida")]])

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from lsr.cli import build_parser
-from lsr.config import resolve
-from lsr.errors import InputError
-from lsr.pipeline_recipe import (
+from lsr.cli.main import build_parser
+from lsr.cli.pipeline_recipe import (
     ENTRYPOINTS,
     STAGES,
     RecipeConfig,
@@ -23,6 +21,8 @@ from lsr.pipeline_recipe import (
     submission_id,
     submit_command,
 )
+from lsr.core.config import resolve
+from lsr.core.errors import InputError
 
 GIVEN = {"dataset": "cnndm", "train_input": "s3://b/cnndm/train.jsonl", "test_input": "s3://b/cnndm/test.jsonl",
          "root": "s3://b/runs/"}

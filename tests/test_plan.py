@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from lsr.cli import main
-from lsr.config import resolve
+from lsr.cli.main import main
+from lsr.core.config import resolve
 from lsr.mining.budget import CHAT_OVERHEAD_TOKENS, TokenBudget
-from lsr.planning import DocumentTokens, InputSample, PlanConfig, estimate, measure_document, plan, read_sample
-from lsr.prompts import SYSTEM, template_text
+from lsr.mining.planning import DocumentTokens, InputSample, PlanConfig, estimate, measure_document, plan, read_sample
+from lsr.mining.prompts import SYSTEM, template_text
 
 
 def _config(**given) -> PlanConfig:

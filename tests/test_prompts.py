@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from lsr.errors import InputError
-from lsr.parse import parse_rationale
-from lsr.prompts import format_rationale, rationale_messages, summaries_messages
+from lsr.core.errors import InputError
+from lsr.mining.parse import parse_rationale
+from lsr.mining.prompts import format_rationale, rationale_messages, summaries_messages
 
 DOC = "The council approved the budget on Monday. Taxes will rise by 2%."
 GOLD = "Council approves budget with a 2% tax rise."

@@ -76,7 +76,7 @@ def test_ci_fails_when_either_command_fails(tmp_path, demo_rc, pytest_rc, expect
 
 
 def test_cli_lists_the_stages():
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     help_text = build_parser().format_help()
     for stage in ("demo", "data", "mine", "select", "train", "evaluate"):
@@ -84,7 +84,7 @@ def test_cli_lists_the_stages():
 
 
 def test_demo_holds_out_test_documents_deterministically(tmp_path):
-    from lsr.commands.demo import SAMPLES, split_sample
+    from lsr.cli.commands.demo import SAMPLES, split_sample
 
     train, test = split_sample(SAMPLES / "cnndm_sample.jsonl", tmp_path / "a", test_size=8)
     train2, test2 = split_sample(SAMPLES / "cnndm_sample.jsonl", tmp_path / "b", test_size=8)

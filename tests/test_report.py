@@ -20,9 +20,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from lsr import schema
-from lsr.cli import main
-from lsr.config import preset
+from lsr.cli.main import main
+from lsr.core import schema
+from lsr.core.config import preset
 from lsr.evaluation.results import ModelResult, write_tables
 from lsr.mining.report import MiningReport
 from lsr.mining.report import write_report as write_mining_report

@@ -1,4 +1,4 @@
-"""Every stage reads and writes ``s3://`` through :mod:`lsr.storage`, against a moto server on loopback.
+"""Every stage reads and writes ``s3://`` through :mod:`lsr.core.storage`, against a moto server on loopback.
 
 mine -> select -> train (data, checkpoints and the exported model in the bucket, then a resume from the bucket's
 checkpoints) -> evaluate (the model read from the bucket through the download cache, the results written back),
@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lsr.cli import main
+from lsr.cli.main import main
 
 #: A secret no test data contains: found anywhere written, it leaked.
 SECRET = "lsr-test-secret-7f3c9a1e"
@@ -81,7 +81,7 @@ def _no_secret_anywhere(client, *folders: Path, text: str = "") -> None:
 def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, bucket, capsys, monkeypatch):
     from test_train import TRAIN_ARGS, selection_rows, write_selection
 
-    from lsr.model_cache import local_checkpoint
+    from lsr.core.model_cache import local_checkpoint
     from lsr.training.checkpoints import STATE_FILE
 
     cache = tmp_path / "cache"
@@ -147,7 +147,7 @@ def test_serve_loads_a_model_from_s3_with_its_runs_report(tmp_path, bucket, monk
 
 
 def test_staged_upload_replaces_a_sub_folder_whole_and_a_failed_block_uploads_nothing(tmp_path, bucket):
-    from lsr.storage import staged_folder
+    from lsr.core.storage import staged_folder
 
     with staged_folder("s3://runs/out") as local:
         (local / "model").mkdir()
@@ -165,8 +165,8 @@ def test_staged_upload_replaces_a_sub_folder_whole_and_a_failed_block_uploads_no
 
 
 def test_a_model_uri_that_holds_nothing_is_one_line(bucket):
-    from lsr.errors import InputError
-    from lsr.model_cache import local_checkpoint
+    from lsr.core.errors import InputError
+    from lsr.core.model_cache import local_checkpoint
 
     assert local_checkpoint("/some/local/folder") == "/some/local/folder"
     with pytest.raises(InputError, match="no objects under this prefix"):

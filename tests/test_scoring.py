@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from lsr.config import SelectionPreset, validate
-from lsr.errors import InputError
+from lsr.core.config import SelectionPreset, validate
+from lsr.core.errors import InputError
 from lsr.selection.scoring import (
     EMPTY_GENERATED_SUMMARY,
     EMPTY_RATIONALE,

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lsr import schema
-from lsr.cli import main as cli_main
-from lsr.config import SelectionPreset
-from lsr.errors import InputError
+from lsr.cli.main import main as cli_main
+from lsr.core import schema
+from lsr.core.config import SelectionPreset
+from lsr.core.errors import InputError
 from lsr.selection.config import rule_for
 from lsr.selection.job import run_selection
 from lsr.selection.scoring import judge

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.evaluation.profile import median, parameter_count, seconds_per_summary
 from lsr.evaluation.results import ModelResult, markdown_table
 from lsr.evaluation.semantic import entailment, resolve_nli_model, similarity, similarity_model_path
@@ -112,7 +112,7 @@ def test_evaluate_reports_every_new_measure_per_model(ray_local, tmp_path, xsum_
 
     import pyarrow.parquet as pq
 
-    from lsr.cli import main
+    from lsr.cli.main import main
     from lsr.model.loading import tiny_model
 
     model, tokenizer = tiny_model({"mwf_views": []}, seed=2)

@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.serving.config import DEPLOYMENT_NAME, ServeConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,8 +262,8 @@ def test_the_builder_refuses_a_wrong_config_in_one_line(checkpoint):
 
 
 def test_lsr_serve_flags_and_yaml_become_one_validated_config(tmp_path, checkpoint):
-    from lsr.cli import build_parser
-    from lsr.commands.serve import settings_from
+    from lsr.cli.commands.serve import settings_from
+    from lsr.cli.main import build_parser
 
     yaml_path = tmp_path / "serve.yaml"
     yaml_path.write_text(yaml.safe_dump({"replicas": 3, "batching": {"max_batch_size": 4}}))

@@ -1,4 +1,4 @@
-"""Selection and evaluation write their outputs through lsr.storage: an ``s3://`` output lands in the bucket."""
+"""Selection and evaluation write their outputs through lsr.core.storage: an ``s3://`` output lands in the bucket."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_selection_writes_partition_and_report_to_s3(ray_local, tmp_path, cnndm_
 
 
 def test_evaluation_writes_tables_and_predictions_to_s3(ray_local, tmp_path, xsum_path, bucket):
-    from lsr.config import resolve
+    from lsr.core.config import resolve
     from lsr.evaluation.config import EvaluateConfig
     from lsr.evaluation.job import evaluate
     from lsr.model.loading import tiny_model

@@ -48,7 +48,7 @@ def test_the_key_changes_with_the_encoder_and_the_text_settings_only():
 
 @pytest.mark.usefixtures("ray_local")
 def test_the_pass_stores_the_fixed_encoders_vectors_and_counts_empty_and_cut_views(tmp_path, cnndm_path):
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     rows = selection_rows(cnndm_path, 6)
     rows[1]["triples"] = [[] for _ in rows[1]["triples"]]  # no triples: TER is empty for this row

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from lsr.cli import main
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.errors import InputError
+from lsr.core.schema import SCORED
 from lsr.evaluation.metrics import split_sentences
 from lsr.model.views import rationale_text
-from lsr.schema import SCORED
 from lsr.training.data import LABEL_PAD, pad_batch, tokenize_rows
 from lsr.training.schedule import noam_lr, noam_scheduler
 
@@ -208,14 +208,14 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
 
 def _train_direct(common: list[str], steps: int, resume: bool):
     """Call the library (not the CLI, which turns InputError into exit code 2) to see the error itself."""
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     args = build_parser().parse_args(["train", *common, "--max-steps", str(steps), *(["--resume"] if resume else [])])
     return args._run(args)
 
 
 def test_views_none_is_the_plain_fine_tuning_baseline_on_the_same_model_class():
-    from lsr.config import resolve
+    from lsr.core.config import resolve
     from lsr.model import GatedBartForConditionalGeneration
     from lsr.model.loading import load_student
     from lsr.model.views import parse_views

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsr.cli import main
+from lsr.cli.main import main
 from lsr.training.checkpoints import STATE_FILE
 from lsr.training.schedule import noam_lr
 
@@ -105,7 +105,7 @@ def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path)
     common = [*ARGS, "--data", str(data), "--output", str(output)]
     address = ray._private.worker._global_node.address
     driver = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from lsr.cli import main; sys.exit(main(sys.argv[1:]))", "train",
+        [sys.executable, "-c", "import sys; from lsr.cli.main import main; sys.exit(main(sys.argv[1:]))", "train",
          *common, "--ray-address", address],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

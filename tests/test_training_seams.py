@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsr.cli import main
-from lsr.config import resolve
-from lsr.errors import InputError
+from lsr.cli.main import main
+from lsr.core.config import resolve
+from lsr.core.errors import InputError
 from lsr.training.config import TrainConfig
 from lsr.training.objectives import OBJECTIVES, FinetuneObjective, MwfObjective, Objective, make_objective
 
@@ -98,13 +98,13 @@ def test_a_wrong_type_in_the_yaml_fails_before_ray_with_one_line_naming_the_key(
 
 
 def test_flags_keep_their_names_and_rules(capsys):
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     base = ["train", "--data", "d", "--output", "o", "--dataset", "xsum"]
     args = build_parser().parse_args([*base, "--model", "ckpt", "--views", "ter,ea", "--freeze-gates", "--flat",
                                       "--gpu", "--val-generation", '{"num_beams": 2}', "--epochs", "2",
                                       "--gamma-ce", "0.5"])
-    from lsr.cli_config import config_from_args
+    from lsr.core.cli_config import config_from_args
 
     config = config_from_args(args)
     assert (config.checkpoint, config.views, config.epochs) == ("ckpt", ["ea", "ter"], 2)
@@ -127,8 +127,8 @@ def test_accelerator_type_pins_the_gpu_workers_and_needs_gpu():
     train_gpu nodes of cluster.yaml offer; without --gpu it is refused in one line."""
     import yaml
 
-    from lsr.cli import build_parser
-    from lsr.cli_config import config_from_args
+    from lsr.cli.main import build_parser
+    from lsr.core.cli_config import config_from_args
     from lsr.training.trainer import scaling_config
 
     base = ["train", "--data", "d", "--output", "o", "--dataset", "cnndm", "--epochs", "1", "--workers", "4"]
@@ -175,7 +175,7 @@ def test_no_run_is_found_where_none_was_written(tmp_path):
 
 
 def test_every_flag_of_the_hand_written_parser_still_exists():
-    from lsr.cli import build_parser
+    from lsr.cli.main import build_parser
 
     before = """--data --output --dataset --model --views --objective --workers --gpu --max-steps --epochs --resume
         --batch-size --grad-accum --max-grad-norm --lr-scale --warmup-steps --source-max-tokens --target-max-tokens
@@ -188,8 +188,8 @@ def test_every_flag_of_the_hand_written_parser_still_exists():
 
 
 def test_a_starting_checkpoint_in_object_storage_is_refused_in_one_line():
-    from lsr.cli import build_parser
-    from lsr.cli_config import config_from_args
+    from lsr.cli.main import build_parser
+    from lsr.core.cli_config import config_from_args
 
     args = ["train", "--data", "d", "--output", "o", "--dataset", "cnndm", "--epochs", "1", "--model", "s3://b/run/model"]
     with pytest.raises(InputError, match=r"--model s3://b/run/model: training starts from a local folder .* --resume"):

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 
 def token_entropies(logits: torch.Tensor) -> torch.Tensor:

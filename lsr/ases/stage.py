@@ -30,9 +30,9 @@ from lsr.ases.segment import (
     by_source,
     entropy_pieces,
 )
-from lsr.config import StageConfig
-from lsr.errors import InputError
-from lsr.schema import TRIPLE
+from lsr.core.config import StageConfig
+from lsr.core.errors import InputError
+from lsr.core.schema import TRIPLE
 
 if TYPE_CHECKING:
     import ray.data
@@ -170,7 +170,7 @@ def segment_dataset(ds: ray.data.Dataset, config: SegmentConfig) -> ray.data.Dat
 
 
 def _write_text(path: str, text: str) -> None:
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(path)
     with fs.open_output_stream(inner) as handle:
@@ -180,7 +180,7 @@ def _write_text(path: str, text: str) -> None:
 def _prepare_output(output: str, overwrite: bool) -> str:
     import pyarrow.fs as pafs
 
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     target = f"{output.rstrip('/')}/{SEGMENTED_DIR}"
     fs, inner = filesystem(target)
@@ -194,7 +194,7 @@ def _prepare_output(output: str, overwrite: bool) -> str:
 
 def run_segmentation(config: SegmentConfig) -> dict[str, Any]:
     """Segment every row, write ``segmented/`` and the report; the report's content is returned."""
-    from lsr.io import read_parquet_dir, write_parquet
+    from lsr.data.io import read_parquet_dir, write_parquet
     from lsr.training.data import drop_failed_rows, training_dir
 
     source = training_dir(config.input)

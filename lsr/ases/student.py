@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 #: Joins a dual student's ES and AS checkpoint folders in one ``--model`` value.
 DUAL_SEPARATOR = "+"
@@ -39,7 +39,7 @@ class AsEsStudent:
 
 def trained_variant(model_dir: str) -> str | None:
     """The ``ases_variant`` the run of ``model_dir`` trained, or None (not AS-ES, or no training report)."""
-    from lsr.model_cache import local_checkpoint
+    from lsr.core.model_cache import local_checkpoint
 
     path = Path(local_checkpoint(model_dir)).resolve().parent / TRAIN_REPORT  # an s3:// run's report is cached too
     if not path.is_file():

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from lsr.cli_config import Flag
-from lsr.config import StrictModel
+from lsr.core.cli_config import Flag
+from lsr.core.config import StrictModel
 
 Device = Literal["auto", "gpu", "cpu"]
 ResolvedDevice = Literal["gpu", "cpu"]

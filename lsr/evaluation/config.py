@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from lsr.cli_config import Flag
-from lsr.config import Dataset, GenerationPreset, ModelPreset, StageConfig
+from lsr.core.cli_config import Flag
+from lsr.core.config import Dataset, GenerationPreset, ModelPreset, StageConfig
 
 
 class EvaluateConfig(StageConfig):

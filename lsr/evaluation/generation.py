@@ -16,13 +16,13 @@ import zipfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 if TYPE_CHECKING:
     import ray.data
     import torch
 
-    from lsr.model_cache import RemoteModel
+    from lsr.core.model_cache import RemoteModel
 
 #: Weight files ``save_pretrained`` writes, single-file and sharded (the index lists the shards).
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -31,12 +31,12 @@ WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json"
 
 def load_summarizer(path: str | RemoteModel, device: str | torch.device = "cpu"):
     """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode,
-    local or ``s3://`` (:mod:`lsr.model_cache`); the class is the one its config records (seq2seq or causal,
+    local or ``s3://`` (:mod:`lsr.core.model_cache`); the class is the one its config records (seq2seq or causal,
     :func:`lsr.model.loading.config_family`)."""
     from transformers import AutoTokenizer
 
+    from lsr.core.model_cache import local_checkpoint
     from lsr.model.auto import load_pretrained
-    from lsr.model_cache import local_checkpoint
 
     path = local_checkpoint(path)  # an s3:// model: its download on this node (cached)
     config = check_checkpoint(path)
@@ -56,11 +56,11 @@ def generate_batch(
     """Summaries of ``documents`` by beam search (inputs truncated to ``source_max_tokens``, as in training).
 
     A decoder-only student is given its training prompt (instruction + document) and its new tokens are the
-    summary, up to its end-of-sequence token (:func:`lsr.distill.causal.generate_causal`)."""
+    summary, up to its end-of-sequence token (:func:`lsr.kd.causal.generate_causal`)."""
     import torch
 
     if not model.config.is_encoder_decoder:
-        from lsr.distill.causal import generate_causal
+        from lsr.kd.causal import generate_causal
 
         return generate_causal(model, tokenizer, documents, source_max_tokens=source_max_tokens,
                                generation_kwargs=generation_kwargs, device=device)
@@ -128,8 +128,8 @@ def generate_summaries(
 def check_checkpoint(path: str):
     """Fail before any generation when a ``--model`` is not a complete BART / MWF / causal LM checkpoint; its
     config."""
+    from lsr.core.model_cache import local_checkpoint
     from lsr.model.loading import config_family
-    from lsr.model_cache import local_checkpoint
 
     path = local_checkpoint(path)  # an s3:// model is checked on its download, which the loaders then reuse
     config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")

@@ -6,8 +6,9 @@ preset, so training's validation and this evaluation decode the same way
 BERTScore F1, semantic similarity, entailment when an NLI model is given) and averaged; each model's
 parameter count and latency are measured apart (:mod:`lsr.evaluation.profile`). Every model gets a row in
 ``results.md`` / ``results.json`` and its generated summaries in ``<name>/predictions.parquet``; every path
-goes through :mod:`lsr.storage`, so the output may be ``s3://``, and a ``--model`` may be an ``s3://`` folder (listed
-once here, downloaded into each node's cache by the actors that load it: :mod:`lsr.model_cache`).
+goes through :mod:`lsr.core.storage`, so the output may be ``s3://``, and a ``--model`` may be an ``s3://``
+folder (listed once here, downloaded into each node's cache by the actors that load it:
+:mod:`lsr.core.model_cache`).
 
 An AS-ES student (:mod:`lsr.ases.student`: a run trained with ``--objective as-es``, or ``ES_DIR+AS_DIR`` for the
 dual variant) writes its chain turn by turn (:func:`lsr.ases.evaluation.generate_ases_predictions`); its final
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from lsr.ases.evaluation import generate_ases_predictions
 from lsr.ases.student import AsEsStudent, as_es_student
-from lsr.console import Progress
+from lsr.core.console import Progress
+from lsr.core.model_cache import model_source
+from lsr.core.storage import filesystem
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import check_checkpoint, generate_summaries
 from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
-from lsr.model_cache import model_source
-from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,10 +102,10 @@ def evaluate(config: EvaluateConfig) -> list[ModelResult]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from lsr.core.ray_utils import init_ray
+    from lsr.data.io import read_documents
     from lsr.evaluation.metrics import mean_scores
     from lsr.evaluation.profile import profile_on_ray
-    from lsr.io import read_documents
-    from lsr.ray_utils import init_ray
 
     checked = check_inputs(config)  # before Ray starts: a wrong --model or --data is one line, at once
     init_ray(address=config.ray_address)

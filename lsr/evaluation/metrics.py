@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
 

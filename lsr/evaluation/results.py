@@ -3,7 +3,7 @@
 Table 2's columns come first and unchanged (R-1, R-2, R-L as ROUGE-Lsum, BERTScore, all x100 except BS, and
 the number of examples); the measures of the logit-KD paper follow: semantic similarity to the reference (STS),
 entailment probability (when an NLI model is given), parameter count and the median seconds per summary at
-batch 1 and at batch 16. Written as ``results.md`` and ``results.json`` through :mod:`lsr.storage`.
+batch 1 and at batch 16. Written as ``results.md`` and ``results.json`` through :mod:`lsr.core.storage`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsr.storage import filesystem
+from lsr.core.storage import filesystem
 
 PREDICTIONS_FILE = "predictions.parquet"
 RESULTS_JSON = "results.json"

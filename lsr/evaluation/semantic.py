@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 
 def _device(device: str | None) -> str:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lsr.errors import InputError
-from lsr.prompts import template_text
+from lsr.core.errors import InputError
+from lsr.mining.prompts import template_text
 
 #: Chat-template tokens (role headers, special tokens) per call, on top of the message texts.
 CHAT_OVERHEAD_TOKENS = 64

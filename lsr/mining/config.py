@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from lsr.config import Dataset, MiningPreset, StageConfig
+from lsr.core.config import Dataset, MiningPreset, StageConfig
 from lsr.mining.engines import EngineConfig, check_settings
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
+from lsr.core.schema import RATIONALES
 from lsr.mining.engines.base import CallResult, ChatRequest
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
@@ -39,7 +40,6 @@ from lsr.mining.rows import (
     rationale_request,
     summaries_request,
 )
-from lsr.schema import RATIONALES
 
 if TYPE_CHECKING:
     import ray.data

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lsr.parse import Triple
-from lsr.prompts import format_rationale
+from lsr.mining.parse import Triple
+from lsr.mining.prompts import format_rationale
 
 MODEL_NAME = "oracle-extractive-v1"
 MAX_SUB_SUMMARY_WORDS = 45

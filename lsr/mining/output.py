@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lsr.errors import InputError
-from lsr.storage import filesystem, is_remote
+from lsr.core.errors import InputError
+from lsr.core.storage import filesystem, is_remote
 
 MANIFEST = "_lsr_manifest.json"
 LOCK = "_lsr.lock"
@@ -49,7 +49,7 @@ STALE_AFTER_S = 300.0
 
 def prompt_version(dataset: str, structured: bool = False) -> str:
     """A digest of the prompts' fixed text: a change of prompts is a change of the run's identity."""
-    from lsr.prompts import rationale_messages, summaries_messages
+    from lsr.mining.prompts import rationale_messages, summaries_messages
 
     fixed = rationale_messages("{document}", "{summary}", dataset, structured) + summaries_messages(
         "{document}", "{rationale}", dataset, structured

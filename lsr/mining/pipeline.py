@@ -1,9 +1,9 @@
 """The mining job (paper Step 1) on Ray Data: read, skip what is done, prompt, call, parse, write, report.
 
-Streaming: the corpus is never materialised. :func:`lsr.io.index_documents` checks every row in one streaming
+Streaming: the corpus is never materialised. :func:`lsr.data.io.index_documents` checks every row in one streaming
 pass on the driver before Ray starts and keeps only the ids (duplicates refused and removed rows counted before
 any request is sent); the ids decide what this run mines (``--limit``, resume), and
-:func:`lsr.io.stream_documents` then reads the documents again, block by block, on Ray's workers, into the request
+:func:`lsr.data.io.stream_documents` then reads the documents again, block by block, on Ray's workers, into the request
 stage as it pulls them. The driver holds the ids (Arrow buffers) and at
 most ``rows_per_file`` finished rows; the object store holds the blocks in flight, whatever the corpus's size.
 
@@ -41,6 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lsr.core.schema import RATIONALES
+from lsr.core.storage import filesystem
 from lsr.mining.budget import TokenBudget
 from lsr.mining.config import MineConfig
 from lsr.mining.document_stage import mine_documents, too_long_error
@@ -49,13 +51,11 @@ from lsr.mining.failures import failure_kind, should_retry
 from lsr.mining.output import OpenReport, OwnedOutput
 from lsr.mining.report import REPORT_COLUMNS, MiningReport, fill_from_output, write_report
 from lsr.mining.rows import MineSettings, after_rationale, final_row, offline_row
-from lsr.schema import RATIONALES
-from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
 
-    from lsr.io import DocumentIndex
+    from lsr.data.io import DocumentIndex
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class RowWriter:
         self.timeline: list[dict[str, float]] = []
 
     def add(self, batch: pa.Table) -> None:
-        from lsr.io import conform
+        from lsr.data.io import conform
 
         if not batch.num_rows:
             return
@@ -228,7 +228,7 @@ class Prepared(NamedTuple):
 def prepare(config: MineConfig) -> Prepared:
     """What is checked before Ray starts: every row of the input (its ids kept, duplicates refused, removed rows
     counted; no document held), then the output folder (locked)."""
-    from lsr.io import index_documents
+    from lsr.data.io import index_documents
 
     started = time.monotonic()
     index = index_documents(config.input)
@@ -318,7 +318,7 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
 def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:
     """The stream of this run's documents: the input's rows kept to the ids not done, or (the smaller id set to
     ship to every reading task, when nothing limits the input) cleared of the ids done."""
-    from lsr.io import stream_documents
+    from lsr.data.io import stream_documents
 
     todo_ids = input_ids.filter(pc.invert(done))
     done_ids = input_ids.filter(done)

@@ -3,7 +3,7 @@
 The job calls these from Ray Data operators; tests call them directly. A row moves through three shapes:
 the prepared input (``id, document, summary, prompt_document, truncated``), the row after call A (plus the
 raw rationale, its token counts, the parsed rationale as JSON, or an error), and the final row with exactly
-the fields of :data:`lsr.schema.RATIONALES`. Intermediate rows keep only flat values (strings, numbers,
+the fields of :data:`lsr.core.schema.RATIONALES`. Intermediate rows keep only flat values (strings, numbers,
 booleans) so that Arrow never has to infer nested types from a batch that happens to hold no rationale.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from lsr.mining.engines.base import CallResult, ChatRequest
 from lsr.mining.oracle import split_sentences
+from lsr.mining.parse import ParseError, Problem, parse_rationale, parse_summaries
+from lsr.mining.prompts import format_rationale, rationale_messages, summaries_messages
 from lsr.mining.structured import parse_rationale_json, parse_summaries_json, rationale_schema, summaries_schema
-from lsr.parse import ParseError, Problem, parse_rationale, parse_summaries
-from lsr.prompts import format_rationale, rationale_messages, summaries_messages
 
 #: Error categories; an ``error`` value is "<category>: <detail>" so reports can group by category.
 RATIONALE_REQUEST_FAILED = "rationale_request_failed"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lsr.parse import ParseError, Problem, Rationale, Summaries, Triple
+from lsr.mining.parse import ParseError, Problem, Rationale, Summaries, Triple
 
 #: Share of ``max_tokens`` the bounds leave unused, so that a reply at every bound still ends inside the budget.
 MARGIN = 0.1

@@ -12,8 +12,8 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import BartConfig
 
-from lsr.config import preset
-from lsr.errors import InputError
+from lsr.core.config import preset
+from lsr.core.errors import InputError
 from lsr.model.views import VIEWS, canonical_views
 
 #: Keys older checkpoints saved in config.json that are no longer model settings: Eq. 11's weights belong to the
@@ -53,7 +53,7 @@ class GatedBartConfig(BartConfig):
 def mwf_fields(dataset: str, **overrides: Any) -> dict[str, Any]:
     """The ``mwf_*`` config fields of a data set's preset (the gate init), with ``overrides`` applied.
 
-    Keeps the paper's numbers in :mod:`lsr.config` only; ``GatedBartForConditionalGeneration.from_bart(path,
+    Keeps the paper's numbers in :mod:`lsr.core.config` only; ``GatedBartForConditionalGeneration.from_bart(path,
     **mwf_fields("cnndm"))`` builds the CNN/DM student.
     """
     model = preset(dataset).model

@@ -41,7 +41,7 @@ from transformers.models.bart.modeling_bart import (
     shift_tokens_right,
 )
 
-from lsr.config import preset
+from lsr.core.config import preset
 from lsr.model.config import GatedBartConfig
 from lsr.model.modules import RationaleModules, alignment_loss
 from lsr.model.views import VIEWS

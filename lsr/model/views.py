@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 ASPECT_SEPARATOR = " ; "
 SENTENCE_SEPARATOR = " "

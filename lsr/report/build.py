@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from lsr import __version__
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.report.examples import examples_section
 from lsr.report.markup import Markup, Section, join, missing, page, paragraph, tag
 from lsr.report.sections import evaluation_section, input_section, selection_section

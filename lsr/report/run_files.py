@@ -87,7 +87,7 @@ def load_png(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class CorpusFigures:
-    """The paper's Table-1 figures of one file of documents (whitespace words, as :mod:`lsr.stats` counts)."""
+    """The paper's Table-1 figures of one file of documents (whitespace words, as :mod:`lsr.data.stats` counts)."""
 
     name: str
     examples: int
@@ -104,8 +104,8 @@ def corpus_figures(path: Path) -> CorpusFigures:
     import pyarrow.compute as pc
     import pyarrow.json as pajson
 
-    from lsr.io import COLUMN_ALIASES
-    from lsr.stats import word_counts
+    from lsr.data.io import COLUMN_ALIASES
+    from lsr.data.stats import word_counts
 
     if not path.is_file():
         raise MissingPart(f"{path} does not exist")

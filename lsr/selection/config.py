@@ -1,14 +1,14 @@
 """``lsr select``'s options, written once: flags, ``--config`` YAML and validation all come from :class:`SelectConfig`.
 
 The rule itself (score, threshold, third ROUGE, scored text) is the data set's ``selection`` section,
-:class:`lsr.config.SelectionPreset`: the paper's values, then the YAML file, then the flags.
+:class:`lsr.core.config.SelectionPreset`: the paper's values, then the YAML file, then the flags.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from lsr.config import Dataset, SelectionPreset, StageConfig, resolve
+from lsr.core.config import Dataset, SelectionPreset, StageConfig, resolve
 
 
 class SelectConfig(StageConfig):

@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from lsr import schema as schemas
-from lsr.config import SelectionPreset
-from lsr.errors import InputError
+from lsr.core import schema as schemas
+from lsr.core.config import SelectionPreset
+from lsr.core.errors import InputError
+from lsr.core.storage import filesystem
 from lsr.selection.scoring import judge
 from lsr.selection.split_guard import check_split
-from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import ray.data
@@ -103,7 +103,7 @@ def partition(scored: ray.data.Dataset) -> tuple[ray.data.Dataset, ray.data.Data
 
 def verdict_columns(batch: pa.Table) -> pa.Table:
     """The few per-row figures the report needs, so the driver pulls numbers, never documents."""
-    from lsr.stats import word_counts
+    from lsr.data.stats import word_counts
 
     return pa.table({
         "score": batch.column("score"),
@@ -116,7 +116,7 @@ def verdict_columns(batch: pa.Table) -> pa.Table:
 
 def _write_partition(ds: ray.data.Dataset, path: str, rows: int) -> None:
     """Write one side of the partition; an empty side still gets a schema-only file, so it can be read back."""
-    from lsr.io import write_parquet
+    from lsr.data.io import write_parquet
 
     if rows > 0:
         write_parquet(ds, path, schemas.SCORED)
@@ -147,9 +147,9 @@ class SelectionResult:
 def run_selection(input_path: str, output: str, rule: SelectionPreset, *, dataset: str, force: bool = False,
                   overwrite: bool = False) -> SelectionResult:
     """Step 2 end to end: check the split, score on Ray Data, write ``kept/``, ``rejected/`` and the report."""
-    from lsr.io import read_parquet_dir
+    from lsr.data.io import read_parquet_dir
+    from lsr.data.unique_ids import check_unique_ids
     from lsr.selection.report import build_report, write_report
-    from lsr.unique_ids import check_unique_ids
 
     split_flags = check_split(input_path, force=force)
     check_unique_ids(input_path)

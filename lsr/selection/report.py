@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lsr.config import SelectionPreset
+from lsr.core.config import SelectionPreset
+from lsr.core.storage import filesystem
+from lsr.data.stats import CorpusStats
 from lsr.selection.scoring import REJECT_REASONS
-from lsr.stats import CorpusStats
-from lsr.storage import filesystem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ def score_summary(scores: Sequence[float]) -> dict:
 
 
 def table1(document_words: Sequence[int], summary_words: Sequence[int]) -> CorpusStats:
-    """The paper's Table-1 figures from per-row word counts (:func:`lsr.stats.word_counts`, whitespace words)."""
+    """The paper's Table-1 figures from per-row word counts (:func:`lsr.data.stats.word_counts`, whitespace words)."""
     examples = len(document_words)
     if examples == 0:
         return CorpusStats(0, 0.0, 0.0)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from lsr.config import SelectionPreset
+from lsr.core.config import SelectionPreset
 
 #: Why a row was rejected; a fixed vocabulary so the report can count them (checked in this order).
 MINING_ERROR = "mining_error"  # the miner set ``error``; the text stays in that column

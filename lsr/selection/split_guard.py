@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 
 #: Name tokens that mark a held-out split. "dev" counts: it is the usual name of a validation set (the shared
 #: samples are named ``*_dev.jsonl`` and are in fact test-split rows, which is exactly what must not be filtered).
@@ -79,8 +79,8 @@ def check_split(path: str, *, force: bool = False) -> list[str]:
     (its file name only); then the Parquet metadata key ``split`` and a ``split`` column. ``force`` turns the
     refusal into a recorded warning, for demos on the shared samples.
     """
-    from lsr.io import resolve_files
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
+    from lsr.data.io import resolve_files
 
     fs, files, _ = resolve_files(path)
     root = (path if "://" in path else os.path.abspath(path)).rstrip("/")

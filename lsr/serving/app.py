@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve import Application
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.serving.auth import authorized, token_digest
 from lsr.serving.config import DEPLOYMENT_NAME, Batching, ServeConfig
 from lsr.serving.page import PAGE

@@ -2,7 +2,7 @@
 
 ``lsr serve`` flags, the ``args:`` of a Serve config YAML (``serve deploy``) and ``build_app`` all validate
 through :class:`ServeConfig`, so a wrong key or type is refused with its name before a replica starts.
-Generation defaults are not repeated here: they come from the data set's preset (:func:`lsr.config.preset`)
+Generation defaults are not repeated here: they come from the data set's preset (:func:`lsr.core.config.preset`)
 and this config only holds overrides of them, plus the bounds a request may ask for.
 """
 

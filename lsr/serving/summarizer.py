@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.serving.config import ServeConfig
 from lsr.serving.schema import RequestError
 
@@ -55,7 +55,7 @@ def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
 
     For a dual AS-ES student (``ES_DIR+AS_DIR``) it is the ES model's run."""
     from lsr.ases.student import as_es_student
-    from lsr.model_cache import local_checkpoint
+    from lsr.core.model_cache import local_checkpoint
 
     student = as_es_student(str(model_dir))
     path = Path(local_checkpoint(str(student.es_model if student else model_dir))).resolve().parent / TRAIN_REPORT
@@ -104,7 +104,7 @@ class ServedModel:
         import torch
 
         from lsr.ases.student import as_es_student
-        from lsr.config import preset
+        from lsr.core.config import preset
         from lsr.evaluation import load_summarizer
 
         self.config = config

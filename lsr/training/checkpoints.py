@@ -101,7 +101,7 @@ def find_run(storage: str, run_name: str) -> ray.train.Result | None:
     """
     import ray.train
 
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(f"{storage.rstrip('/')}/{run_name}")
     try:

@@ -1,7 +1,7 @@
 """``lsr train``'s one typed config: every option of a training run, written once.
 
 Flags, the ``--config`` YAML (sections ``model`` and ``generation``) and validation all come from
-:class:`TrainConfig` (:mod:`lsr.cli_config`, :func:`lsr.config.resolve`), so a wrong key or type is refused
+:class:`TrainConfig` (:mod:`lsr.core.cli_config`, :func:`lsr.core.config.resolve`), so a wrong key or type is refused
 with its name before Ray starts. The same object travels to the Ray Train workers (a pydantic model pickles).
 
 Where a value comes from: the data set's paper values fill the ``model`` section (gate init, Eq. 11 weights,
@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lsr.cli_config import Flag
-from lsr.config import Dataset, GenerationPreset, ModelPreset, StageConfig, validate
-from lsr.errors import InputError
+from lsr.core.cli_config import Flag
+from lsr.core.config import Dataset, GenerationPreset, ModelPreset, StageConfig, validate
+from lsr.core.errors import InputError
 from lsr.model.views import VIEWS, canonical_views, parse_views
 from lsr.training.objectives import ObjectiveConfig, objective_class
 from lsr.training.targets import TargetOptions
@@ -158,7 +158,7 @@ class TrainConfig(TargetOptions, StageConfig):
 
     def storage(self) -> str:
         """Where Ray Train keeps checkpoints: ``--storage-path`` (local or s3://) or ``OUTPUT/checkpoints``."""
-        from lsr.storage import is_remote, join
+        from lsr.core.storage import is_remote, join
 
         if self.storage_path:
             return self.storage_path if is_remote(self.storage_path) else str(Path(self.storage_path).resolve())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lsr.errors import InputError
+from lsr.core.errors import InputError
 from lsr.model.views import VIEWS, view_columns
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ def tokenize_rows(
     ``summary_column`` is the target: the gold ``summary``, or the LLM's ``total_summary`` (sequence-level KD).
     Rationale texts are not tokenised here: the training step reads their stored target vectors instead.
     A ``causal`` student reads one sequence instead: ``input_ids`` is the prompt (instruction + document) followed
-    by the summary, and ``labels`` is the same with -100 on the prompt (:func:`lsr.distill.causal.causal_rows`).
+    by the summary, and ``labels`` is the same with -100 on the prompt (:func:`lsr.kd.causal.causal_rows`).
     """
     if causal:
-        from lsr.distill.causal import causal_rows
+        from lsr.kd.causal import causal_rows
 
         rows = causal_rows(tokenizer, list(rows["document"]), list(rows[summary_column]),
                            source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens)
@@ -110,7 +110,7 @@ def pad_batch(batch: Mapping[str, Sequence[Any]], pad_token_id: int) -> dict[str
     view, d_model; float32 whatever the stored precision) and ``view_target_mask`` (batch, view)."""
     import torch
 
-    from lsr.distill.topk_columns import TEACHER_COLUMNS, pad_teacher_column
+    from lsr.kd.topk_columns import TEACHER_COLUMNS, pad_teacher_column
 
     out: dict[str, torch.Tensor] = {}
     for name, sequences in batch.items():
@@ -138,7 +138,7 @@ def training_dir(path: str) -> str:
     """The Parquet files to train on: ``DIR/kept`` of a selection output, or ``path`` itself."""
     import pyarrow.fs as pafs
 
-    from lsr.io import resolve_files
+    from lsr.data.io import resolve_files
 
     kept = path.rstrip("/") + "/kept"
     try:
@@ -169,7 +169,7 @@ def read_training_rows(
     ``extra_columns`` are further columns the objective reads (checked up front like the others). An empty set is
     an error rather than a run that trains on nothing.
     """
-    from lsr.io import read_parquet_dir
+    from lsr.data.io import read_parquet_dir
 
     source = training_dir(path)
     raw = read_parquet_dir(source, required_columns(views, extra_columns, summary_column)).materialize()

@@ -17,7 +17,7 @@ from typing import Any
 
 import ray.train
 
-from lsr.console import Progress
+from lsr.core.console import Progress
 
 
 def progress_fields(reports: Sequence[dict[str, Any]]) -> tuple[int | None, dict[str, str]]:

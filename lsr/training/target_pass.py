@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from lsr import console
+from lsr.core import console
 from lsr.model.views import VIEWS
 from lsr.training.targets import CARRIED_COLUMNS, TargetEncoder, TargetOptions, target_columns, target_key
 
@@ -53,7 +53,7 @@ def data_fingerprint(data: str) -> str:
     """The training files' names, sizes and modification times (new data, new targets)."""
     import hashlib
 
-    from lsr.io import resolve_files
+    from lsr.data.io import resolve_files
     from lsr.training.data import training_dir
 
     fs, files, _ = resolve_files(training_dir(data))
@@ -63,7 +63,7 @@ def data_fingerprint(data: str) -> str:
 
 
 def _read_meta(path: str) -> dict[str, Any] | None:
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(path + META_SUFFIX)
     try:
@@ -74,7 +74,7 @@ def _read_meta(path: str) -> dict[str, Any] | None:
 
 
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(path + META_SUFFIX)
     with fs.open_output_stream(inner) as f:
@@ -92,7 +92,7 @@ def ensure_targets(
     rows: ray.data.Dataset, data: str, checkpoint: str, seed: int, options: TargetOptions, use_gpu: bool = False
 ) -> tuple[ray.data.Dataset, TargetSet]:
     """The stored target set for ``rows`` (computed now when missing) as a Dataset, and its summary."""
-    from lsr.io import read_parquet_dir
+    from lsr.data.io import read_parquet_dir
 
     path, key = target_set_path(data, checkpoint, seed, options)
     meta = _read_meta(path)
@@ -114,8 +114,8 @@ def run_target_pass(
     """Encode ``rows``' views with the fixed encoder on an actor pool, write Parquet and ``targets.json``."""
     import ray.data
 
+    from lsr.core.storage import filesystem, ray_filesystem
     from lsr.model.views import view_columns
-    from lsr.storage import filesystem, ray_filesystem
 
     started = time.perf_counter()
     console.note(f"alignment targets: encoding them once with {checkpoint}'s encoder into {path}")
@@ -156,7 +156,7 @@ def run_target_pass(
 
 def _count_flags(path: str) -> dict[str, Any]:
     """Rows, and per view how many rows have no text (empty) and how many texts were cut (truncated)."""
-    from lsr.io import read_parquet_dir
+    from lsr.data.io import read_parquet_dir
 
     flags = [c for v in VIEWS for c in target_columns(v)[1:]]
     table = read_parquet_dir(path, flags).select_columns(flags).to_pandas()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from lsr.config import StrictModel
+from lsr.core.config import StrictModel
 from lsr.model.views import VIEWS, rationale_text, view_columns
 
 TargetDtype = Literal["float16", "float32"]

@@ -10,7 +10,7 @@ Output folder of a run::
     OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
                                      truncated counts per view), steps, last metrics, checkpoint paths
 
-OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.storage`): the checkpoints go straight to the
+OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.core.storage`): the checkpoints go straight to the
 bucket through Ray Train's storage filesystem, and the exported files are written to a local staging folder and
 uploaded once the run has finished.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsr.errors import InputError
-from lsr.storage import is_remote, join, staged_folder
+from lsr.core.errors import InputError
+from lsr.core.storage import is_remote, join, staged_folder
 from lsr.training.checkpoints import HISTORY_FILE, MODEL_DIR, best_checkpoint_path, find_run, ranking, read_history
 from lsr.training.config import TrainConfig
 from lsr.training.loop import train_loop_per_worker
@@ -60,7 +60,7 @@ def validation_rows(config: TrainConfig) -> list[dict[str, str]]:
     """The first ``--validation-size`` rows of the unfiltered validation documents, or none."""
     if not config.validation:
         return []
-    from lsr.io import read_documents
+    from lsr.data.io import read_documents
 
     ds, _ = read_documents(config.validation, limit=config.validation_size)
     rows = ds.to_pandas()
@@ -106,7 +106,7 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from lsr.storage import filesystem
+    from lsr.core.storage import filesystem
 
     score, order = ranking(bool(val_rows))
     storage = config.storage()
@@ -137,10 +137,10 @@ def build_trainer(
 
 def train(config: TrainConfig) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
-    from lsr import console
+    from lsr.core import console
+    from lsr.core.ray_utils import init_ray
     from lsr.model.loading import load_tokenizer
     from lsr.model.views import VIEWS
-    from lsr.ray_utils import init_ray
     from lsr.training.data import read_training_rows, tokenize_dataset
     from lsr.training.family import check_student
     from lsr.training.progress import training_bar

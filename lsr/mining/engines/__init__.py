@@ -52,7 +52,7 @@ def check_settings(data: Any) -> None:
 
 
 def _flag(field: str) -> str:
-    from lsr.cli_config import Flag
+    from lsr.core.cli_config import Flag
 
     for engine_cls in ENGINES:
         info = engine_cls.model_fields.get(field)

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError
 
-from lsr.config import MiningPreset, StrictModel, describe_error
-from lsr.errors import InputError
+from lsr.core.config import MiningPreset, StrictModel, describe_error
+from lsr.core.errors import InputError
 from lsr.mining.budget import TokenBudget
 
 

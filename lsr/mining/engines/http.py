@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from lsr.cli_config import Flag
+from lsr.core.cli_config import Flag
 from lsr.mining.engines.base import CallResult, ChatRequest, LlmEngine
 
 

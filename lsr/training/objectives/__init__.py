@@ -6,7 +6,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from lsr.config import validate
+from lsr.core.config import validate
 from lsr.training.objectives.as_es import AsEsObjective
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 from lsr.training.objectives.finetune import FinetuneObjective

@@ -1,7 +1,7 @@
 """Plain fine-tuning, the baseline: cross-entropy on the summary only; rationale inputs are ignored.
 
 A seq2seq student is teacher-forced on the summary; a causal student reads ``prompt + summary`` and its prompt's
-labels are -100, so the CE covers the summary tokens only in both families (:func:`lsr.distill.teacher.teacher_forced`).
+labels are -100, so the CE covers the summary tokens only in both families (:func:`lsr.kd.teacher.teacher_forced`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class FinetuneObjective(Objective):
     kind: Literal["finetune"] = "finetune"
 
     def __call__(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, LossParts]:
-        from lsr.distill.teacher import teacher_forced
+        from lsr.kd.teacher import teacher_forced
 
         logits, labels = teacher_forced(model, batch)  # seq2seq or causal; a causal prompt's labels are -100
         loss = token_cross_entropy(logits, labels)

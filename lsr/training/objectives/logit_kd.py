@@ -1,17 +1,17 @@
 """Logit knowledge distillation (the KD paper; DESIGN.md §4): ``alpha * CE + (1 - alpha) * T^2 * KL``.
 
-The KL (:mod:`lsr.distill.kd_loss`) is taken on the summary tokens only (the released code of the KD paper takes it
+The KL (:mod:`lsr.kd.kd_loss`) is taken on the summary tokens only (the released code of the KD paper takes it
 over the prompt), with padding masked, and averaged over summary tokens like the CE.
 
 Two teacher modes:
 
 - *online* (``--teacher PATH``): the teacher is loaded in :meth:`setup` on each worker's device, frozen, and run
   teacher-forced on every batch beside the student; for teachers that fit next to it.
-- *offline* (no ``--teacher``): ``--data`` is the output of ``lsr teacher`` (:mod:`lsr.distill.teacher_pass`),
+- *offline* (no ``--teacher``): ``--data`` is the output of ``lsr teacher`` (:mod:`lsr.kd.teacher_pass`),
   whose rows carry the teacher's top-k ids and log-probs per summary token; for teachers too big to co-locate.
 
 Students of both families: a seq2seq student (BART, MWF) is fed the document and teacher-forced on the summary; a
-causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.distill.causal`); the teacher must
+causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.kd.causal`); the teacher must
 be of the same family and share the tokenizer (both checked before Ray starts).
 """
 
@@ -23,16 +23,16 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, PrivateAttr, field_validator
 
-from lsr.distill.kd_loss import kd_kl_full, kd_kl_topk, kd_loss
-from lsr.distill.teacher import (
+from lsr.core.errors import InputError
+from lsr.kd.kd_loss import kd_kl_full, kd_kl_topk, kd_loss
+from lsr.kd.teacher import (
     check_same_tokenizer,
     check_teacher_path,
     load_teacher,
     teacher_family,
     teacher_forced,
 )
-from lsr.distill.topk_columns import TEACHER_COLUMNS, topk_from_batch
-from lsr.errors import InputError
+from lsr.kd.topk_columns import TEACHER_COLUMNS, topk_from_batch
 from lsr.training.data import LABEL_PAD
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from lsr.cli_config import Flag
+from lsr.core.cli_config import Flag
 from lsr.training.objectives.base import LossParts, Objective
 
 
