@@ -31,7 +31,7 @@ while requests run, after the last reply):
 - *Block boundaries.* Sampled every 20 ms, the server's in-flight count fell to 0 for 0.2-0.3 s whenever an actor's
   task (one block) ended: Ray Data dispatched the next block only when the current one returned. A second task per
   actor did not help until the actor could run two calls at once (Ray Data's actors run one by default, so the
-  second task queued behind the first). With both (``document_stage.TASKS_PER_ACTOR``) the requests phase holds
+  second task queued behind the first). With both (``actor_pool.TASKS_PER_ACTOR``) the requests phase holds
   252-253 of 256 on average and lasts 64.9-65.4 s, as long as the bare client's (65.7-66.6 s).
 - *The first request.* It came 9.9-10.1 s after the start at 8,192 documents against 6.6 s at 1,024: the corpus is
   one file, read as one block; the repartition into blocks of one budget hands its 32 blocks out about 0.1 s apart,

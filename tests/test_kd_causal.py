@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lsr.kd.causal import causal_rows, generate_causal
-from lsr.training.data import pad_batch
+from lsr.model.batching import pad_batch
 
 DOCS = ["The council approved the new bridge on Tuesday after a long debate.", "Rain fell."]
 SUMMARIES = ["Council approves bridge.", "It rained in the town all day long."]
@@ -82,8 +82,8 @@ def test_online_kd_on_a_causal_student_lowers_the_kd_term_and_is_zero_for_the_te
 
 
 def test_offline_topk_from_vllm_prompt_logprobs_lines_up_with_the_causal_student():
-    from lsr.kd.topk_columns import TEACHER_COLUMNS, pad_teacher_column
     from lsr.kd.vllm_teacher import topk_from_prompt_logprobs
+    from lsr.model.topk_columns import TEACHER_COLUMNS, pad_teacher_column
     from lsr.training.objectives import make_objective
 
     teacher, tokenizer = tiny_gpt2(1)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lsr.cli.main import main
-from lsr.kd.topk_columns import IDS, LABELS, LOGPROBS
+from lsr.model.topk_columns import IDS, LABELS, LOGPROBS
 
 pytestmark = pytest.mark.vllm
 

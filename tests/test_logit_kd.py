@@ -87,7 +87,7 @@ def test_topk_kl_renormalises_the_teacher_and_equals_the_full_kl_at_full_k():
 
 
 def test_offline_columns_must_match_the_runs_labels():
-    from lsr.kd.topk_columns import pad_teacher_column, topk_from_batch
+    from lsr.model.topk_columns import pad_teacher_column, topk_from_batch
 
     labels = [[0, 5, 2], [0, 2]]
     batch = {
@@ -107,9 +107,9 @@ def test_offline_columns_must_match_the_runs_labels():
 
 def test_sequence_level_kd_trains_on_the_llm_summary():
     from lsr.core.config import resolve
+    from lsr.model.batching import tokenize_rows
     from lsr.model.loading import tiny_tokenizer
     from lsr.training.config import TrainConfig
-    from lsr.training.data import tokenize_rows
 
     tok = tiny_tokenizer()
     rows = {"document": ["a document"], "summary": ["gold"], "total_summary": ["the LLM's summary"]}

@@ -94,7 +94,7 @@ def test_the_mining_stage_holds_the_whole_in_flight_budget(monkeypatch):
 
     from ray.data._internal.planner import plan_udf_map_op
 
-    from lsr.mining.document_stage import widen_async_batches
+    from lsr.mining.actor_pool import widen_async_batches
     from lsr.mining.http_session import ResilientSession
 
     monkeypatch.setattr(plan_udf_map_op, "DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY", 4)

@@ -71,8 +71,8 @@ def _save(model, tokenizer, run: Path, objective: dict) -> str:
 def _memorised(run: Path, variant: str, max_steps: int = 600) -> str:
     """A tiny BART trained on this chain's ``variant`` rows until greedy decoding writes each target back."""
     from lsr.evaluation import generate_batch
+    from lsr.model.batching import tokenize_rows
     from lsr.model.loading import tiny_model
-    from lsr.training.data import tokenize_rows
 
     row = {**ROW, "segments": [s.as_row() for s in by_source(chain_items(ROW), DOCUMENT)]}
     examples = training_examples(row, variant)

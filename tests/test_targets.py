@@ -8,8 +8,8 @@ import pytest
 import torch
 from test_train import selection_rows, write_selection
 
+from lsr.model.batching import pad_batch
 from lsr.model.views import VIEWS, rationale_text
-from lsr.training.data import pad_batch
 from lsr.training.targets import TargetOptions, encode_texts, fixed_encoder, target_key
 
 

@@ -195,7 +195,7 @@ def _prepare_output(output: str, overwrite: bool) -> str:
 def run_segmentation(config: SegmentConfig) -> dict[str, Any]:
     """Segment every row, write ``segmented/`` and the report; the report's content is returned."""
     from lsr.data.io import read_parquet_dir, write_parquet
-    from lsr.training.data import drop_failed_rows, training_dir
+    from lsr.data.training_rows import drop_failed_rows, training_dir
 
     source = training_dir(config.input)
     mined = read_parquet_dir(source, INPUT_COLUMNS)

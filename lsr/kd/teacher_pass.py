@@ -4,7 +4,7 @@ Ray Data batch inference (one teacher per actor, the ``map_batches`` + actor-poo
 teacher once, runs it teacher-forced on the gold summary (the run's ``--summary-column``) of a batch of rows, and
 keeps, per summary token, the top-k token ids and their log-probabilities (T = 1; the training run applies its own
 temperature, see :mod:`lsr.kd.kd_loss`). The rows are written back with three more columns
-(:mod:`lsr.kd.topk_columns`) under ``OUTPUT/kept/``, so ``lsr train --objective logit-kd --data OUTPUT``
+(:mod:`lsr.model.topk_columns`) under ``OUTPUT/kept/``, so ``lsr train --objective logit-kd --data OUTPUT``
 reads them like a selection output; ``OUTPUT/teacher_report.json`` says how much each example costs to store.
 
 The documents and summaries are tokenised exactly as training tokenises them (the same tokenizer, truncation and
@@ -28,8 +28,8 @@ from pydantic import Field, model_validator
 from lsr.core.cli_config import Flag
 from lsr.core.config import Dataset, ModelPreset, StageConfig
 from lsr.core.errors import InputError
-from lsr.kd.topk_columns import IDS, LABELS, LOGPROBS
 from lsr.kd.vllm_teacher import VllmTeacherOptions
+from lsr.model.topk_columns import IDS, LABELS, LOGPROBS
 
 REPORT_FILE = "teacher_report.json"
 
@@ -85,7 +85,7 @@ def score_topk(
     """Per row: the labels the run will train on, and the flat ``[position, rank]`` top-k ids and log-probs of the
     teacher at every summary position (all labels of a seq2seq row; the summary after a ``causal`` row's prompt)."""
     from lsr.kd.teacher import teacher_forced
-    from lsr.training.data import LABEL_PAD, pad_batch, tokenize_rows
+    from lsr.model.batching import LABEL_PAD, pad_batch, tokenize_rows
 
     # Tokenised exactly as training tokenises; the stored labels let a training run check it.
     ids = tokenize_rows({"document": list(documents), "summary": list(summaries)}, tokenizer,
@@ -178,8 +178,8 @@ def _transformers_scores(rows, config: TeacherPassConfig):
 def _tokenize_for_teacher(batch: pa.Table, student: str, summary_column: str, source_max_tokens: int,
                           target_max_tokens: int) -> pa.Table:
     """``input_ids``/``labels`` of each row exactly as the causal student trains on them."""
+    from lsr.model.batching import tokenize_rows
     from lsr.model.loading import load_tokenizer
-    from lsr.training.data import tokenize_rows
 
     ids = tokenize_rows({"document": batch.column("document").to_pylist(),
                          summary_column: batch.column(summary_column).to_pylist()}, load_tokenizer(student),
@@ -218,9 +218,9 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     from lsr.core.ray_utils import init_ray
     from lsr.core.storage import filesystem
     from lsr.data.io import read_parquet_dir, write_parquet
+    from lsr.data.training_rows import drop_failed_rows, training_dir
     from lsr.kd.teacher import check_same_tokenizer
     from lsr.model.loading import load_tokenizer
-    from lsr.training.data import drop_failed_rows, training_dir
 
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
     check_teacher_family(config.teacher, config.student)

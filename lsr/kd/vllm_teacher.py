@@ -4,9 +4,9 @@ on CPUs (:mod:`lsr.core.vllm`).
 vLLM scores a prompt without generating much: with ``prompt_logprobs = k`` every prompt position comes back with
 the top-k next-token log-probs (plus the actual token's, which may rank below k). The teacher is given
 ``prompt + summary + eos`` already tokenised by the student's tokenizer, exactly as training tokenises
-(:func:`lsr.training.data.tokenize_rows`, ``tokenized_prompt``: no tokenize stage runs), asked for one token, and
+(:func:`lsr.model.batching.tokenize_rows`, ``tokenized_prompt``: no tokenize stage runs), asked for one token, and
 the entries at the summary positions become the same three columns the transformers pass writes
-(:mod:`lsr.kd.topk_columns`), with ``teacher_labels`` the row's causal labels (-100 on the prompt) and one
+(:mod:`lsr.model.topk_columns`), with ``teacher_labels`` the row's causal labels (-100 on the prompt) and one
 top-k per summary token. vLLM's prompt log-probs are the raw model's (``logprobs_mode`` ``raw_logprobs``), so on
 the same weights they equal the transformers pass's log-softmax, which the tests check.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from lsr.core.vllm import ResolvedDevice, VllmOptions
-from lsr.kd.topk_columns import IDS, LABELS, LOGPROBS
+from lsr.model.topk_columns import IDS, LABELS, LOGPROBS
 
 #: Columns of ``ray.data.llm``'s engine stage that the pass does not keep.
 _ENGINE_COLUMNS = ("tokenized_prompt", "sampling_params", "prompt_logprobs", "generated_text", "generated_tokens",

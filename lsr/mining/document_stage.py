@@ -16,7 +16,7 @@ processors lose the budget in three ways no option of theirs reaches:
 Here one actor pool holds one chat client per actor (an HTTP session, or one vLLM engine spanning tensor x
 pipeline GPUs) that both calls of a document use. Every document of a batch runs as its own coroutine (A, parse,
 B, parse) under one in-flight budget; a task is one block of one budget, two tasks run at once per actor, and a
-task's batches all run at once (:func:`actor_options`), so a slow document holds back no other document's calls.
+task's batches all run at once (:func:`lsr.mining.actor_pool.actor_options`), so a slow document holds back no other document's calls.
 A failed call becomes the row's ``error``, never an exception: no row is lost and no batch-mate fails with it.
 
 The mining tests still run end to end against the loopback OpenAI-compatible server, now through this stage; the
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from lsr.core.schema import RATIONALES
+from lsr.mining.actor_pool import batch_size_of
 from lsr.mining.engines.base import CallResult, ChatRequest
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
@@ -46,17 +47,6 @@ if TYPE_CHECKING:
 
     from lsr.mining.engines.base import LlmEngine
 
-#: Tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) an actor runs at once, each on its own
-#: concurrency slot of the actor. With one task the actor's budget emptied at every block boundary: the next block
-#: was dispatched only after the last document of the current one returned, and the server saw 0 requests for
-#: 0.2-0.3 s each time (sampled every 20 ms, issue 12). A second task fills that gap, but only when the actor may run
-#: two calls at once: Ray Data's actors run one call at a time by default, so a second task merely queued behind the
-#: first (the earlier "two tasks no faster" measurement). Both tasks' documents share the one chat client and its
-#: in-flight slots, so the server never sees more than the budget. Measured (8,192 documents, 1 s, 256 in flight,
-#: 2 cores, two sessions): one task of two budgets 78-83 s, 0.81-0.84 of the bare client; two tasks of one budget
-#: 72.9-78.1 s, 0.85-0.92; two tasks of two budgets 73.9 s, 0.90 (and twice the rows a kill can lose). The actor
-#: holds two budgets of documents either way.
-TASKS_PER_ACTOR = 2
 
 
 class ChatClient(Protocol):
@@ -116,42 +106,7 @@ def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettin
     return ds.map_batches(
         DocumentMiner,
         fn_constructor_kwargs={"client": engine.chat_client(), "settings": settings},
-        # Never more than a block: a batch larger than the blocks makes Ray Data bundle several blocks into one
-        # task, whose rows then leave the actor only together (--max-num-seqs 8 with --batch-size 32: every row
-        # of a 40-document run reached the driver in its last second).
-        batch_size=min(engine.batch_size, engine.rows_in_flight),
+        batch_size=batch_size_of(engine),
         batch_format="pyarrow",
         **engine.stage_options(),
     )
-
-
-def actor_options(engine: LlmEngine, low: int, high: int) -> dict[str, Any]:
-    """The stage's actor pool: ``low``..``high`` actors (autoscaling when they differ), :data:`TASKS_PER_ACTOR`
-    tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) running at once per actor, each task's
-    batches all running at once (:func:`widen_async_batches`), so the budget stays full across block boundaries."""
-    import ray.data
-
-    widen_async_batches(-(-engine.rows_in_flight // min(engine.batch_size, engine.rows_in_flight)))
-    pool = ray.data.ActorPoolStrategy(
-        min_size=low,
-        max_size=high,
-        max_tasks_in_flight_per_actor=TASKS_PER_ACTOR,
-        max_concurrent_calls_per_actor=TASKS_PER_ACTOR,
-    )
-    return {"compute": pool}
-
-
-def widen_async_batches(batches: int) -> None:
-    """Let one Ray Data task run at least ``batches`` async batches at once (Ray's default is 4).
-
-    Ray Data (2.5x-2.60) gives an async ``map_batches`` UDF at most ``DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY`` (4)
-    concurrent batches per task and has no per-operator option for it; with batches of 16 documents one task would
-    hold 64 whatever ``--max-in-flight`` said (issue 12 measured 64 of a budget of 256). The constant is read on the
-    driver when the dataset is planned, so raising it before the stage is applied is the one place the workaround
-    lives (recheck on a Ray upgrade). It never lowers the value (a user's ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_
-    CONCURRENCY`` stays when larger); the client's in-flight budget still bounds what reaches the server.
-    """
-    from ray.data._internal.planner import plan_udf_map_op
-
-    if plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY < batches:
-        plan_udf_map_op.DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY = batches

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from lsr.model.batching import pad_batch
 from lsr.training.checkpoints import (
     HISTORY_FILE,
     MODEL_DIR,
@@ -36,7 +37,6 @@ from lsr.training.checkpoints import (
     unwrap,
 )
 from lsr.training.config import TrainConfig
-from lsr.training.data import pad_batch
 from lsr.training.schedule import noam_scheduler
 
 __all__ = ["HISTORY_FILE", "MODEL_DIR", "STATE_FILE", "WorkerRun", "train_loop_per_worker"]

@@ -43,7 +43,7 @@ class TargetSet:
 
 def default_targets_root(data: str) -> str:
     """``DATA/targets`` beside a selection output's ``kept/``, else ``DATA.targets`` (never inside the rows)."""
-    from lsr.training.data import training_dir
+    from lsr.data.training_rows import training_dir
 
     source = training_dir(data)
     return f"{data.rstrip('/')}/targets" if source != data else f"{data.rstrip('/')}.targets"
@@ -54,7 +54,7 @@ def data_fingerprint(data: str) -> str:
     import hashlib
 
     from lsr.data.io import resolve_files
-    from lsr.training.data import training_dir
+    from lsr.data.training_rows import training_dir
 
     fs, files, _ = resolve_files(training_dir(data))
     infos = fs.get_file_info(files)

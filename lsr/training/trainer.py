@@ -139,9 +139,10 @@ def train(config: TrainConfig) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
     from lsr.core import console
     from lsr.core.ray_utils import init_ray
+    from lsr.model.batching import tokenize_dataset
     from lsr.model.loading import load_tokenizer
     from lsr.model.views import VIEWS
-    from lsr.training.data import read_training_rows, tokenize_dataset
+    from lsr.training.data import read_training_rows
     from lsr.training.family import check_student
     from lsr.training.progress import training_bar
     from lsr.training.target_pass import ensure_targets

@@ -61,7 +61,7 @@ class HttpEngine(LlmEngine):
     @property
     def rows_in_flight(self) -> int:
         """Rows in one stage task: one budget. An actor runs two such tasks at once
-        (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so while the last requests of one block finish, the
+        (:data:`~lsr.mining.actor_pool.TASKS_PER_ACTOR`), so while the last requests of one block finish, the
         other block's documents already fill the freed slots."""
         return self.max_in_flight
 
@@ -69,7 +69,7 @@ class HttpEngine(LlmEngine):
         return HttpChatClient(self)
 
     def stage_options(self) -> dict[str, Any]:
-        from lsr.mining.document_stage import actor_options
+        from lsr.mining.actor_pool import actor_options
 
         return {**actor_options(self, self.concurrency, self.concurrency), "num_cpus": self.num_cpus}
 

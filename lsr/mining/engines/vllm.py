@@ -73,7 +73,7 @@ class VllmEngine(LlmEngine, VllmOptions):
     @property
     def rows_in_flight(self) -> int:
         """Documents in one stage task: ``max_num_seqs``, vLLM's running sequences. A replica runs two tasks at once
-        (:data:`~lsr.mining.document_stage.TASKS_PER_ACTOR`), so the engine's queue stays full across blocks."""
+        (:data:`~lsr.mining.actor_pool.TASKS_PER_ACTOR`), so the engine's queue stays full across blocks."""
         return self.max_num_seqs
 
     def resolved_device(self) -> ResolvedDevice:
@@ -108,7 +108,7 @@ class VllmEngine(LlmEngine, VllmOptions):
 
     def stage_options(self) -> dict[str, Any]:
         """One actor per replica (module docstring)."""
-        from lsr.mining.document_stage import actor_options
+        from lsr.mining.actor_pool import actor_options
 
         options = actor_options(self, *self.replicas)
         if self.resolved_device() == "cpu":

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from lsr.core.config import StrictModel
-from lsr.training.data import LABEL_PAD
+from lsr.model.batching import LABEL_PAD
 
 if TYPE_CHECKING:
     import ray.data

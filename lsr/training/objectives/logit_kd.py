@@ -32,8 +32,8 @@ from lsr.kd.teacher import (
     teacher_family,
     teacher_forced,
 )
-from lsr.kd.topk_columns import TEACHER_COLUMNS, topk_from_batch
-from lsr.training.data import LABEL_PAD
+from lsr.model.batching import LABEL_PAD
+from lsr.model.topk_columns import TEACHER_COLUMNS, topk_from_batch
 from lsr.training.objectives.base import LossParts, Objective, token_cross_entropy
 
 

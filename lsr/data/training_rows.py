@@ -1,0 +1,31 @@
+"""Which rows a stage trains or scores on: the ``kept/`` folder of a selection output (or Parquet rows given
+directly), without the rows whose mining failed."""
+
+from __future__ import annotations
+
+
+def training_dir(path: str) -> str:
+    """The Parquet files to train on: ``DIR/kept`` of a selection output, or ``path`` itself."""
+    import pyarrow.fs as pafs
+
+    from lsr.data.io import resolve_files
+
+    kept = path.rstrip("/") + "/kept"
+    try:
+        fs, inner = pafs.FileSystem.from_uri(kept) if "://" in kept else (pafs.LocalFileSystem(), kept)
+        if fs.get_file_info(inner).type == pafs.FileType.Directory:
+            return kept
+    except (OSError, ValueError):
+        pass
+    resolve_files(path)  # raises a clear InputError for a missing or unusable path
+    return path
+
+
+def drop_failed_rows(batch):
+    """Rows whose mining failed (``error`` set) carry no rationale to align with; selection should not keep them."""
+    import pyarrow.compute as pc
+
+    if "error" not in batch.column_names:
+        return batch
+    error = batch.column("error")
+    return batch.filter(pc.or_kleene(pc.is_null(error), pc.equal(error, "")))
