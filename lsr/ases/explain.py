@@ -15,7 +15,7 @@ from typing import Any
 
 from lsr.ases.generate import Generated
 from lsr.ases.segment import DEFAULT_OVERLAP_THRESHOLD, source_overlap, words
-from lsr.mining.oracle import split_sentences
+from lsr.data.sentences import split_sentences
 
 
 def _loose_pattern(text: str) -> re.Pattern[str] | None:

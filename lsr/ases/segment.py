@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from lsr.ases.chain import TAGS, Item, Segment
-from lsr.mining.oracle import split_sentences
+from lsr.data.sentences import split_sentences
 
 DEFAULT_OVERLAP_THRESHOLD = 0.8
 DEFAULT_EXTRACTIVE_ROLES = ("sentence",)

@@ -33,13 +33,12 @@ from lsr.ases.segment import (
 from lsr.core.config import StageConfig
 from lsr.core.errors import InputError
 from lsr.core.schema import TRIPLE
+from lsr.core.storage import fresh_folder, join, write_text
+from lsr.data.layout import SEGMENT_REPORT_JSON, SEGMENT_REPORT_MD, SEGMENTED_DIR
 
 if TYPE_CHECKING:
     import ray.data
 
-SEGMENTED_DIR = "segmented"
-REPORT_JSON = "segment_report.json"
-REPORT_MD = "segment_report.md"
 INPUT_COLUMNS = ("id", "document", "summary", "aspects", "sentences", "triples", "sub_summaries", "total_summary")
 
 SEGMENT = pa.struct(
@@ -169,29 +168,6 @@ def segment_dataset(ds: ray.data.Dataset, config: SegmentConfig) -> ray.data.Dat
 # ---- the stage ----------------------------------------------------------------------------------------------
 
 
-def _write_text(path: str, text: str) -> None:
-    from lsr.core.storage import filesystem
-
-    fs, inner = filesystem(path)
-    with fs.open_output_stream(inner) as handle:
-        handle.write(text.encode("utf-8"))
-
-
-def _prepare_output(output: str, overwrite: bool) -> str:
-    import pyarrow.fs as pafs
-
-    from lsr.core.storage import filesystem
-
-    target = f"{output.rstrip('/')}/{SEGMENTED_DIR}"
-    fs, inner = filesystem(target)
-    if fs.get_file_info(inner).type != pafs.FileType.NotFound:
-        if not overwrite:
-            raise InputError(f"{target} already exists; pass --overwrite to replace it")
-        fs.delete_dir(inner)
-    fs.create_dir(inner, recursive=True)
-    return target
-
-
 def run_segmentation(config: SegmentConfig) -> dict[str, Any]:
     """Segment every row, write ``segmented/`` and the report; the report's content is returned."""
     from lsr.data.io import read_parquet_dir, write_parquet
@@ -203,7 +179,7 @@ def run_segmentation(config: SegmentConfig) -> dict[str, Any]:
         from lsr.ases.entropy import load_scorer
 
         load_scorer(config.scorer)  # a wrong path fails here, in one line, not inside an actor
-    target = _prepare_output(config.output, config.overwrite)
+    target = fresh_folder(config.output, SEGMENTED_DIR, config.overwrite)
     segmented = segment_dataset(mined.map_batches(drop_failed_rows, batch_format="pyarrow"), config).materialize()
     stats_table = segmented.select_columns([STATS_COLUMN, "truncated_pieces"]).to_pandas()
     if len(stats_table) == 0:
@@ -213,6 +189,6 @@ def run_segmentation(config: SegmentConfig) -> dict[str, Any]:
         [json.loads(s) for s in stats_table[STATS_COLUMN]], scheme=config.scheme, parameters=config.parameters(),
         input_path=source, output=target, truncated_pieces=int(stats_table["truncated_pieces"].sum()),
     )
-    _write_text(f"{config.output.rstrip('/')}/{REPORT_JSON}", json.dumps(report, indent=2) + "\n")
-    _write_text(f"{config.output.rstrip('/')}/{REPORT_MD}", render_markdown(report))
+    write_text(join(config.output, SEGMENT_REPORT_JSON), json.dumps(report, indent=2) + "\n")
+    write_text(join(config.output, SEGMENT_REPORT_MD), render_markdown(report))
     return report

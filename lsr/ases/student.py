@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from lsr.core.errors import InputError
+from lsr.data.layout import TRAIN_REPORT
 
 #: Joins a dual student's ES and AS checkpoint folders in one ``--model`` value.
 DUAL_SEPARATOR = "+"
-TRAIN_REPORT = "train_report.json"
 
 
 @dataclass(frozen=True)

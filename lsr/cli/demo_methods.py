@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lsr.data.layout import MODEL_DIR, SEGMENTED_DIR
+
 Stage = Callable[[list[str]], None]
 
 #: What each method leaves behind beyond the default demo's files (relative to --output).
@@ -53,27 +55,27 @@ def train_method(method: str, out: Path, *, common: Sequence[str], model_args: S
 
 
 def _logit_kd(out: Path, common: Sequence[str], steps: int, stage: Stage) -> list[str]:
-    teacher = out / "teacher" / "model"
+    teacher = out / "teacher" / MODEL_DIR
     stage(["train", "--output", str(out / "teacher"), "--views", "none", *common, "--max-steps", str(2 * steps)])
     stage(["train", "--output", str(out / "kd"), "--views", "none", *common, "--objective", "logit-kd",
            "--teacher", str(teacher)])
     stage(["train", "--output", str(out / "seqkd"), "--views", "none", *common, "--summary-column", "total_summary"])
     # The decoder-only pair: the same flags with --model tiny-causal (a later --model wins).
     causal = [*common, "--model", "tiny-causal"]
-    causal_teacher = out / "causal-teacher" / "model"
+    causal_teacher = out / "causal-teacher" / MODEL_DIR
     stage(["train", "--output", str(out / "causal-teacher"), "--views", "none", *causal, "--max-steps", str(2 * steps)])
     stage(["train", "--output", str(out / "causal-kd"), "--views", "none", *causal, "--objective", "logit-kd",
            "--teacher", str(causal_teacher)])
-    return ["--model", f"Teacher={teacher}", "--model", f"KD={out / 'kd' / 'model'}",
-            "--model", f"Seq-KD={out / 'seqkd' / 'model'}", "--model", f"Causal-Teacher={causal_teacher}",
-            "--model", f"Causal-KD={out / 'causal-kd' / 'model'}"]
+    return ["--model", f"Teacher={teacher}", "--model", f"KD={out / 'kd' / MODEL_DIR}",
+            "--model", f"Seq-KD={out / 'seqkd' / MODEL_DIR}", "--model", f"Causal-Teacher={causal_teacher}",
+            "--model", f"Causal-KD={out / 'causal-kd' / MODEL_DIR}"]
 
 
 def _as_es(out: Path, model_args: Sequence[str], stage: Stage) -> list[str]:
     stage(["segment", "--input", str(out / "selected"), "--output", str(out / "seg"), "--overwrite"])
-    data = str(out / "seg" / "segmented")
+    data = str(out / "seg" / SEGMENTED_DIR)
     for variant, folder in (("dual-es", "ases-es"), ("dual-as", "ases-as"), ("unified", "ases-unified")):
         stage(["train", "--output", str(out / folder), "--data", data, *model_args, "--views", "none",
                "--objective", "as-es", "--ases-variant", variant])
-    dual = f"{out / 'ases-es' / 'model'}+{out / 'ases-as' / 'model'}"
-    return ["--model", f"AS-ES-dual={dual}", "--model", f"AS-ES-unified={out / 'ases-unified' / 'model'}"]
+    dual = f"{out / 'ases-es' / MODEL_DIR}+{out / 'ases-as' / MODEL_DIR}"
+    return ["--model", f"AS-ES-dual={dual}", "--model", f"AS-ES-unified={out / 'ases-unified' / MODEL_DIR}"]

@@ -275,7 +275,9 @@ def parquet_rows(path: str, seen: dict | None = None) -> int:
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    fs, inner = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), os.path.abspath(path))
+    from lsr.core.storage import filesystem
+
+    fs, inner = filesystem(path)
     if fs.get_file_info(inner).type != pafs.FileType.Directory:
         return 0
     rows = 0

@@ -27,10 +27,10 @@ from typing import Any
 
 from lsr.core.errors import InputError
 from lsr.core.storage import filesystem, is_remote, s3_client
+from lsr.data.layout import TRAIN_REPORT
 
 CACHE_ENV = "LSR_CACHE_DIR"
 #: The run's report next to its ``model/`` folder (written by ``lsr train``), cached with the model.
-TRAIN_REPORT = "train_report.json"
 
 
 def cache_root() -> Path:

@@ -71,6 +71,50 @@ def join(path: str | os.PathLike, *parts: str) -> str:
     return joined
 
 
+def exists(path: str | os.PathLike) -> bool:
+    return filesystem(path)[0].get_file_info(filesystem(path)[1]).type != pafs.FileType.NotFound
+
+
+def is_folder(path: str | os.PathLike) -> bool:
+    fs, inner = filesystem(path)
+    return fs.get_file_info(inner).type == pafs.FileType.Directory
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A whole text file, local or ``s3://``."""
+    fs, inner = filesystem(path)
+    with fs.open_input_stream(inner) as handle:
+        return handle.read().decode("utf-8")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a whole file, local or ``s3://`` (its folder is created)."""
+    fs, inner = filesystem(path)
+    parent = inner.rsplit("/", 1)[0]
+    if parent and parent != inner:
+        fs.create_dir(parent, recursive=True)
+    with fs.open_output_stream(inner) as handle:
+        handle.write(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def fresh_folder(parent: str | os.PathLike, name: str, overwrite: bool) -> str:
+    """An empty folder ``parent/name`` for a stage's output: one an earlier run left is refused in one line unless
+    ``overwrite``, then deleted whole (a writer that appends would mix the two runs' files). Returns its path."""
+    path = join(parent, name)
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type != pafs.FileType.NotFound:
+        if not overwrite:
+            raise InputError(f"{os.fspath(parent)}: already holds {name}/ from an earlier run; choose a new --output "
+                             "or pass --overwrite to replace it")
+        fs.delete_dir(inner)
+    fs.create_dir(inner, recursive=True)
+    return path
+
+
 def upload_folder(local: str | os.PathLike, path: str) -> None:
     """Copy the files under the local folder ``local`` to ``path`` (local or s3://), mirroring its sub-folders.
 

@@ -3,17 +3,17 @@ directly), without the rows whose mining failed."""
 
 from __future__ import annotations
 
+from lsr.data.layout import KEPT
+
 
 def training_dir(path: str) -> str:
     """The Parquet files to train on: ``DIR/kept`` of a selection output, or ``path`` itself."""
-    import pyarrow.fs as pafs
-
+    from lsr.core.storage import is_folder, join
     from lsr.data.io import resolve_files
 
-    kept = path.rstrip("/") + "/kept"
+    kept = join(path, KEPT)
     try:
-        fs, inner = pafs.FileSystem.from_uri(kept) if "://" in kept else (pafs.LocalFileSystem(), kept)
-        if fs.get_file_info(inner).type == pafs.FileType.Directory:
+        if is_folder(kept):
             return kept
     except (OSError, ValueError):
         pass

@@ -1,36 +1,21 @@
 """Summary quality: ROUGE-1/2/Lsum F1 (rouge-score, stemming) and BERTScore F1, per example.
 
 ROUGE-Lsum scores summary-level LCS over sentences, which rouge-score finds by newlines; both sides are
-therefore split into one sentence a line first (:func:`split_sentences`, a punctuation rule, since nltk's
-punkt data cannot be downloaded here). ROUGE-1/2 do not depend on the split. Scores are in [0, 1]; tables
+therefore split into one sentence a line first, by the splitter every stage uses
+(:func:`lsr.data.sentences.split_sentences`). ROUGE-1/2 do not depend on the split. Scores are in [0, 1]; tables
 print them x100 like the paper.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lsr.core.errors import InputError
+from lsr.data.sentences import split_sentences
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
-
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and a
-# capital letter, digit or opening quote. Abbreviations like "U.S. officials" are split wrongly now and
-# then; that shifts ROUGE-Lsum by hundredths of a point and the same rule is used for every model.
-_SENTENCE_END = re.compile(r"([.!?][\"'\u2019\u201d)\]]*)\s+(?=[\"'\u2018\u201c(\[]?[A-Z0-9])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``: existing line breaks are kept, and each line is split after . ! ? ."""
-    sentences: list[str] = []
-    for line in text.splitlines():
-        split = _SENTENCE_END.sub("\\1\n", line)
-        sentences.extend(part.strip() for part in split.split("\n") if part.strip())
-    return sentences
-
 
 def _for_lsum(text: str) -> str:
     return "\n".join(split_sentences(text))

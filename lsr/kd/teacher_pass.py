@@ -28,10 +28,10 @@ from pydantic import Field, model_validator
 from lsr.core.cli_config import Flag
 from lsr.core.config import Dataset, ModelPreset, StageConfig
 from lsr.core.errors import InputError
+from lsr.core.storage import fresh_folder, join, write_text
+from lsr.data.layout import KEPT, TEACHER_REPORT
 from lsr.kd.vllm_teacher import VllmTeacherOptions
 from lsr.model.topk_columns import IDS, LABELS, LOGPROBS
-
-REPORT_FILE = "teacher_report.json"
 
 
 class TeacherPassConfig(StageConfig):
@@ -139,18 +139,6 @@ class TeacherScorer:
         return batch
 
 
-def _prepare_output(output: str, overwrite: bool) -> str:
-    from lsr.core.storage import filesystem
-
-    kept = output.rstrip("/") + "/kept"
-    fs, inner = filesystem(kept)
-    if fs.get_file_info(inner).type != pafs.FileType.NotFound:
-        if not overwrite:
-            raise InputError(f"{kept} exists; pass --overwrite to replace an earlier teacher pass")
-        fs.delete_dir(inner)
-    return kept
-
-
 def check_teacher_family(teacher: str, student: str) -> None:
     """The teacher scores the layout the student trains on (document -> summary, or prompt + summary), so both must
     be of one family: seq2seq (BART) or causal LM."""
@@ -225,7 +213,7 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
     check_teacher_family(config.teacher, config.student)
     check_vllm_teacher(config)
-    kept = _prepare_output(config.output, config.overwrite)
+    kept = fresh_folder(config.output, KEPT, config.overwrite)
     init_ray(address=config.ray_address)
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
     rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
@@ -250,10 +238,7 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
         "bytes_per_example_parquet": _teacher_bytes(fs, files) / max(examples, 1),
         "output": kept,
     }
-    report_path = config.output.rstrip("/") + "/" + REPORT_FILE
-    fs_report, inner_report = filesystem(report_path)
-    with fs_report.open_output_stream(inner_report) as stream:
-        stream.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    write_text(join(config.output, TEACHER_REPORT), json.dumps(report, indent=2) + "\n")
     return report
 
 

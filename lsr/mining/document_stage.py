@@ -16,7 +16,8 @@ processors lose the budget in three ways no option of theirs reaches:
 Here one actor pool holds one chat client per actor (an HTTP session, or one vLLM engine spanning tensor x
 pipeline GPUs) that both calls of a document use. Every document of a batch runs as its own coroutine (A, parse,
 B, parse) under one in-flight budget; a task is one block of one budget, two tasks run at once per actor, and a
-task's batches all run at once (:func:`lsr.mining.actor_pool.actor_options`), so a slow document holds back no other document's calls.
+task's batches all run at once (:func:`lsr.mining.actor_pool.actor_options`), so a slow document holds back no
+other document's calls.
 A failed call becomes the row's ``error``, never an exception: no row is lost and no batch-mate fails with it.
 
 The mining tests still run end to end against the loopback OpenAI-compatible server, now through this stage; the

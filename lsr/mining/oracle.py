@@ -16,13 +16,13 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from lsr.data.sentences import split_sentences
 from lsr.mining.parse import Triple
 from lsr.mining.prompts import format_rationale
 
 MODEL_NAME = "oracle-extractive-v1"
 MAX_SUB_SUMMARY_WORDS = 45
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])|\n+")
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at for with by from as is are was were be been being has have had it its "
     "this that these those he she they we you i his her their our your who whom which what when where why how "
@@ -44,12 +44,6 @@ class OracleRationale:
     aspects: list[str]
     sentences: list[str]
     triples: list[list[Triple]]
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a news text, cut at end punctuation followed by a capital, and at line breaks."""
-    pieces = (p.strip() for p in _SENTENCE_END.split(text.strip()))
-    return [p for p in pieces if p and any(c.isalnum() for c in p)]
 
 
 @lru_cache(maxsize=1)

@@ -38,9 +38,8 @@ import pyarrow.parquet as pq
 
 from lsr.core.errors import InputError
 from lsr.core.storage import filesystem, is_remote
+from lsr.data.layout import LOCK, MANIFEST
 
-MANIFEST = "_lsr_manifest.json"
-LOCK = "_lsr.lock"
 TMP_PREFIX = ".lsr-tmp-"
 FORMAT = 1
 HEARTBEAT_S = 30.0

@@ -42,7 +42,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lsr.core.schema import RATIONALES
-from lsr.core.storage import filesystem
 from lsr.mining.budget import TokenBudget
 from lsr.mining.config import MineConfig
 from lsr.mining.document_stage import mine_documents, too_long_error
@@ -310,8 +309,7 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     fill_from_output(report, table, input_ids)
     report.timeline = writer.timeline
     report.seconds = time.monotonic() - started
-    fs, inner = filesystem(config.output)
-    write_report(report, fs, inner.rstrip("/"))
+    write_report(report, config.output)
     return report
 
 

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lsr.core.storage import write_text
+from lsr.data.layout import mining_report_paths
+
 
 @dataclass
 class MiningReport:
@@ -205,11 +208,10 @@ def _count(mask: pa.ChunkedArray | pa.Array) -> int:
     return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
-def write_report(report: MiningReport, fs, base: str) -> tuple[str, str]:
-    """Write ``<base>.report.json`` and ``<base>.report.md`` through the pyarrow filesystem ``fs``."""
-    paths = (f"{base}.report.json", f"{base}.report.md")
+def write_report(report: MiningReport, output: str) -> tuple[str, str]:
+    """Write the report of the mining output folder ``output`` beside it (``OUTPUT.report.json`` and ``.md``)."""
+    paths = mining_report_paths(output)
     texts = (json.dumps(report.to_dict(), indent=2) + "\n", report.to_markdown())
     for path, text in zip(paths, texts, strict=True):
-        with fs.open_output_stream(path) as handle:
-            handle.write(text.encode("utf-8"))
+        write_text(path, text)
     return paths

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lsr.data.sentences import split_sentences
 from lsr.mining.engines.base import CallResult, ChatRequest
-from lsr.mining.oracle import split_sentences
 from lsr.mining.parse import ParseError, Problem, parse_rationale, parse_summaries
 from lsr.mining.prompts import format_rationale, rationale_messages, summaries_messages
 from lsr.mining.structured import parse_rationale_json, parse_summaries_json, rationale_schema, summaries_schema

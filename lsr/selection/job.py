@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 
 from lsr.core import schema as schemas
 from lsr.core.config import SelectionPreset
 from lsr.core.errors import InputError
-from lsr.core.storage import filesystem
+from lsr.core.storage import filesystem, fresh_folder, join
+from lsr.data.layout import KEPT, REJECTED
 from lsr.selection.scoring import judge
 from lsr.selection.split_guard import check_split
 
@@ -34,20 +34,6 @@ REQUIRED_COLUMNS = ("id", "document", "summary", "aspects", "sentences", "triple
                     "total_summary", "error")
 _JUDGED_COLUMNS = tuple(c for c in REQUIRED_COLUMNS if c != "document")
 _SCORE_FIELDS = ("rouge1", "rouge2", "rouge_x", "score", "kept", "reject_reason")
-
-
-def _prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to append to an earlier run's partition (Ray appends, which would duplicate rows), or clear it."""
-    fs, inner = filesystem(output)
-    for part in ("kept", "rejected"):
-        target = f"{inner.rstrip('/')}/{part}"
-        info = fs.get_file_info(target)
-        if info.type == pafs.FileType.NotFound:
-            continue
-        if not overwrite:
-            raise InputError(f"{output}: already holds {part}/ from an earlier run; choose a new --output "
-                             "or pass --overwrite to replace it")
-        fs.delete_dir(target)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,7 +140,8 @@ def run_selection(input_path: str, output: str, rule: SelectionPreset, *, datase
     split_flags = check_split(input_path, force=force)
     check_unique_ids(input_path)
     mined = read_parquet_dir(input_path, REQUIRED_COLUMNS)
-    _prepare_output(output, overwrite)
+    for part in (KEPT, REJECTED):  # Ray appends to a folder: an earlier run's rows would be read twice
+        fresh_folder(output, part, overwrite)
     # One materialisation: the verdict pull and the two writes read these rows instead of scoring them again.
     scored = score_dataset(mined, rule).materialize()
     verdicts = scored.map_batches(verdict_columns, batch_format="pyarrow").to_pandas()
@@ -163,9 +150,8 @@ def run_selection(input_path: str, output: str, rule: SelectionPreset, *, datase
     report = build_report(verdicts, rule, dataset=dataset, input_path=input_path, output=output,
                           split_flags=split_flags)
     kept, rejected = partition(scored)
-    out = output.rstrip("/")
-    _write_partition(kept, f"{out}/kept", report["kept"])
-    _write_partition(rejected, f"{out}/rejected", report["rejected"])
+    _write_partition(kept, join(output, KEPT), report["kept"])
+    _write_partition(rejected, join(output, REJECTED), report["rejected"])
     write_report(report, output)
     return SelectionResult(output=output, kept=report["kept"], rejected=report["rejected"], report=report)
 

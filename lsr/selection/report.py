@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsr.core.config import SelectionPreset
-from lsr.core.storage import filesystem
+from lsr.core.storage import join, write_bytes, write_text
+from lsr.data.layout import SCORES_PNG, SELECTION_REPORT_JSON, SELECTION_REPORT_MD
 from lsr.data.stats import CorpusStats
 from lsr.selection.scoring import REJECT_REASONS
 
@@ -146,7 +147,7 @@ def render_markdown(report: dict) -> str:
                      f"max {scores['max']:.3f}; {quantiles}.")
     else:
         lines.append("No row reached scoring.")
-    lines += ["", "![score distribution](scores.png)", ""]
+    lines += ["", f"![score distribution]({SCORES_PNG})", ""]
     return "\n".join(lines)
 
 
@@ -181,16 +182,8 @@ def plot_scores(report: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    fs, inner = filesystem(path)
-    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(inner) as handle:
-        handle.write(data)
-
-
 def write_report(report: dict, output: str) -> None:
     """``report.json``, ``report.md`` and ``scores.png`` under ``output`` (a local folder or ``s3://``)."""
-    out = output.rstrip("/")
-    _write_bytes(f"{out}/report.json", (json.dumps(report, indent=2) + "\n").encode())
-    _write_bytes(f"{out}/report.md", render_markdown(report).encode())
-    _write_bytes(f"{out}/scores.png", plot_scores(report))
+    write_text(join(output, SELECTION_REPORT_JSON), json.dumps(report, indent=2) + "\n")
+    write_text(join(output, SELECTION_REPORT_MD), render_markdown(report))
+    write_bytes(join(output, SCORES_PNG), plot_scores(report))

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lsr.data.layout import HISTORY_FILE, MODEL_DIR
+
 if TYPE_CHECKING:
     import ray.train
 
-MODEL_DIR = "model"
 STATE_FILE = "state.pt"
-HISTORY_FILE = "history.jsonl"
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -20,11 +20,10 @@ from pydantic import Field, field_validator, model_validator
 from lsr.core.cli_config import Flag
 from lsr.core.config import Dataset, GenerationPreset, ModelPreset, StageConfig, validate
 from lsr.core.errors import InputError
+from lsr.data.layout import CHECKPOINTS_DIR
 from lsr.model.views import VIEWS, canonical_views, parse_views
 from lsr.training.objectives import ObjectiveConfig, objective_class
 from lsr.training.targets import TargetOptions
-
-CHECKPOINT_FOLDER = "checkpoints"
 
 
 class TrainConfig(TargetOptions, StageConfig):
@@ -163,5 +162,5 @@ class TrainConfig(TargetOptions, StageConfig):
         if self.storage_path:
             return self.storage_path if is_remote(self.storage_path) else str(Path(self.storage_path).resolve())
         if is_remote(self.output):
-            return join(self.output, CHECKPOINT_FOLDER)
-        return str((Path(self.output) / CHECKPOINT_FOLDER).resolve())
+            return join(self.output, CHECKPOINTS_DIR)
+        return str((Path(self.output) / CHECKPOINTS_DIR).resolve())

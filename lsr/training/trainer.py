@@ -26,12 +26,10 @@ from typing import Any
 
 from lsr.core.errors import InputError
 from lsr.core.storage import is_remote, join, staged_folder
+from lsr.data.layout import GATES_PNG, TRAIN_REPORT
 from lsr.training.checkpoints import HISTORY_FILE, MODEL_DIR, best_checkpoint_path, find_run, ranking, read_history
 from lsr.training.config import TrainConfig
 from lsr.training.loop import train_loop_per_worker
-
-REPORT_FILE = "train_report.json"
-GATES_PNG = "gates.png"
 
 
 @dataclass
@@ -209,7 +207,7 @@ def train(config: TrainConfig) -> TrainOutcome:
             "latest_checkpoint": outcome.latest_checkpoint,
             "gate_plot": outcome.gate_plot,
         }
-        (local / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        (local / TRAIN_REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return outcome
 
 

@@ -19,6 +19,8 @@ import json
 import random
 from pathlib import Path
 
+from lsr.data.layout import MODEL_DIR, SELECTION_REPORT_JSON
+
 HELP = ("run mine -> select -> train (MWF and plain baseline; --method adds logit-KD or AS-ES students) -> "
         "evaluate on the shipped sample, locally")
 
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(note, flush=True)
     _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
             "--overwrite", *relax], script)
-    check_enough_kept(json.loads((out / "selected" / "report.json").read_text()), max(args.workers, DEMO_BATCH_SIZE))
+    check_enough_kept(json.loads((out / "selected" / SELECTION_REPORT_JSON).read_text()),
+                      max(args.workers, DEMO_BATCH_SIZE))
     model_args = ["--dataset", args.dataset, "--model", "tiny",
                   "--workers", str(args.workers), "--max-steps", str(steps),
                   "--warmup-steps", str(max(steps // 4, 1)),
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     common = ["--data", str(out / "selected"), *model_args, *validation]
     _stage(["train", "--output", str(out / "mwf"), *common], script)
     _stage(["train", "--output", str(out / "plain"), "--views", "none", *common], script)
-    models = ["--model", f"LSR-MWF={out / 'mwf' / 'model'}", "--model", f"BART={out / 'plain' / 'model'}"]
+    models = ["--model", f"LSR-MWF={out / 'mwf' / MODEL_DIR}", "--model", f"BART={out / 'plain' / MODEL_DIR}"]
     if args.method != "mwf":
         from lsr.cli.demo_methods import train_method
 

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from lsr.core import console
     from lsr.core.cli_config import config_from_args
     from lsr.core.ray_utils import init_ray
+    from lsr.data.layout import mining_report_paths
     from lsr.mining.pipeline import Interrupted, prepare, run_mining
 
     config = config_from_args(args)  # every option checked before Ray starts
@@ -66,14 +67,9 @@ def run(args: argparse.Namespace) -> int:
         return 143 if name == "SIGTERM" else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    console.summary(started, report.summary_line(), wrote=[config.output, *report_paths(config.output)])
+    console.summary(started, report.summary_line(), wrote=[config.output, *mining_report_paths(config.output)])
     if report.outcome == "all_failed":
         print(f"lsr mine: error: {report.failure_line()}", file=sys.stderr)
     elif report.outcome != "ok":
         console.warn("some rows failed or are missing (see the report); run the same command again to retry them")
     return EXIT_CODES[report.outcome]
-
-
-def report_paths(output: str) -> list[str]:
-    base = output.rstrip("/")
-    return [f"{base}.report.json", f"{base}.report.md"]

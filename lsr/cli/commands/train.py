@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from lsr.core import console
     from lsr.core.cli_config import config_from_args
     from lsr.core.storage import join
+    from lsr.data.layout import HISTORY_FILE, TRAIN_REPORT
     from lsr.training.trainer import train
 
     config = config_from_args(args)  # every option checked before Ray starts
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         f"trained {outcome.steps} steps"
         + (f", mean loss {loss:.3f} since the previous checkpoint" if isinstance(loss, float) else "")
         + (f"; validation {', '.join(f'{k} {v:.4f}' for k, v in val.items())}" if val else ""),
-        wrote=[outcome.model_dir, outcome.gate_plot, join(outcome.output, "history.jsonl"),
-               join(outcome.output, "train_report.json")],
+        wrote=[outcome.model_dir, outcome.gate_plot, join(outcome.output, HISTORY_FILE),
+               join(outcome.output, TRAIN_REPORT)],
     )
     return 0
