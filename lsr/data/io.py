@@ -378,6 +378,26 @@ def raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _Column
                 yield pa.Table.from_batches([batch])
 
 
+#: The column :func:`marked_rows` adds: why a row is left out ("" for a usable row).
+DROP_REASON = _DROP_COLUMN
+
+
+def marked_rows(path: str) -> tuple[int, Iterator[pa.Table]]:
+    """``path``'s file count, and its rows block by block, normalised (``document``, ``summary``) and marked with
+    :data:`DROP_REASON`, on the driver and without Ray (what ``lsr plan`` samples). The checks and errors are
+    :func:`check_documents`'s; a file that cannot be read is one :class:`InputError` naming it."""
+    fs, files, fmt, columns = check_documents(path)
+
+    def tables() -> Iterator[pa.Table]:
+        try:
+            for table in raw_tables(fs, files, fmt, columns):
+                yield normalise_batch(table, columns)
+        except (OSError, pa.ArrowException) as err:
+            raise _read_error(err, path, fmt, fs, files) from None
+
+    return len(files), tables()
+
+
 def index_documents(path: str) -> DocumentIndex:
     """Check ``path``'s rows in one streaming pass and keep their ids (see :class:`DocumentIndex`).
 
@@ -511,7 +531,9 @@ __all__ = [
     "InputReport",
     "content_id",
     "check_documents",
+    "DROP_REASON",
     "input_columns",
+    "marked_rows",
     "index_documents",
     "raw_tables",
     "read_documents",

@@ -12,11 +12,23 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import Field
+
+from lsr.core.config import StrictModel
 from lsr.core.errors import InputError
 from lsr.mining.prompts import template_text
 
 #: Chat-template tokens (role headers, special tokens) per call, on top of the message texts.
 CHAT_OVERHEAD_TOKENS = 64
+
+
+class ContextOptions(StrictModel):
+    """How a document is fitted into the model's context: the options ``lsr mine`` (every LLM engine) and
+    ``lsr plan`` share, declared once here."""
+
+    max_model_len: int = Field(default=8192, ge=256, description="context length; longer documents are cut")
+    tokenizer: str | None = Field(default=None, description="local tokenizer path for counting tokens (default: words)")
+    tokens_per_word: float = Field(default=1.4, gt=0, description="token estimate without a tokenizer")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from pydantic import Field, model_validator
 from lsr.core.cli_config import Flag
 from lsr.core.config import Dataset, MiningPreset, StageConfig
 from lsr.core.errors import InputError
+from lsr.mining.budget import ContextOptions
 
 #: Completion tokens/s of one vLLM replica of a 70B Llama, by tensor-parallel size (the GPUs of the replica):
 #: LambdaLabsML/vllm-benchmark, benchmark_v0.md, H100-80GB-SXM, Meta-Llama-3.1-70B-Instruct-FP8, vLLM 0.5.4.
@@ -59,8 +60,10 @@ ASSUMED_PARAMS_BILLIONS = 70.0
 LENGTH_FACTORS = {"cnndm": (2.5, 1.5), "xsum": (2.5, 1.0)}
 
 
-class PlanConfig(StageConfig):
-    """``lsr plan``: the sample, the cluster, and every throughput assumption (each printed with its source)."""
+class PlanConfig(StageConfig, ContextOptions):
+    """``lsr plan``: the sample, the cluster, and every throughput assumption (each printed with its source); the
+    context options are ``lsr mine``'s (:class:`~lsr.mining.budget.ContextOptions`; ``--tokenizer`` defaults to
+    ``--model`` when that is a folder)."""
 
     input: str = Field(description="the documents to mine: jsonl/parquet/csv file or folder, local or s3://")
     dataset: Dataset = Field(description="picks the prompts and the completion budgets")
@@ -83,9 +86,6 @@ class PlanConfig(StageConfig):
     documents: int | None = Field(
         default=None, ge=1, description="documents in the whole input (default: counted, reading the input once)"
     )
-    tokenizer: str | None = Field(default=None, description="local tokenizer folder (default: --model if a folder)")
-    tokens_per_word: float = Field(default=1.4, gt=0, description="token estimate without a tokenizer")
-    max_model_len: int = Field(default=8192, ge=256, description="context length; longer documents are cut")
     rationale_length_factor: float | None = Field(
         default=None, gt=0, description="expected call A completion per gold summary token (default 2.5)"
     )
@@ -236,43 +236,33 @@ class InputSample:
 def read_sample(path: str, size: int, *, seed: int = 0, documents: int | None = None) -> InputSample:
     """Reservoir-sample ``size`` usable rows of ``path`` in one streaming pass (no Ray, nothing held but the
     sample); with ``documents`` given, only the first ``size`` usable rows are read and the count is trusted."""
-    import pyarrow as pa
+    from lsr.data.io import DROP_REASON, marked_rows
 
-    from lsr.data.io import _DROP_COLUMN, _column_map, _columns_of, normalise_batch, raw_tables, resolve_files
-
-    fs, files, fmt = resolve_files(path)
-    maps = {_column_map(_columns_of(fs, file, fmt), file) for file in files}
-    if len(maps) > 1:
-        raise InputError(f"{path}: the files name their columns differently; use one schema for all files")
-    columns = maps.pop()
+    files, tables = marked_rows(path)
     rng = random.Random(seed)
     rows: list[tuple[str, str]] = []
     seen = 0
     removed: dict[str, int] = {}
-    try:
-        for table in raw_tables(fs, files, fmt, columns):
-            marked = normalise_batch(table, columns)
-            for document, summary, reason in zip(
-                marked.column("document").to_pylist(), marked.column("summary").to_pylist(),
-                marked.column(_DROP_COLUMN).to_pylist(), strict=True,
-            ):
-                if reason:
-                    removed[reason] = removed.get(reason, 0) + 1
-                    continue
-                if len(rows) < size:
-                    rows.append((document, summary))
-                else:
-                    slot = rng.randrange(seen + 1)
-                    if slot < size:
-                        rows[slot] = (document, summary)
-                seen += 1
-            if documents is not None and len(rows) >= size:
-                break
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(f"{path}: could not read {fmt} data ({str(err).splitlines()[0]})") from None
+    for marked in tables:
+        for document, summary, reason in zip(
+            marked.column("document").to_pylist(), marked.column("summary").to_pylist(),
+            marked.column(DROP_REASON).to_pylist(), strict=True,
+        ):
+            if reason:
+                removed[reason] = removed.get(reason, 0) + 1
+                continue
+            if len(rows) < size:
+                rows.append((document, summary))
+            else:
+                slot = rng.randrange(seen + 1)
+                if slot < size:
+                    rows[slot] = (document, summary)
+            seen += 1
+        if documents is not None and len(rows) >= size:
+            break
     if not rows:
         raise InputError(f"{path}: no usable rows (every document or summary is empty)")
-    return InputSample(rows, documents if documents is not None else seen, documents is None, removed, len(files))
+    return InputSample(rows, documents if documents is not None else seen, documents is None, removed, files)
 
 
 # ---------------------------------------------------------------------------------------------- the estimate

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 
 from lsr.core.config import MiningPreset, StrictModel, describe_error
 from lsr.core.errors import InputError
-from lsr.mining.budget import TokenBudget
+from lsr.mining.budget import ContextOptions, TokenBudget
 
 
 @dataclass(frozen=True)
@@ -98,16 +98,13 @@ class Engine(StrictModel, metaclass=_OneLineErrors):
         raise NotImplementedError(f"engine {self.kind!r} answers through its chat client")
 
 
-class LlmEngine(Engine):
+class LlmEngine(Engine, ContextOptions):
     """An engine answered by an LLM through a chat client, with the context budget every LLM needs.
 
     A subclass also has a ``batch_size`` field: the documents of one stage batch (all mined concurrently).
     """
 
     model: str = Field(min_length=1, description="vllm: model path or id; http: the served model name")
-    max_model_len: int = Field(default=8192, ge=256, description="context length; longer documents are cut")
-    tokenizer: str | None = Field(default=None, description="local tokenizer path for counting tokens (default: words)")
-    tokens_per_word: float = Field(default=1.4, gt=0, description="token estimate without a tokenizer")
 
     @property
     def model_name(self) -> str:
