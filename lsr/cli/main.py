@@ -17,6 +17,7 @@ from lsr import __version__
 from lsr.cli import commands
 from lsr.core import console
 from lsr.core.errors import LsrError
+from lsr.core.native_stderr import drop_native_notices
 
 #: The order stages appear in ``lsr --help``; a command module not listed here comes after them.
 STAGE_ORDER = ("demo", "data", "mine", "select", "train", "evaluate", "serve", "plan")
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         console.set_verbose(True)
     console.quiet_libraries()
+    if not console.verbose():
+        drop_native_notices()
     try:
         return int(args._run(args) or 0)
     except LsrError as err:
