@@ -142,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if args.no_bertscore:
         evaluate.append("--no-bertscore")
     _stage(evaluate, script)  # prints the table
+    from lsr.cli.demo_reading import reading
+
+    print("\n" + reading(out / "mwf", steps), flush=True)
     from lsr.report import write_report
 
     report = write_report(out)
