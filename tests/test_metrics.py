@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model, rouge_scores, split_sentences
+from lsr.data.rouge import mean_scores, rouge_scores, split_sentences
+from lsr.evaluation.metrics.bertscore import resolve_bertscore_model
 
 PAIRS = [
     ("The cats were sitting on the mats. They looked happy!", "A cat sat on the mat. It was happy."),

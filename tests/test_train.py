@@ -14,7 +14,7 @@ import torch
 from lsr.cli.main import main
 from lsr.core.errors import InputError
 from lsr.core.schema import SCORED
-from lsr.evaluation.metrics import split_sentences
+from lsr.data.rouge import split_sentences
 from lsr.model.batching import LABEL_PAD, pad_batch, tokenize_rows
 from lsr.model.views import rationale_text
 from lsr.training.schedule import noam_lr, noam_scheduler
@@ -163,7 +163,7 @@ def _history(output: Path) -> list[dict]:
 
 
 def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_local, tmp_path, cnndm_path):
-    from lsr.evaluation import load_summarizer
+    from lsr.model.generate import load_summarizer
     from lsr.training.loop import STATE_FILE
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
