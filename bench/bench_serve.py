@@ -5,7 +5,7 @@ One run measures, on one local Ray Serve over loopback (one replica, ``--num-cpu
 - requests/s and p50/p99 latency (client side) at each ``--concurrency``, with ``@serve.batch`` on
   (``--max-batch-size``) and off (max batch size 1), one document per request, closed-loop clients;
 - the batch sizes the replica reported (mean), and the replica's resident memory (now and peak);
-- the limit: the same model's in-process batched ``generate`` (evaluation's ``generate_batch``) at each
+- the limit: the same model's in-process batched ``generate`` (``lsr.model.generate.generate``) at each
   concurrency as batch size, on as many torch threads as the replica has.
 
 Every request generates exactly ``--gen-tokens`` tokens (min = max), so all requests cost the same. Goals (issue 14):
@@ -159,11 +159,11 @@ def serve_runs(args: argparse.Namespace, model: str, docs: list[str]) -> tuple[l
 
 
 def in_process(args: argparse.Namespace, model_path: str, docs: list[str]) -> list[dict[str, Any]]:
-    """Documents/s of evaluation's ``generate_batch`` at each concurrency as batch size, best of the reps."""
+    """Documents/s of the model layer's ``generate`` at each concurrency as batch size, best of the reps."""
     import torch
 
     from lsr.core.config import preset
-    from lsr.evaluation import generate_batch, load_summarizer
+    from lsr.model.generate import generate, load_summarizer
 
     torch.set_num_threads(args.num_cpus)
     model, tokenizer = load_summarizer(model_path)
@@ -172,11 +172,11 @@ def in_process(args: argparse.Namespace, model_path: str, docs: list[str]) -> li
     rows = []
     for size in args.concurrency:
         batch = [docs[i % len(docs)] for i in range(size)]
-        generate_batch(model, tokenizer, batch, source_max_tokens=args.source_tokens, generation_kwargs=settings)
+        generate(model, tokenizer, batch, source_max_tokens=args.source_tokens, generation_kwargs=settings)
         times = []
         for _ in range(args.inprocess_reps):
             t0 = time.perf_counter()
-            generate_batch(model, tokenizer, batch, source_max_tokens=args.source_tokens, generation_kwargs=settings)
+            generate(model, tokenizer, batch, source_max_tokens=args.source_tokens, generation_kwargs=settings)
             times.append(time.perf_counter() - t0)
         rows.append({"batch": size, "docs_per_s": size / min(times), "ms_per_batch": 1000 * min(times)})
     return rows
@@ -191,7 +191,7 @@ def report(rows: list[dict[str, Any]], memory: dict[str, Any], local: list[dict[
     print("\n| in-process generate | batch | docs/s | ms per batch |")
     print("|---|---:|---:|---:|")
     for r in local:
-        print(f"| generate_batch | {r['batch']} | {r['docs_per_s']:.2f} | {r['ms_per_batch']:.1f} |")
+        print(f"| generate | {r['batch']} | {r['docs_per_s']:.2f} | {r['ms_per_batch']:.1f} |")
     print("\n| replica | RSS MB | peak RSS MB |\n|---|---:|---:|")
     for mode, m in memory.items():
         print(f"| {mode} | {m['rss_mb']:.0f} | {m['peak_rss_mb']:.0f} |")

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from lsr.core.config import resolve
 from lsr.core.ray_utils import init_ray
 from lsr.core.schema import SCORED
-from lsr.evaluation.metrics import split_sentences
+from lsr.data.rouge import split_sentences
 from lsr.model.loading import SAMPLES_DIR
 from lsr.training.config import TrainConfig
 from lsr.training.trainer import train

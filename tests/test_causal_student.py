@@ -109,7 +109,7 @@ def finetuned(ray_local, tmp_path_factory, data, cnndm_path) -> Path:
 def test_a_causal_student_fine_tunes_through_ray_train(finetuned):
     from transformers import GPT2LMHeadModel
 
-    from lsr.evaluation import load_summarizer
+    from lsr.model.generate import load_summarizer
 
     ce = _terms(finetuned, "ce")
     assert len(ce) == 6 and max(ce[-2:]) < 0.95 * ce[0], ce  # from ~ln(4096): a few steps move it slowly
@@ -129,8 +129,7 @@ def test_a_causal_student_fine_tunes_through_ray_train(finetuned):
 
 
 def test_evaluate_and_the_served_model_generate_with_the_trained_causal_student(finetuned, tmp_path, xsum_path):
-    from lsr.evaluation import load_summarizer
-    from lsr.kd.causal import generate_causal
+    from lsr.model.generate import generate_causal, load_summarizer
     from lsr.serving.config import ServeConfig
     from lsr.serving.summarizer import Document, ServedModel, generation_key
 
@@ -175,7 +174,7 @@ def test_online_causal_teacher_lowers_the_kd_term(ray_local, tmp_path, data, cau
 
 
 def test_offline_causal_teacher_pass_and_student(ray_local, tmp_path, data, causal_teacher):
-    from lsr.kd.causal import causal_rows
+    from lsr.model.causal_prompt import causal_rows
     from lsr.model.loading import tiny_tokenizer
 
     scored, k = tmp_path / "scored", 5

@@ -66,5 +66,5 @@ def test_model_names_are_unique_and_named_like_their_run():
     assert [n for n, _ in named] == ["mwf", "base", "x", "mwf-2"]
     from lsr.evaluation.results import ModelResult
 
-    row = ModelResult("m", "p", 2, 0.4412, 0.2113, 0.40581, None, "f")
+    row = ModelResult("m", "p", 2, "f", {"rouge1": 0.4412, "rouge2": 0.2113, "rougeLsum": 0.40581, "bertscore": None})
     assert "| m | 44.12 | 21.13 | 40.58 | - | 2 |" in markdown_table([row], "cnndm")

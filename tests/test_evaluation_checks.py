@@ -14,7 +14,7 @@ from lsr.core.cli_config import add_config_arguments, config_from_args
 from lsr.core.errors import InputError
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.data_guard import check_test_data
-from lsr.evaluation.generation import check_checkpoint
+from lsr.model.checkpoint_checks import check_checkpoint
 
 BASE = ["--model", "runs/a/model", "--data", "test.jsonl", "--output", "out", "--dataset", "xsum"]
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lsr.kd.causal import causal_rows, generate_causal
 from lsr.model.batching import pad_batch
+from lsr.model.causal_prompt import causal_rows
+from lsr.model.generate import generate_causal
 
 DOCS = ["The council approved the new bridge on Tuesday after a long debate.", "Rain fell."]
 SUMMARIES = ["Council approves bridge.", "It rained in the town all day long."]
@@ -36,7 +37,7 @@ def test_causal_rows_put_the_loss_on_the_summary_only():
     for ids, labels, (prompt,) in zip(rows["input_ids"], rows["labels"], rows["prompt_lengths"], strict=True):
         assert labels[:prompt] == [-100] * prompt and -100 not in labels[prompt:]
         assert labels[prompt:] == ids[prompt:] and ids[-1] == tokenizer.eos_token_id and len(ids) - prompt <= 4
-    from lsr.kd.causal import INSTRUCTION, SUMMARY_CUE
+    from lsr.model.causal_prompt import INSTRUCTION, SUMMARY_CUE
 
     pieces = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in (INSTRUCTION, DOCS[0], SUMMARY_CUE)]
     assert rows["prompt_lengths"][0] == [1 + pieces[0] + min(pieces[1], 8) + pieces[2]]  # bos, document cut at 8

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
+from lsr.data.rouge import mean_scores, rouge_scores
 from lsr.data.sentences import split_sentences
-from lsr.evaluation.metrics import mean_scores, resolve_bertscore_model, rouge_scores
+from lsr.evaluation.metrics.bertscore import resolve_bertscore_model
 
 PAIRS = [
     ("The cats were sitting on the mats. They looked happy!", "A cat sat on the mat. It was happy."),
@@ -52,13 +53,13 @@ def test_offline_bertscore_model_is_the_shipped_minilm():
 def test_the_oracle_the_schema_and_rouge_lsum_cut_sentences_alike():
     """One splitter: the quote stays with its sentence, line breaks cut, a piece without letters is no sentence."""
     import lsr.ases.segment
-    import lsr.evaluation.metrics
+    import lsr.data.rouge
     import lsr.mining.oracle
     import lsr.mining.rows
     from lsr.data.sentences import split_sentences as the_one
 
-    for module in (lsr.ases.segment, lsr.evaluation.metrics, lsr.mining.oracle, lsr.mining.rows):
+    for module in (lsr.ases.segment, lsr.data.rouge, lsr.mining.oracle, lsr.mining.rows):
         assert module.split_sentences is the_one
     text = 'He said "Go." Then they left.\n--\nA new line. 3 died!'
     assert the_one(text) == ['He said "Go."', "Then they left.", "A new line.", "3 died!"]
-    assert lsr.evaluation.metrics._for_lsum(text) == "\n".join(the_one(text))
+    assert lsr.data.rouge._for_lsum(text) == "\n".join(the_one(text))

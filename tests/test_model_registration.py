@@ -18,7 +18,7 @@ FIRST_CALLS = {
     "KD teacher's family": "__import__('lsr.kd.teacher', fromlist=['x']).teacher_family(P)",
     "KD teacher": "type(__import__('lsr.kd.teacher', fromlist=['x']).load_teacher(P)).__name__",
     "student's family": "__import__('lsr.model.loading', fromlist=['x']).student_family(P)",
-    "evaluation's checkpoint check": "__import__('lsr.evaluation.generation', fromlist=['x']).check_checkpoint(P)"
+    "evaluation's checkpoint check": "__import__('lsr.model.checkpoint_checks', fromlist=['x']).check_checkpoint(P)"
                                      ".model_type",
     "AS-ES entropy scorer": "type(__import__('lsr.ases.entropy', fromlist=['x']).load_scorer(P)[0]).__name__",
 }

@@ -197,11 +197,8 @@ def run_dir(tmp_path: Path) -> Path:
                 name,
                 str(run / folder / "model"),
                 len(rows),
-                0.3,
-                0.1,
-                0.25,
-                None,
                 str(run / "eval" / name / "predictions.parquet"),
+                {"rouge1": 0.3, "rouge2": 0.1, "rougeLsum": 0.25, "bertscore": None},
             )
         )
     write_tables(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from lsr.core.errors import InputError
-from lsr.evaluation.profile import median, parameter_count, seconds_per_summary
+from lsr.evaluation.metrics.entailment import entailment, resolve_nli_model
+from lsr.evaluation.metrics.latency import median, seconds_per_summary
+from lsr.evaluation.metrics.parameters import parameter_count
+from lsr.evaluation.metrics.similarity import similarity, similarity_model_path
 from lsr.evaluation.results import ModelResult, markdown_table
-from lsr.evaluation.semantic import entailment, resolve_nli_model, similarity, similarity_model_path
 
 SAME = "Police arrested two men in Leeds on Friday night."
 PARAPHRASE = "Two men were arrested by police in Leeds late on Friday."
@@ -98,12 +100,13 @@ def test_parameter_count_counts_every_parameter():
 
 
 def test_the_table_keeps_table2_columns_first_and_adds_the_new_measures():
-    row = ModelResult("m", "p", 2, 0.4412, 0.2113, 0.40581, 0.88, "f", similarity=0.71234, entailment=0.4,
-                      parameters=139_420_416, latency_b1_p50=0.25, latency_b16_p50=0.0412)
+    row = ModelResult("m", "p", 2, "f", {"rouge1": 0.4412, "rouge2": 0.2113, "rougeLsum": 0.40581, "bertscore": 0.88,
+                                         "similarity": 0.71234, "entailment": 0.4, "parameters": 139_420_416,
+                                         "latency_b1_p50": 0.25, "latency_b16_p50": 0.0412})
     table = markdown_table([row], "xsum")
     assert table.startswith("| Model | XSum R-1 | R-2 | R-L | BS | n | Sim | NLI | Params | s/summary b1 |")
     assert "| m | 44.12 | 21.13 | 40.58 | 0.8800 | 2 | 0.7123 | 0.4000 | 139.4M | 0.250 | 0.041 |" in table
-    bare = ModelResult("b", "p", 1, 0.1, 0.1, 0.1, None, "f")
+    bare = ModelResult("b", "p", 1, "f", {"rouge1": 0.1, "rouge2": 0.1, "rougeLsum": 0.1, "bertscore": None})
     assert "| b | 10.00 | 10.00 | 10.00 | - | 1 | - | - | - | - | - |" in markdown_table([bare], "cnndm")
 
 

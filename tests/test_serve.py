@@ -118,12 +118,12 @@ def test_one_text_gets_a_summary_with_model_id_settings_and_timings(server):
 
 
 def test_texts_are_summarised_together_and_equal_evaluations_generation(server, checkpoint):
-    from lsr.evaluation import generate_batch, load_summarizer
+    from lsr.model.generate import generate, load_summarizer
 
     body = _post(server["open"], {"texts": DOCS, "num_beams": 3, "max_new_tokens": 5}).json()
     assert [s["batch_size"] for s in body["summaries"]] == [3, 3, 3]
     model, tokenizer = load_summarizer(checkpoint)
-    expected = generate_batch(
+    expected = generate(
         model, tokenizer, DOCS, source_max_tokens=body["source_max_tokens"], generation_kwargs=body["generation"]
     )
     assert [s["summary"] for s in body["summaries"]] == expected

@@ -70,8 +70,8 @@ def _save(model, tokenizer, run: Path, objective: dict) -> str:
 
 def _memorised(run: Path, variant: str, max_steps: int = 600) -> str:
     """A tiny BART trained on this chain's ``variant`` rows until greedy decoding writes each target back."""
-    from lsr.evaluation import generate_batch
     from lsr.model.batching import tokenize_rows
+    from lsr.model.generate import generate
     from lsr.model.loading import tiny_model
 
     row = {**ROW, "segments": [s.as_row() for s in by_source(chain_items(ROW), DOCUMENT)]}
@@ -91,8 +91,8 @@ def _memorised(run: Path, variant: str, max_steps: int = 600) -> str:
         loss.backward()
         optimizer.step()
         if step % 25 == 0:
-            written = generate_batch(model, tokenizer, sources, source_max_tokens=SOURCE_MAX_TOKENS,
-                                     generation_kwargs=GENERATION)
+            written = generate(model, tokenizer, sources, source_max_tokens=SOURCE_MAX_TOKENS,
+                               generation_kwargs=GENERATION)
             if written == targets:
                 return _save(model, tokenizer, run, {"kind": "as-es", "ases_variant": variant})
     raise AssertionError(f"the tiny {variant} student did not memorise its chain in {max_steps} steps: {written}")

@@ -163,7 +163,7 @@ def _history(output: Path) -> list[dict]:
 
 
 def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_local, tmp_path, cnndm_path):
-    from lsr.evaluation import load_summarizer
+    from lsr.model.generate import load_summarizer
     from lsr.training.loop import STATE_FILE
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")

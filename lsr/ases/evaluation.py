@@ -1,9 +1,10 @@
 """AS-ES predictions for ``lsr evaluate``: the summary is scored like any model's, the rationale is kept.
 
-:func:`generate_ases_predictions` is the AS-ES counterpart of :func:`lsr.evaluation.generate_summaries`: the same
-input rows (``id, document, summary``), the same ``prediction`` column (the final summary), plus a ``rationale``
-column (JSON: turns, aspects, sentences, triples, sub-summaries, finished) for the predictions file. One actor
-holds the student (dual: its ES and AS models), as the summarizer actor does.
+:func:`generate_ases_predictions` is the AS-ES counterpart of
+:func:`lsr.evaluation.generation.generate_summaries`: the same input rows (``id, document, summary``), the same
+``prediction`` column (the final summary), plus a ``rationale`` column (JSON: turns, aspects, sentences, triples,
+sub-summaries, finished) for the predictions file. One actor holds the student (dual: its ES and AS models), as
+the summarizer actor does.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsr.ases.chain import TYPES, Rationale, SegmentType, Turn, is_final, parse_turns, source_text
+from lsr.model.generate import generate, load_summarizer
 
 StepFn = Callable[[Sequence[str], SegmentType], list[str]]
 DEFAULT_MAX_ROUNDS = 8
@@ -87,22 +88,18 @@ def model_step(models: dict[str, tuple[Any, Any]], *, source_max_tokens: int, ge
                device: Any = "cpu") -> StepFn:
     """A :data:`StepFn` over loaded checkpoints: ``{"ES": (model, tokenizer), "AS": (model, tokenizer)}``
     (dual: two models; unified: the same pair under both keys)."""
-    from lsr.evaluation import generate_batch
-
     generation_kwargs = turn_generation(generation_kwargs)
 
     def step(sources: Sequence[str], kind: SegmentType) -> list[str]:
         model, tokenizer = models[kind]
-        return generate_batch(model, tokenizer, sources, source_max_tokens=source_max_tokens,
-                              generation_kwargs=generation_kwargs, device=device)
+        return generate(model, tokenizer, sources, source_max_tokens=source_max_tokens,
+                        generation_kwargs=generation_kwargs, device=device)
 
     return step
 
 
 def load_models(es_model: str, as_model: str | None = None, device: Any = "cpu") -> tuple[dict[str, Any], bool]:
     """The step's models and whether the variant is unified (no ``as_model``: one model writes both types)."""
-    from lsr.evaluation import load_summarizer
-
     es = load_summarizer(es_model, device)
     if as_model is None:
         return {"ES": es, "AS": es}, True

@@ -1,78 +1,18 @@
-"""Loading a student checkpoint and generating summaries by beam search, the same way in every stage.
+"""Generation over Ray Data: a pool of actors, each loading one checkpoint once, summarising batches of documents.
 
-A student is a seq2seq model (BART, MWF) or a decoder-only causal LM; both load and generate through the same
-two functions, which pick the class and the decoding from the checkpoint's config.
-
-Training's validation, evaluation and serving all decode through :func:`generate_batch` with the data set's
-generation preset, so a score seen during training is the score evaluation reports. :func:`check_checkpoint`
-runs before Ray starts, so a wrong ``--model`` (no folder, no config, missing or truncated weights) is one line
-instead of a traceback from inside an actor.
+Loading and decoding are the model layer's (:func:`lsr.model.generate.load_summarizer`,
+:func:`lsr.model.generate.generate`), the same calls training's validation and serving make; this module is only
+the Ray wiring around them.
 """
 
 from __future__ import annotations
 
-import os
-import zipfile
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lsr.core.errors import InputError
+from lsr.model.generate import generate, load_summarizer
 
 if TYPE_CHECKING:
     import ray.data
-    import torch
-
-    from lsr.core.model_cache import RemoteModel
-
-#: Weight files ``save_pretrained`` writes, single-file and sharded (the index lists the shards).
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def load_summarizer(path: str | RemoteModel, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` of a checkpoint (BART, MWF or a causal LM) in ``save_pretrained`` format, in eval mode,
-    local or ``s3://`` (:mod:`lsr.core.model_cache`); the class is the one its config records (seq2seq or causal,
-    :func:`lsr.model.loading.config_family`)."""
-    from transformers import AutoTokenizer
-
-    from lsr.core.model_cache import local_checkpoint
-    from lsr.model.auto import load_pretrained
-
-    path = local_checkpoint(path)  # an s3:// model: its download on this node (cached)
-    config = check_checkpoint(path)
-    model = load_pretrained(path, config).to(device).eval()
-    return model, AutoTokenizer.from_pretrained(path)
-
-
-def generate_batch(
-    model: Any,
-    tokenizer: Any,
-    documents: Sequence[str],
-    *,
-    source_max_tokens: int,
-    generation_kwargs: dict[str, Any],
-    device: str | torch.device = "cpu",
-) -> list[str]:
-    """Summaries of ``documents`` by beam search (inputs truncated to ``source_max_tokens``, as in training).
-
-    A decoder-only student is given its training prompt (instruction + document) and its new tokens are the
-    summary, up to its end-of-sequence token (:func:`lsr.kd.causal.generate_causal`)."""
-    import torch
-
-    if not model.config.is_encoder_decoder:
-        from lsr.kd.causal import generate_causal
-
-        return generate_causal(model, tokenizer, documents, source_max_tokens=source_max_tokens,
-                               generation_kwargs=generation_kwargs, device=device)
-
-    encoded = tokenizer(
-        list(documents), truncation=True, max_length=source_max_tokens, padding=True, return_tensors="pt"
-    ).to(device)
-    with torch.inference_mode():
-        output = model.generate(
-            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **generation_kwargs
-        )
-    return [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
 
 
 class Summarizer:
@@ -87,7 +27,7 @@ class Summarizer:
         self.generation_kwargs = generation_kwargs
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        batch["prediction"] = generate_batch(
+        batch["prediction"] = generate(
             self.model,
             self.tokenizer,
             [str(d) for d in batch["document"]],
@@ -123,92 +63,3 @@ def generate_summaries(
         compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_gpus=num_gpus,
     )
-
-
-def check_checkpoint(path: str):
-    """Fail before any generation when a ``--model`` is not a complete BART / MWF / causal LM checkpoint; its
-    config."""
-    from lsr.core.model_cache import local_checkpoint
-    from lsr.model.loading import config_family
-
-    path = local_checkpoint(path)  # an s3:// model is checked on its download, which the loaders then reuse
-    config = local_model_config(path, "--model", "a checkpoint in save_pretrained format", "a model checkpoint")
-    if config_family(config) is None:
-        raise InputError(f"--model {path}: a {config.model_type!r} checkpoint; expected a BART or MWF student or a "
-                         "decoder-only causal LM")
-    check_weights(path)
-    return config
-
-
-def check_weights(path: str) -> None:
-    """Refuse a checkpoint whose weights are missing or cut short, reading headers only where the format allows.
-
-    safetensors: the header's byte ranges must fit in the file (a copy cut short does not); a PyTorch ``.bin``
-    (a zip archive): its central directory, at the end of the file, must be readable.
-    """
-    import json
-
-    shards: list[str] = []
-    for index in WEIGHT_INDEXES:
-        if os.path.exists(os.path.join(path, index)):
-            try:
-                with open(os.path.join(path, index), encoding="utf-8") as handle:
-                    shards = sorted(set(json.load(handle)["weight_map"].values()))
-            except (OSError, ValueError, KeyError) as err:
-                raise InputError(f"--model {path}: unreadable weight index {index} ({err})") from None
-            break
-    else:
-        shards = [name for name in WEIGHT_FILES if os.path.exists(os.path.join(path, name))][:1]
-    if not shards:
-        raise InputError(f"--model {path}: no weights ({' or '.join(WEIGHT_FILES)}); was the checkpoint copied "
-                         "completely?")
-    for shard in shards:
-        _check_weight_file(path, os.path.join(path, shard))
-
-
-def _check_weight_file(path: str, file: str) -> None:
-    name = os.path.basename(file)
-    if not os.path.exists(file):
-        raise InputError(f"--model {path}: weight file {name} is missing")
-    if name.endswith(".safetensors"):
-        problem = _safetensors_problem(file)
-    else:
-        problem = None if zipfile.is_zipfile(file) else "not a complete PyTorch archive"
-    if problem:
-        raise InputError(f"--model {path}: weight file {name} is damaged or cut short ({problem})")
-
-
-def _safetensors_problem(file: str) -> str | None:
-    """What is wrong with a safetensors file's header and size, or None (no tensor data is read)."""
-    import json
-    import struct
-
-    size = os.path.getsize(file)
-    with open(file, "rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            return f"{size} bytes"
-        (header_len,) = struct.unpack("<Q", prefix)
-        if 8 + header_len > size:
-            return "header runs past the end of the file"
-        try:
-            header = json.loads(handle.read(header_len))
-        except ValueError:
-            return "unreadable header"
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-    expected = 8 + header_len + max(ends, default=0)
-    if size < expected:
-        return f"{size} of {expected} bytes"
-    return None
-
-
-def local_model_config(path: str, flag: str, expected: str, kind: str):
-    """The ``AutoConfig`` of the local model folder ``path`` given by ``flag``, or one line saying what is wrong."""
-    from lsr.model.auto import read_config
-
-    if not os.path.isdir(path):
-        raise InputError(f"{flag} {path}: no such directory (give {expected})")
-    try:
-        return read_config(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{flag} {path}: not {kind} ({str(err).splitlines()[0]})") from None

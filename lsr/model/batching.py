@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lsr.model.causal_prompt import causal_rows
 from lsr.model.topk_columns import LABEL_PAD, TEACHER_COLUMNS, pad_teacher_column
 from lsr.model.views import VIEWS
 
@@ -34,11 +35,9 @@ def tokenize_rows(
     ``summary_column`` is the target: the gold ``summary``, or the LLM's ``total_summary`` (sequence-level KD).
     Rationale texts are not tokenised here: the training step reads their stored target vectors instead.
     A ``causal`` student reads one sequence instead: ``input_ids`` is the prompt (instruction + document) followed
-    by the summary, and ``labels`` is the same with -100 on the prompt (:func:`lsr.kd.causal.causal_rows`).
+    by the summary, and ``labels`` is the same with -100 on the prompt (:func:`lsr.model.causal_prompt.causal_rows`).
     """
     if causal:
-        from lsr.kd.causal import causal_rows
-
         rows = causal_rows(tokenizer, list(rows["document"]), list(rows[summary_column]),
                            source_max_tokens=source_max_tokens, target_max_tokens=target_max_tokens)
         return {"input_ids": rows["input_ids"], "labels": rows["labels"]}

@@ -4,7 +4,7 @@ decoder-only causal LMs (``AutoModelForCausalLM``) loaded as they are.
 (A "preset" in this project means only a data set's paper defaults, :mod:`lsr.core.config`.)
 
 A student is of one of two families: ``seq2seq`` (BART, the MWF student) or ``causal`` (a decoder-only LM fed
-``instruction + document + summary``, :mod:`lsr.kd.causal`). The family is read from the checkpoint's own
+``instruction + document + summary``, :mod:`lsr.model.causal_prompt`). The family is read from the checkpoint's own
 ``config.json`` (``is_encoder_decoder``, which ``save_pretrained`` writes with the architecture's class name), so a
 model exported by ``lsr train`` records its family and every stage loads it with the right class
 (:func:`load_trained_student`); ``tiny-causal`` is the causal twin of ``tiny``.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsr.evaluation.metrics.registry import columns, notes
 from lsr.report import run_files as rf
 from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, table, tag
 
@@ -160,7 +161,8 @@ def _score_histogram(folder: Path, report: dict) -> Markup:
 
 
 def evaluation_section(root: Path) -> Section:
-    """Table 2's layout: one row per evaluated model, ROUGE x100 and BERTScore, with how it was measured."""
+    """Table 2's layout and the added measures, one row per evaluated model, with how each column was measured:
+    the columns, formats and notes are the metric registry's, as ``results.md`` shows them."""
     folder = root / rf.EVAL_DIR
     try:
         results = rf.load_json(folder / rf.RESULTS_JSON)
@@ -174,23 +176,13 @@ def evaluation_section(root: Path) -> Section:
             "evaluation", "Evaluation", missing(f"{err} (`lsr evaluate --output RUN/{rf.EVAL_DIR}` writes it)")
         )
     title = {"cnndm": "CNN/DM", "xsum": "XSum"}.get(results.get("dataset"), results.get("dataset") or "")
-    rows = []
-    for m in models:
-        scores = [
-            _number(100 * m[k], 2) if isinstance(m.get(k), (int, float)) else "-"
-            for k in ("rouge1", "rouge2", "rougeLsum")
-        ]
-        rows.append([m["name"], *scores, _number(m.get("bertscore"), 4), _count(m.get("examples"))])
+    shown = columns()
+    rows = [[m["name"], *(column.cell(m.get(column.key)) for column in shown)] for m in models]
     generation = ", ".join(f"{k}={v}" for k, v in (results.get("generation") or {}).items())
-    notes = (
-        f"ROUGE F1 x100 with stemming; R-L is ROUGE-Lsum. BS: BERTScore F1 with "
-        f"{results.get('bertscore_model') or 'none (not measured)'}. Data: {results.get('data', '-')} "
-        f"({_count(results.get('examples'))} examples). Generation: {generation or '-'}."
+    note = (
+        f"{notes(results)} Data: {results.get('data', '-')} ({_count(results.get('examples'))} examples). "
+        f"Generation: {generation or '-'}."
     )
-    body = [
-        table(
-            ["Model" + (f" ({title})" if title else ""), "R-1", "R-2", "R-L", "BS", "n"], rows, numeric=(1, 2, 3, 4, 5)
-        ),
-        paragraph(notes, class_="note"),
-    ]
+    headers = ["Model" + (f" ({title})" if title else ""), *(column.header for column in shown)]
+    body = [table(headers, rows, numeric=tuple(range(1, len(headers)))), paragraph(note, class_="note")]
     return Section("evaluation", "Evaluation", join(body))

@@ -1,7 +1,7 @@
 """The served model without Ray: loading, generation settings, batched summaries, and what ``GET /model`` shows.
 
-Generation is evaluation's (:func:`lsr.evaluation.generate_batch` on a model loaded by
-:func:`lsr.evaluation.load_summarizer`) with the data set's preset, so a served summary equals the summary
+Generation is every stage's (:func:`lsr.model.generate.generate` on a model loaded by
+:func:`lsr.model.generate.load_summarizer`) with the data set's preset, so a served summary equals the summary
 ``lsr evaluate`` writes for the same document and settings. A batch from ``@serve.batch`` may mix requests with
 different settings; :meth:`ServedModel.summarize` runs one ``generate`` per distinct setting, in arrival order.
 
@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from lsr.core.errors import InputError
+from lsr.evaluation.metrics.parameters import parameter_count
+from lsr.model.checkpoint_checks import check_checkpoint
+from lsr.model.generate import generate, load_summarizer
 from lsr.serving.config import ServeConfig
 from lsr.serving.schema import RequestError
 
@@ -89,7 +92,6 @@ def model_id(config: ServeConfig) -> str:
 def check_servable(config: ServeConfig) -> str:
     """Fail before any replica starts when the checkpoint or its preset is unusable; returns the data set."""
     from lsr.ases.student import as_es_student
-    from lsr.evaluation.generation import check_checkpoint
 
     student = as_es_student(config.model)
     for path in student.paths if student else [config.model]:
@@ -105,7 +107,6 @@ class ServedModel:
 
         from lsr.ases.student import as_es_student
         from lsr.core.config import preset
-        from lsr.evaluation import load_summarizer
 
         self.config = config
         self.device = device
@@ -159,7 +160,7 @@ class ServedModel:
         """Tokens per document before truncation (the answer says which ones were cut).
 
         Called from the batch thread only: a fast tokenizer used from two threads at once fails ("Already
-        borrowed") because ``generate_batch`` sets its truncation and padding state.
+        borrowed") because ``generate`` sets its truncation and padding state.
         """
         encoded = self.tokenizer(list(documents), truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
@@ -168,8 +169,6 @@ class ServedModel:
 
     def summarize(self, documents: Sequence[Document]) -> list[Generated]:
         """Summaries of a batch, in order: one ``generate`` per distinct generation setting in the batch."""
-        from lsr.evaluation import generate_batch
-
         started = time.perf_counter()
         groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
         for i, doc in enumerate(documents):
@@ -180,7 +179,7 @@ class ServedModel:
             counts = self.token_counts(texts)
             t0 = time.perf_counter()
             if self.student is None:
-                summaries = generate_batch(
+                summaries = generate(
                     self.model,
                     self.tokenizer,
                     texts,
@@ -218,7 +217,8 @@ class ServedModel:
     # ---- GET /model ---------------------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """Config, views, gates and training metadata, as ``GET /model`` answers them."""
+        """Config, views, gates and training metadata, as ``GET /model`` answers them (``parameters`` counted as
+        ``lsr evaluate``'s Params column counts them)."""
         config = self.model.config
         return {
             "id": self.model_id,
@@ -230,7 +230,7 @@ class ServedModel:
             "gates": self.gates,
             "family": "seq2seq" if config.is_encoder_decoder else "causal",
             "decoder_layers": getattr(config, "decoder_layers", None) or config.num_hidden_layers,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "parameters": parameter_count(self.model),
             "device": str(self.device),
             "torch_threads": self.threads,
             "source_max_tokens": self.source_max_tokens,

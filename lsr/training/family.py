@@ -14,6 +14,7 @@ The family comes from ``--model`` (:func:`lsr.model.loading.student_family`). A 
 from __future__ import annotations
 
 from lsr.core.errors import InputError
+from lsr.model.causal_prompt import prompt_overhead
 from lsr.model.loading import CAUSAL, max_positions, student_family
 from lsr.training.config import TrainConfig
 
@@ -32,8 +33,6 @@ def check_student(config: TrainConfig, tokenizer) -> str:
                          "--views none")
     objective.check_student(family)
     if family == CAUSAL:
-        from lsr.kd.causal import prompt_overhead
-
         positions = max_positions(config.checkpoint)
         longest = prompt_overhead(tokenizer) + config.model.source_max_tokens + config.model.target_max_tokens
         if positions and longest > positions:

@@ -26,7 +26,9 @@ from typing import Any
 
 import torch
 
+from lsr.data.rouge import mean_scores, rouge_scores
 from lsr.model.batching import pad_batch
+from lsr.model.generate import generate
 from lsr.training.checkpoints import (
     HISTORY_FILE,
     MODEL_DIR,
@@ -64,16 +66,13 @@ def validate(
     device: torch.device,
 ) -> tuple[dict[str, float], list[str]]:
     """Mean ROUGE-1/2/Lsum (x1, in [0, 1]) of the model's summaries of ``rows``, and the summaries."""
-    from lsr.evaluation import generate_batch
-    from lsr.evaluation.metrics import mean_scores, rouge_scores
-
     model = unwrap(model)
     was_training = model.training
     model.eval()
     predictions: list[str] = []
     for start in range(0, len(rows), config.validation_batch_size):
         chunk = rows[start : start + config.validation_batch_size]
-        predictions += generate_batch(
+        predictions += generate(
             model,
             tokenizer,
             [r["document"] for r in chunk],

@@ -11,7 +11,7 @@ validated with the rest of the run's config before Ray starts, and pickled to th
 - ``input_columns`` and ``training_rows(ds)``: an objective that trains on rows derived from the input (AS-ES
   turns chains into "chain so far -> next segment" rows) names the extra columns it reads and maps the rows;
 - ``student_families`` and ``check_student(family)``: which students it trains, ``seq2seq`` (BART, MWF) and / or
-  ``causal`` (decoder-only LMs, :mod:`lsr.kd.causal`), checked before Ray starts.
+  ``causal`` (decoder-only LMs, :mod:`lsr.model.causal_prompt`), checked before Ray starts.
 
 Adding an objective is one file in this package and one line in :data:`lsr.training.objectives.OBJECTIVES`.
 """

