@@ -2,7 +2,7 @@
 their chain, the summary is scored or answered, and the rationale is kept (predictions) or explained (serve).
 
 The checkpoints are tiny random BARTs beside a `train_report.json` like the one `lsr train --objective as-es`
-writes (tests/test_ases.py trains real ones through Ray Train; here only the wiring is under test)."""
+writes (tests/ases/test_ases.py trains real ones through Ray Train; here only the wiring is under test)."""
 
 from __future__ import annotations
 

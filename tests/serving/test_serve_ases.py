@@ -6,7 +6,7 @@ trains on them, until greedy decoding writes every turn back exactly. A random s
 and the rationale in the answer would be empty; a memorised one writes a known chain, so the answer can be checked
 item by item: aspects, an exactly copied sentence, a paraphrased one (found approximately), an invented one
 (flagged ungrounded), triples, and the final summary. The dual student's halves are trained on their own turns
-only, so a wrong half writing a turn would show. Serving is Ray Serve over loopback, as in tests/test_serve.py.
+only, so a wrong half writing a turn would show. Serving is Ray Serve over loopback, as in tests/serving/test_serve.py.
 """
 
 from __future__ import annotations

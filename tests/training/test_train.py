@@ -141,7 +141,7 @@ def test_a_model_that_is_not_bart_is_refused_clearly(tmp_path):
 
     from lsr.model.loading import load_student
 
-    # A decoder-only causal LM is a student too (tests/test_causal_student.py); another seq2seq family is not.
+    # A decoder-only causal LM is a student too (tests/kd/test_causal_student.py); another seq2seq family is not.
     T5Config(num_layers=1, d_model=8, num_heads=2, d_kv=4, d_ff=8).save_pretrained(tmp_path / "t5")
     with pytest.raises(InputError, match="not a BART checkpoint or a causal LM.*'t5'"):
         load_student(str(tmp_path / "t5"), {"mwf_views": []})
