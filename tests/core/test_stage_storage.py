@@ -6,37 +6,18 @@ import io
 import json
 
 import pyarrow.parquet as pq
-import pytest
 
 
-@pytest.fixture()
-def bucket(s3):
-    """The loopback S3 server (tests/conftest.py) with one bucket."""
-    s3.create_bucket(Bucket="runs")
-    return s3
-
-
-def _keys(client, prefix: str) -> set[str]:
-    """The objects under ``prefix`` (pyarrow's empty ``folder/`` markers left out)."""
-    listed = client.list_objects_v2(Bucket="runs", Prefix=prefix).get("Contents", [])
-    return {item["Key"][len(prefix):] for item in listed if not item["Key"].endswith("/")}
-
-
-def _read(client, key: str) -> bytes:
-    return client.get_object(Bucket="runs", Key=key)["Body"].read()
-
-
-def test_selection_writes_partition_and_report_to_s3(ray_local, tmp_path, cnndm_path, bucket):
+def test_selection_writes_partition_and_report_to_s3(ray_local, tmp_path, cnndm_path, bucket, mined_rows, write_mined):
     from lsr.selection import rule_for, run_selection
-    from tests.selection.test_select import _cnndm_rows, _write_mined
 
-    mined = _write_mined(tmp_path / "mined", _cnndm_rows(cnndm_path, 6), files=1)
+    mined = write_mined(tmp_path / "mined", mined_rows(cnndm_path, 6), files=1)
     result = run_selection(str(mined), "s3://runs/selected", rule_for("cnndm"), dataset="cnndm")
-    keys = _keys(bucket, "selected/")
+    keys = bucket.keys("selected/")
     assert {"report.json", "report.md", "scores.png"} <= keys
     assert any(k.startswith("kept/") for k in keys) and any(k.startswith("rejected/") for k in keys)
-    assert json.loads(_read(bucket, "selected/report.json"))["kept"] == result.kept
-    kept_rows = sum(pq.read_table(io.BytesIO(_read(bucket, f"selected/{k}"))).num_rows
+    assert json.loads(bucket.read("selected/report.json"))["kept"] == result.kept
+    kept_rows = sum(pq.read_table(io.BytesIO(bucket.read(f"selected/{k}"))).num_rows
                     for k in keys if k.startswith("kept/"))
     assert kept_rows == result.kept
 
@@ -57,7 +38,7 @@ def test_evaluation_writes_tables_and_predictions_to_s3(ray_local, tmp_path, xsu
     })
     [result] = evaluate(config)
     assert result.predictions == "s3://runs/eval/plain/predictions.parquet"
-    assert {"results.json", "results.md", "plain/predictions.parquet"} == _keys(bucket, "eval/")
-    rows = pq.read_table(io.BytesIO(_read(bucket, "eval/plain/predictions.parquet"))).to_pylist()
+    assert {"results.json", "results.md", "plain/predictions.parquet"} == bucket.keys("eval/")
+    rows = pq.read_table(io.BytesIO(bucket.read("eval/plain/predictions.parquet"))).to_pylist()
     assert len(rows) == 2 and all(r["prediction"] for r in rows)
-    assert json.loads(_read(bucket, "eval/results.json"))["models"][0]["name"] == "plain"
+    assert json.loads(bucket.read("eval/results.json"))["models"][0]["name"] == "plain"

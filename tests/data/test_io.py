@@ -16,11 +16,6 @@ from lsr.data.io import content_id, read_documents, read_parquet_dir, write_parq
 from lsr.data.stats import corpus_stats
 
 
-def _write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def test_reads_the_cnndm_sample_with_table1_figures(ray_local, cnndm_path):
     ds, report = read_documents(str(cnndm_path))
     stats = corpus_stats(ds)
@@ -31,9 +26,9 @@ def test_reads_the_cnndm_sample_with_table1_figures(ray_local, cnndm_path):
     assert 45 < stats.avg_summary_words < 53
 
 
-def test_cnndm_column_names_and_missing_ids_get_stable_hashes(ray_local, tmp_path):
+def test_cnndm_column_names_and_missing_ids_get_stable_hashes(ray_local, tmp_path, write_jsonl):
     rows = [{"article": f"Article number {i}.", "highlights": f"Highlight {i}."} for i in range(5)]
-    path = _write_jsonl(tmp_path / "train.jsonl", rows)
+    path = write_jsonl(tmp_path / "train.jsonl", rows)
     ds, _ = read_documents(str(path))
     got = sorted(ds.take_all(), key=lambda r: r["document"])
     assert [r["id"] for r in got] == [content_id(r["article"], r["highlights"]) for r in rows]
@@ -41,24 +36,24 @@ def test_cnndm_column_names_and_missing_ids_get_stable_hashes(ray_local, tmp_pat
     assert sorted(r["id"] for r in again.take_all()) == sorted(r["id"] for r in got)
 
 
-def test_empty_documents_and_summaries_are_removed_and_counted(ray_local, tmp_path):
+def test_empty_documents_and_summaries_are_removed_and_counted(ray_local, tmp_path, write_jsonl):
     rows = [
         {"id": "a", "document": "A real document.", "summary": "Real."},
         {"id": "b", "document": "   ", "summary": "No document."},
         {"id": "c", "document": "No summary here.", "summary": ""},
         {"id": "d", "document": "Another.", "summary": None},
     ]
-    ds, report = read_documents(str(_write_jsonl(tmp_path / "x.jsonl", rows)))
+    ds, report = read_documents(str(write_jsonl(tmp_path / "x.jsonl", rows)))
     assert [r["id"] for r in ds.take_all()] == ["a"]
     assert report.rows_read == 4 and report.rows_kept == 1
     assert report.removed == {"empty_document": 1, "empty_summary": 2}
 
 
-def test_a_json_lines_file_is_read_as_a_stream_of_blocks(ray_local, tmp_path):
+def test_a_json_lines_file_is_read_as_a_stream_of_blocks(ray_local, tmp_path, write_jsonl):
     """Ray's read_json parsed a file whole in one task (1.3 GiB of worker memory for a 237 MiB corpus) and then
     split the task's output; the stream reads Arrow blocks of 1 MB one after another, one read task per file."""
     rows = [{"id": f"d{i}", "document": f"Document {i}. " + "word " * 400, "summary": f"S {i}."} for i in range(1200)]
-    path = _write_jsonl(tmp_path / "one.jsonl", rows)
+    path = write_jsonl(tmp_path / "one.jsonl", rows)
     assert path.stat().st_size > 2_000_000  # more than one reader block
     ds, _ = read_documents(str(path))
     got = ds.take_all()
@@ -84,10 +79,10 @@ def test_parquet_and_csv_folders_are_read(ray_local, tmp_path, fmt):
     assert len(report.files) == (2 if fmt == "parquet" else 1)
 
 
-def test_duplicate_ids_are_refused(ray_local, tmp_path):
+def test_duplicate_ids_are_refused(ray_local, tmp_path, write_jsonl):
     rows = [{"id": "same", "document": "one", "summary": "s"}, {"id": "same", "document": "two", "summary": "s"}]
     with pytest.raises(InputError, match="occur more than once"):
-        read_documents(str(_write_jsonl(tmp_path / "dup.jsonl", rows)))
+        read_documents(str(write_jsonl(tmp_path / "dup.jsonl", rows)))
 
 
 @pytest.mark.parametrize(

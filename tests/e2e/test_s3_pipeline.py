@@ -21,26 +21,15 @@ SECRET = "lsr-test-secret-7f3c9a1e"
 
 
 @pytest.fixture()
-def bucket(s3, monkeypatch):
-    """The loopback S3 server with one bucket, reached with a distinctive secret key."""
+def bucket(bucket, monkeypatch):
+    """The loopback S3 server's bucket (tests/conftest.py), reached with a distinctive secret key."""
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    s3.create_bucket(Bucket="runs")
-    return s3
+    return bucket
 
 
-def _keys(client, prefix: str) -> set[str]:
-    """The objects under ``prefix`` (pyarrow's empty ``folder/`` markers left out)."""
-    listed = client.list_objects_v2(Bucket="runs", Prefix=prefix).get("Contents", [])
-    return {item["Key"][len(prefix):] for item in listed if not item["Key"].endswith("/")}
-
-
-def _read(client, key: str) -> bytes:
-    return client.get_object(Bucket="runs", Key=key)["Body"].read()
-
-
-def _parquet_rows(client, prefix: str) -> int:
-    return sum(pq.read_table(io.BytesIO(_read(client, prefix + key))).num_rows
-               for key in _keys(client, prefix) if key.endswith(".parquet"))
+def _parquet_rows(bucket, prefix: str) -> int:
+    return sum(pq.read_table(io.BytesIO(bucket.read(prefix + key))).num_rows
+               for key in bucket.keys(prefix) if key.endswith(".parquet"))
 
 
 def test_mine_and_select_write_rows_and_reports_to_s3(ray_local, cnndm_path, bucket, capsys):
@@ -48,29 +37,29 @@ def test_mine_and_select_write_rows_and_reports_to_s3(ray_local, cnndm_path, buc
             "--engine", "oracle", "--limit", "12", "--rows-per-file", "6"]
     assert main(mine) == 0
     assert _parquet_rows(bucket, "mined/") == 12
-    report = json.loads(_read(bucket, "mined.report.json"))
+    report = json.loads(bucket.read("mined.report.json"))
     assert report["complete"] and report["done"] == 12
-    assert "mined.report.md" in _keys(bucket, "")
+    assert "mined.report.md" in bucket.keys("")
     assert main(mine) == 0  # a rerun finds every row in the bucket: nothing redone, nothing duplicated
     assert _parquet_rows(bucket, "mined/") == 12
-    assert json.loads(_read(bucket, "mined.report.json"))["resumed_from_earlier_runs"] == 12
+    assert json.loads(bucket.read("mined.report.json"))["resumed_from_earlier_runs"] == 12
 
     assert main(["select", "--input", "s3://runs/mined", "--output", "s3://runs/selected", "--dataset", "cnndm"]) == 0
-    keys = _keys(bucket, "selected/")
+    keys = bucket.keys("selected/")
     assert {"report.json", "report.md", "scores.png"} <= keys
-    selected = json.loads(_read(bucket, "selected/report.json"))
+    selected = json.loads(bucket.read("selected/report.json"))
     assert _parquet_rows(bucket, "selected/kept/") == selected["kept"]
     assert _parquet_rows(bucket, "selected/rejected/") == 12 - selected["kept"]
     assert SECRET not in capsys.readouterr().out
 
 
-def _no_secret_anywhere(client, *folders: Path, text: str = "") -> None:
+def _no_secret_anywhere(bucket, *folders: Path, text: str = "") -> None:
     """The secret key is in no object of the bucket, no file under ``folders``, ``text`` or this session's Ray logs."""
     import ray
 
     assert SECRET not in text
-    for key in _keys(client, ""):
-        assert SECRET.encode() not in _read(client, key), f"s3://runs/{key} holds the secret"
+    for key in bucket.keys(""):
+        assert SECRET.encode() not in bucket.read(key), f"s3://runs/{key} holds the secret"
     logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
     for folder in (*folders, logs):
         for path in folder.rglob("*"):
@@ -78,37 +67,37 @@ def _no_secret_anywhere(client, *folders: Path, text: str = "") -> None:
                 assert SECRET.encode() not in path.read_bytes(), f"{path} holds the secret"
 
 
-def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, bucket, capsys, monkeypatch):
+def test_train_resume_and_evaluate_through_s3(
+    ray_local, tmp_path, cnndm_path, bucket, capsys, monkeypatch, selection_rows, write_selection, train_args
+):
     from lsr.core.model_cache import local_checkpoint
     from lsr.training.checkpoints import STATE_FILE
-    from tests.training.test_train import TRAIN_ARGS, selection_rows, write_selection
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("LSR_CACHE_DIR", str(cache))
     local = write_selection(selection_rows(cnndm_path, 8), tmp_path / "selected")
-    bucket.put_object(Bucket="runs", Key="selected/kept/part-0.parquet",
-                      Body=(local / "kept" / "part-0.parquet").read_bytes())
-    common = [*TRAIN_ARGS, "--views", "none", "--data", "s3://runs/selected", "--output", "s3://runs/train",
+    bucket.put("selected/kept/part-0.parquet", (local / "kept" / "part-0.parquet").read_bytes())
+    common = [*train_args, "--views", "none", "--data", "s3://runs/selected", "--output", "s3://runs/train",
               "--checkpoint-every", "1", "--workers", "1"]
     assert main(["train", *common, "--max-steps", "2"]) == 0
-    keys = _keys(bucket, "train/")
+    keys = bucket.keys("train/")
     assert {"history.jsonl", "train_report.json", "model/config.json", "model/model.safetensors"} <= keys
     assert any(k.startswith("checkpoints/train/checkpoint_") and k.endswith(STATE_FILE) for k in keys)
-    report = json.loads(_read(bucket, "train/train_report.json"))
+    report = json.loads(bucket.read("train/train_report.json"))
     assert report["model"] == "s3://runs/train/model" and report["latest_checkpoint"].startswith("s3://runs/train/")
 
     assert main(["train", *common, "--max-steps", "3", "--resume"]) == 0  # restored from the bucket's checkpoint
-    history = [json.loads(line) for line in _read(bucket, "train/history.jsonl").decode().splitlines()]
+    history = [json.loads(line) for line in bucket.read("train/history.jsonl").decode().splitlines()]
     assert [row["step"] for row in history] == [1, 2, 3]
     assert history[2]["lr"] == pytest.approx(0.01 * min(3 ** -0.5, 3 * 4 ** -1.5))  # the schedule went on
-    assert json.loads(_read(bucket, "train/train_report.json"))["steps"] == 3
+    assert json.loads(bucket.read("train/train_report.json"))["steps"] == 3
 
     evaluate = ["evaluate", "--model", "s3://runs/train/model", "--data", str(cnndm_path), "--output",
                 "s3://runs/eval", "--dataset", "cnndm", "--limit", "2", "--no-bertscore", "--no-similarity",
                 "--latency-batches", "0", "--num-beams", "1", "--max-new-tokens", "4"]
     assert main(evaluate) == 0
-    assert {"results.json", "results.md", "train/predictions.parquet"} == _keys(bucket, "eval/")
-    results = json.loads(_read(bucket, "eval/results.json"))
+    assert {"results.json", "results.md", "train/predictions.parquet"} == bucket.keys("eval/")
+    results = json.loads(bucket.read("eval/results.json"))
     assert results["models"][0]["path"] == "s3://runs/train/model"
     cached = sorted(p for p in cache.rglob("*") if p.is_file())
     assert any(p.name == "config.json" for p in cached) and any(p.name == "train_report.json" for p in cached)
@@ -117,7 +106,7 @@ def test_train_resume_and_evaluate_through_s3(ray_local, tmp_path, cnndm_path, b
     local = local_checkpoint("s3://runs/train/model")  # the same version again: the cache, no download
     assert "downloading" not in capsys.readouterr().out
     assert sorted(p for p in cache.rglob("*") if p.is_file()) == cached and Path(local, "config.json").is_file()
-    bucket.put_object(Bucket="runs", Key="train/model/extra.txt", Body=b"changed")  # a new version: a new folder
+    bucket.put("train/model/extra.txt", b"changed")  # a new version: a new folder
     assert local_checkpoint("s3://runs/train/model") != local and Path(local).is_dir()
     assert "downloading s3://runs/train/model" in capsys.readouterr().out
     _no_secret_anywhere(bucket, tmp_path, text=first)
@@ -135,9 +124,8 @@ def test_serve_loads_a_model_from_s3_with_its_runs_report(tmp_path, bucket, monk
     model.save_pretrained(tmp_path / "run" / "model")
     tokenizer.save_pretrained(tmp_path / "run" / "model")
     for path in (tmp_path / "run" / "model").iterdir():
-        bucket.put_object(Bucket="runs", Key=f"served/model/{path.name}", Body=path.read_bytes())
-    bucket.put_object(Bucket="runs", Key="served/train_report.json",
-                      Body=json.dumps({"config": {"dataset": "xsum"}}).encode())
+        bucket.put(f"served/model/{path.name}", path.read_bytes())
+    bucket.put("served/train_report.json", json.dumps({"config": {"dataset": "xsum"}}).encode())
     config = ServeConfig.model_validate({"model": "s3://runs/served/model"})
     assert check_servable(config) == "xsum" and model_id(config) == "served"
     served = ServedModel(config)
@@ -152,15 +140,15 @@ def test_staged_upload_replaces_a_sub_folder_whole_and_a_failed_block_uploads_no
         (local / "model").mkdir()
         (local / "model" / "old-shard.bin").write_bytes(b"old")
         (local / "report.json").write_text("{}")
-    assert _keys(bucket, "out/") == {"model/old-shard.bin", "report.json"}
+    assert bucket.keys("out/") == {"model/old-shard.bin", "report.json"}
     with staged_folder("s3://runs/out") as local:
         (local / "model").mkdir()
         (local / "model" / "weights.bin").write_bytes(b"new")
-    assert _keys(bucket, "out/") == {"model/weights.bin", "report.json"}  # no shard of the older export left
+    assert bucket.keys("out/") == {"model/weights.bin", "report.json"}  # no shard of the older export left
     with pytest.raises(RuntimeError), staged_folder("s3://runs/out") as local:
         (local / "report.json").write_text('{"partial": true}')
         raise RuntimeError("export failed")
-    assert _read(bucket, "out/report.json") == b"{}"
+    assert bucket.read("out/report.json") == b"{}"
 
 
 def test_a_model_uri_that_holds_nothing_is_one_line(bucket):

@@ -13,11 +13,7 @@ import torch
 
 from lsr.cli.main import main
 from lsr.core.errors import InputError
-from tests.training.test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
 
-CAUSAL_ARGS = [*TRAIN_ARGS[: TRAIN_ARGS.index("--model")], "--model", "tiny-causal",
-               *TRAIN_ARGS[TRAIN_ARGS.index("--model") + 2:], "--views", "none"]  # fmt: skip
-KD_ARGS = [*CAUSAL_ARGS, "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
 GENERATION = {"num_beams": 2, "min_new_tokens": 2, "max_new_tokens": 8}
 
 
@@ -39,7 +35,19 @@ def save_causal_teacher(folder: Path, *, seed: int = 1, extra_token: bool = Fals
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, cnndm_path) -> Path:
+def causal_args(train_args) -> list[str]:
+    """The training flags (tests/conftest.py) with the tiny causal student, no rationale views."""
+    at = train_args.index("--model")
+    return [*train_args[:at], "--model", "tiny-causal", *train_args[at + 2:], "--views", "none"]
+
+
+@pytest.fixture(scope="module")
+def kd_args(causal_args) -> list[str]:
+    return [*causal_args, "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, cnndm_path, selection_rows, write_selection) -> Path:
     return write_selection(selection_rows(cnndm_path, 24), tmp_path_factory.mktemp("causal") / "selected")
 
 
@@ -48,24 +56,24 @@ def causal_teacher(tmp_path_factory) -> Path:
     return save_causal_teacher(tmp_path_factory.mktemp("teacher") / "tiny-gpt2")
 
 
-def _terms(output: Path, name: str) -> list[float]:
-    return [row[f"loss/{name}"] for row in _history(output) if f"loss/{name}" in row]
+def _terms(history: list[dict], name: str) -> list[float]:
+    return [row[f"loss/{name}"] for row in history if f"loss/{name}" in row]
 
 
 # ---- refused before Ray --------------------------------------------------------------------------------------
 
 
-def test_mwf_and_as_es_refuse_a_causal_student_and_views_are_refused_for_it(tmp_path, data):
-    common = [*CAUSAL_ARGS, "--data", str(data), "--output", str(tmp_path / "run")]
+def test_mwf_and_as_es_refuse_a_causal_student_and_views_are_refused_for_it(tmp_path, data, causal_args, train_direct):
+    common = [*causal_args, "--data", str(data), "--output", str(tmp_path / "run")]
     mwf = [a for a in common if a not in ("--views", "none")]  # views on: the default objective is mwf
     with pytest.raises(InputError, match="--objective mwf trains BART-family .*'tiny-causal' is a causal LM"):
-        _train_direct([*mwf, "--objective", "mwf"], 1, resume=False)
+        train_direct([*mwf, "--objective", "mwf"], 1, resume=False)
     with pytest.raises(InputError, match="--objective as-es trains BART-family"):
-        _train_direct([*common, "--objective", "as-es"], 1, resume=False)
+        train_direct([*common, "--objective", "as-es"], 1, resume=False)
     with pytest.raises(InputError, match="causal LM, which has no rationale modules: pass --views none"):
-        _train_direct([*mwf, "--objective", "finetune"], 1, resume=False)
+        train_direct([*mwf, "--objective", "finetune"], 1, resume=False)
     with pytest.raises(InputError, match="holds 2048 positions.*lower --source-max-tokens"):
-        _train_direct([*common, "--source-max-tokens", "2040"], 1, resume=False)
+        train_direct([*common, "--source-max-tokens", "2040"], 1, resume=False)
     assert main(["train", *mwf, "--objective", "mwf", "--max-steps", "1"]) == 2  # the CLI: one line, exit 2
     with pytest.raises(InputError, match="causal LM: alignment targets are encoded by a BART"):
         from lsr.cli.main import build_parser
@@ -75,16 +83,16 @@ def test_mwf_and_as_es_refuse_a_causal_student_and_views_are_refused_for_it(tmp_
     assert not (tmp_path / "run").exists()
 
 
-def test_a_teacher_of_the_other_family_or_another_tokenizer_is_refused(tmp_path, data, causal_teacher):
-    from tests.kd.test_logit_kd import save_tiny_bart
-
+def test_a_teacher_of_the_other_family_or_another_tokenizer_is_refused(
+    tmp_path, data, causal_teacher, save_tiny_bart, kd_args, train_direct
+):
     bart = save_tiny_bart(tmp_path / "bart")
-    common = [*KD_ARGS, "--data", str(data), "--output", str(tmp_path / "run")]
+    common = [*kd_args, "--data", str(data), "--output", str(tmp_path / "run")]
     with pytest.raises(InputError, match="is a seq2seq model and the student a causal one"):
-        _train_direct([*common, "--teacher", str(bart)], 1, resume=False)
+        train_direct([*common, "--teacher", str(bart)], 1, resume=False)
     other = save_causal_teacher(tmp_path / "other", extra_token=True)
     with pytest.raises(InputError, match="do not share a tokenizer"):
-        _train_direct([*common, "--teacher", str(other)], 1, resume=False)
+        train_direct([*common, "--teacher", str(other)], 1, resume=False)
     # The offline pass refuses a teacher of the other family for the student it scores for.
     assert main(["teacher", "--data", str(data), "--output", str(tmp_path / "pass"), "--dataset", "cnndm",
                  "--teacher", str(bart), "--student", "tiny-causal"]) == 2
@@ -97,23 +105,23 @@ def test_a_teacher_of_the_other_family_or_another_tokenizer_is_refused(tmp_path,
 
 
 @pytest.fixture(scope="module")
-def finetuned(ray_local, tmp_path_factory, data, cnndm_path) -> Path:
+def finetuned(ray_local, tmp_path_factory, data, cnndm_path, causal_args) -> Path:
     """A causal student fine-tuned 6 steps on two workers (DDP), validated at its checkpoints."""
     output = tmp_path_factory.mktemp("finetune") / "run"
-    assert main(["train", *CAUSAL_ARGS, "--data", str(data), "--output", str(output), "--max-steps", "6",
+    assert main(["train", *causal_args, "--data", str(data), "--output", str(output), "--max-steps", "6",
                  "--checkpoint-every", "3", "--validation", str(cnndm_path), "--validation-size", "2",
                  "--val-generation", json.dumps(GENERATION)]) == 0
     return output
 
 
-def test_a_causal_student_fine_tunes_through_ray_train(finetuned):
+def test_a_causal_student_fine_tunes_through_ray_train(finetuned, train_history):
     from transformers import GPT2LMHeadModel
 
     from lsr.evaluation import load_summarizer
 
-    ce = _terms(finetuned, "ce")
+    ce = _terms(train_history(finetuned), "ce")
     assert len(ce) == 6 and max(ce[-2:]) < 0.95 * ce[0], ce  # from ~ln(4096): a few steps move it slowly
-    assert [row["step"] for row in _history(finetuned) if "val_rouge1" in row] == [3, 6]
+    assert [row["step"] for row in train_history(finetuned) if "val_rouge1" in row] == [3, 6]
     report = json.loads((finetuned / "train_report.json").read_text())
     assert report["student_family"] == "causal" and report["config"]["objective"] == {"kind": "finetune"}
     model, tokenizer = load_summarizer(str(finetuned / "model"))  # the class the exported config records
@@ -165,16 +173,16 @@ def test_evaluate_and_the_served_model_generate_with_the_trained_causal_student(
     assert info["family"] == "causal" and info["decoder_layers"] == 2 and info["gates"] == {}
 
 
-def test_online_causal_teacher_lowers_the_kd_term(ray_local, tmp_path, data, causal_teacher):
+def test_online_causal_teacher_lowers_the_kd_term(ray_local, tmp_path, data, causal_teacher, kd_args, train_history):
     output = tmp_path / "run"
-    assert main(["train", *KD_ARGS, "--teacher", str(causal_teacher), "--data", str(data), "--output", str(output),
+    assert main(["train", *kd_args, "--teacher", str(causal_teacher), "--data", str(data), "--output", str(output),
                  "--max-steps", "6"]) == 0
-    kd = _terms(output, "kd")
+    kd = _terms(train_history(output), "kd")
     assert len(kd) == 6 and kd[-1] < 0.8 * kd[0], kd
     assert json.loads((output / "train_report.json").read_text())["student_family"] == "causal"
 
 
-def test_offline_causal_teacher_pass_and_student(ray_local, tmp_path, data, causal_teacher):
+def test_offline_causal_teacher_pass_and_student(ray_local, tmp_path, data, causal_teacher, kd_args, train_history):
     from lsr.kd.causal import causal_rows
     from lsr.model.loading import tiny_tokenizer
 
@@ -194,6 +202,6 @@ def test_offline_causal_teacher_pass_and_student(ray_local, tmp_path, data, caus
         assert first == sorted(first, reverse=True) and first[0] <= 0
 
     output = tmp_path / "run"
-    assert main(["train", *KD_ARGS, "--data", str(scored), "--output", str(output), "--max-steps", "6"]) == 0
-    kd = _terms(output, "kd")
+    assert main(["train", *kd_args, "--data", str(scored), "--output", str(output), "--max-steps", "6"]) == 0
+    kd = _terms(train_history(output), "kd")
     assert len(kd) == 6 and max(kd[-2:]) < 0.95 * kd[0], kd

@@ -12,32 +12,16 @@ import pytest
 import torch
 
 from lsr.core.errors import InputError
-from tests.training.test_train import TRAIN_ARGS, _history, _train_direct, selection_rows, write_selection
-
-KD_ARGS = [*TRAIN_ARGS, "--views", "none", "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
-
-
-def save_tiny_bart(folder: Path, *, layers: int = 2, seed: int = 1, peaked: bool = True, extra_token: bool = False):
-    """A tiny BART teacher with the tiny tokenizer; ``peaked`` gives it a strong fixed token preference to learn."""
-    from transformers import BartConfig, BartForConditionalGeneration
-
-    from lsr.model.loading import TINY_ARCHITECTURE, tiny_tokenizer
-
-    tokenizer = tiny_tokenizer()
-    if extra_token:
-        tokenizer.add_tokens(["<not-in-the-student>"])
-    architecture = {**TINY_ARCHITECTURE, "encoder_layers": layers, "decoder_layers": layers}
-    torch.manual_seed(seed)
-    model = BartForConditionalGeneration(BartConfig(vocab_size=len(tokenizer), **architecture))
-    if peaked:
-        model.final_logits_bias.copy_(4.0 * torch.randn_like(model.final_logits_bias))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory) -> Path:
+def kd_args(train_args) -> list[str]:
+    """The training flags (tests/conftest.py) for a plain student distilled by logit KD on one worker."""
+    return [*train_args, "--views", "none", "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, save_tiny_bart) -> Path:
     return save_tiny_bart(tmp_path_factory.mktemp("teacher") / "tiny-bart")
 
 
@@ -125,41 +109,47 @@ def test_sequence_level_kd_trains_on_the_llm_summary():
 # ---- teachers through Ray Train ---------------------------------------------------------------------------------
 
 
-def _kd_terms(output: Path) -> list[float]:
-    return [row["loss/kd"] for row in _history(output) if "loss/kd" in row]
+def _kd_terms(history: list[dict]) -> list[float]:
+    return [row["loss/kd"] for row in history if "loss/kd" in row]
 
 
-def test_tokenizer_mismatch_is_refused_before_ray(tmp_path, cnndm_path):
+def test_tokenizer_mismatch_is_refused_before_ray(
+    tmp_path, cnndm_path, save_tiny_bart, selection_rows, write_selection, kd_args, train_direct
+):
     other = save_tiny_bart(tmp_path / "other", extra_token=True)
     data = write_selection(selection_rows(cnndm_path, 4), tmp_path / "selected")
-    args = [*KD_ARGS, "--teacher", str(other), "--data", str(data), "--output", str(tmp_path / "run")]
+    args = [*kd_args, "--teacher", str(other), "--data", str(data), "--output", str(tmp_path / "run")]
     with pytest.raises(InputError, match="do not share a tokenizer"):
-        _train_direct(args, 2, resume=False)
+        train_direct(args, 2, resume=False)
     from lsr.cli.main import main
 
     assert main(["teacher", "--data", str(data), "--output", str(tmp_path / "pass"), "--dataset", "cnndm",
                  "--teacher", str(other)]) == 2
     assert not (tmp_path / "pass").exists()
     with pytest.raises(InputError, match="not a checkpoint folder"):
-        _train_direct([*KD_ARGS, "--teacher", str(tmp_path / "missing"), "--data", str(data), "--output", "o"], 2,
+        train_direct([*kd_args, "--teacher", str(tmp_path / "missing"), "--data", str(data), "--output", "o"], 2,
                       resume=False)
 
 
-def test_online_teacher_trains_the_student_and_lowers_the_kd_term(ray_local, tmp_path, cnndm_path, teacher):
+def test_online_teacher_trains_the_student_and_lowers_the_kd_term(
+    ray_local, tmp_path, cnndm_path, teacher, selection_rows, write_selection, kd_args, train_history
+):
     from lsr.cli.main import main
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
     output = tmp_path / "run"
-    assert main(["train", *KD_ARGS, "--teacher", str(teacher), "--data", str(data), "--output", str(output),
+    assert main(["train", *kd_args, "--teacher", str(teacher), "--data", str(data), "--output", str(output),
                  "--max-steps", "6"]) == 0
-    kd = _kd_terms(output)
+    kd = _kd_terms(train_history(output))
     assert len(kd) == 6 and kd[-1] < 0.8 * kd[0], kd
     report = json.loads((output / "train_report.json").read_text())
     assert report["config"]["objective"] == {"kind": "logit-kd", "alpha": 0.2, "temperature": 2.0,
                                              "teacher": str(teacher)}
 
 
-def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_local, tmp_path, cnndm_path, teacher):
+def test_offline_pass_writes_one_row_per_example_and_trains_the_student(
+    ray_local, tmp_path, cnndm_path, teacher, selection_rows, write_selection, kd_args, train_history
+):
     from lsr.cli.main import main
     from lsr.model.loading import tiny_tokenizer
 
@@ -183,8 +173,9 @@ def test_offline_pass_writes_one_row_per_example_and_trains_the_student(ray_loca
     assert report["examples"] == 24 and report["top_k"] == k and report["bytes_per_example_parquet"] > 0
 
     output = tmp_path / "run"
-    assert main(["train", *KD_ARGS, "--data", str(scored), "--output", str(output), "--max-steps", "6"]) == 0
-    kd = _kd_terms(output)  # the top-k KL also asks the student to move its mass onto the teacher's top k: slower
+    assert main(["train", *kd_args, "--data", str(scored), "--output", str(output), "--max-steps", "6"]) == 0
+    # the top-k KL also asks the student to move its mass onto the teacher's top k: slower
+    kd = _kd_terms(train_history(output))
     assert len(kd) == 6 and max(kd[-2:]) < 0.95 * kd[0], kd
 
 
@@ -201,7 +192,7 @@ def test_layer_map_spaces_layers_like_distilbart():
         layer_map(6, 7)
 
 
-def test_shrink_copies_the_mapped_layers(tmp_path, capsys):
+def test_shrink_copies_the_mapped_layers(tmp_path, capsys, save_tiny_bart):
     from transformers import BartForConditionalGeneration
 
     from lsr.cli.main import main

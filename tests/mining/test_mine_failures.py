@@ -22,12 +22,6 @@ from tests.helpers.openai_stub_server import OpenAIStub, Plan, doc_key
 SECRET = "sk-live-0123456789abcdefSECRET"
 
 
-def _subset(src: Path, n: int, dest: Path) -> list[dict]:
-    rows = [json.loads(line) for line in src.read_text().splitlines()[:n]]
-    dest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
-
-
 def _mine(input_path: Path, out: Path, url: str, *extra: str) -> int:
     return main(
         ["mine", "--input", str(input_path), "--output", str(out), "--dataset", "cnndm", "--engine", "http",
@@ -55,9 +49,9 @@ def test_failure_kinds():
 
 
 def test_all_failed_is_a_clear_error_and_a_healthy_rerun_retries_every_row(
-    ray_local, cnndm_path, tmp_path, monkeypatch, capsys
+    ray_local, cnndm_path, tmp_path, monkeypatch, capsys, subset
 ):
-    rows = _subset(cnndm_path, 6, tmp_path / "in.jsonl")
+    rows = subset(cnndm_path, 6, tmp_path / "in.jsonl")
     monkeypatch.setenv("LSR_TEST_KEY", SECRET)
     out = tmp_path / "out"
     with OpenAIStub("cnndm", plan=Plan(fail_status=500)) as stub:
@@ -75,8 +69,8 @@ def test_all_failed_is_a_clear_error_and_a_healthy_rerun_retries_every_row(
     assert report["outcome"] == "ok" and report["retried_this_run"] == {"transient": 6}
 
 
-def test_a_server_that_is_down_then_up(ray_local, cnndm_path, tmp_path, monkeypatch, capsys):
-    rows = _subset(cnndm_path, 4, tmp_path / "in.jsonl")
+def test_a_server_that_is_down_then_up(ray_local, cnndm_path, tmp_path, monkeypatch, capsys, subset):
+    rows = subset(cnndm_path, 4, tmp_path / "in.jsonl")
     with socket.socket() as probe:  # a port nothing listens on: connection refused
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
@@ -89,9 +83,9 @@ def test_a_server_that_is_down_then_up(ray_local, cnndm_path, tmp_path, monkeypa
 
 
 def test_some_failed_exits_3_and_unparsable_rows_are_retried_only_when_asked(
-    ray_local, cnndm_path, tmp_path, monkeypatch, capsys
+    ray_local, cnndm_path, tmp_path, monkeypatch, capsys, subset
 ):
-    rows = _subset(cnndm_path, 6, tmp_path / "in.jsonl")
+    rows = subset(cnndm_path, 6, tmp_path / "in.jsonl")
     refused = doc_key(rows[0]["document"])
     out = tmp_path / "out"
     with OpenAIStub("cnndm", plan=Plan(refuse={refused})) as stub:
@@ -122,8 +116,8 @@ def test_the_key_is_masked_before_the_error_text_is_cut():
         assert "HTTP 500" in error and SECRET[:4] not in error.replace("Bearer", ""), error
 
 
-def test_in_flight_requests_stay_within_the_documented_bound(ray_local, cnndm_path, tmp_path):
-    _subset(cnndm_path, 16, tmp_path / "in.jsonl")
+def test_in_flight_requests_stay_within_the_documented_bound(ray_local, cnndm_path, tmp_path, subset):
+    subset(cnndm_path, 16, tmp_path / "in.jsonl")
     mining = preset("cnndm").mining
     with OpenAIStub("cnndm", delay=0.3) as stub:
         engine = HttpEngine(url=stub.url, model="m", api_key_env="LSR_NO_SUCH_KEY", batch_size=8, max_in_flight=2,
@@ -137,8 +131,10 @@ def test_in_flight_requests_stay_within_the_documented_bound(ray_local, cnndm_pa
 
 
 @pytest.mark.parametrize("status", [401])
-def test_a_wrong_key_fails_every_row_and_is_retried_once_fixed(ray_local, cnndm_path, tmp_path, monkeypatch, status):
-    rows = _subset(cnndm_path, 3, tmp_path / "in.jsonl")
+def test_a_wrong_key_fails_every_row_and_is_retried_once_fixed(
+    ray_local, cnndm_path, tmp_path, monkeypatch, status, subset
+):
+    rows = subset(cnndm_path, 3, tmp_path / "in.jsonl")
     out = tmp_path / "out"
     monkeypatch.setenv("LSR_TEST_KEY", "sk-wrong")
     with OpenAIStub("cnndm", api_key=SECRET) as stub:

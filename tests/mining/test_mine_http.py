@@ -23,18 +23,12 @@ from tests.helpers.paths import REPO
 SECRET = "sk-test-DO-NOT-LEAK-7731"
 
 
-def _subset(src: Path, n: int, dest: Path) -> list[dict]:
-    rows = [json.loads(line) for line in src.read_text().splitlines()[:n]]
-    dest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
-
-
 def _all_text(*paths: Path) -> str:
     return "".join(p.read_bytes().decode("utf-8", "replace") for root in paths for p in root.rglob("*") if p.is_file())
 
 
-def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path, monkeypatch):
-    rows = _subset(cnndm_path, 12, tmp_path / "in.jsonl")
+def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path, monkeypatch, subset):
+    rows = subset(cnndm_path, 12, tmp_path / "in.jsonl")
     keys = [doc_key(r["document"]) for r in rows]
     plan = Plan(
         refuse={keys[0]},
@@ -89,8 +83,8 @@ def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path,
     assert SECRET not in _all_text(out) + (tmp_path / "out.report.json").read_text()
 
 
-def test_long_documents_are_cut_to_the_context_and_flagged(ray_local, cnndm_path, tmp_path):
-    rows = _subset(cnndm_path, 4, tmp_path / "in.jsonl")
+def test_long_documents_are_cut_to_the_context_and_flagged(ray_local, cnndm_path, tmp_path, subset):
+    rows = subset(cnndm_path, 4, tmp_path / "in.jsonl")
     mining = preset("cnndm").mining
     with OpenAIStub("cnndm") as stub:
         engine = HttpEngine(
@@ -146,8 +140,8 @@ def _mine_cli(input_path: Path, out: Path, url: str) -> subprocess.Popen:
     )
 
 
-def test_killed_job_resumes_without_redoing_or_duplicating(cnndm_path, tmp_path):
-    rows = _subset(cnndm_path, 16, tmp_path / "in.jsonl")
+def test_killed_job_resumes_without_redoing_or_duplicating(cnndm_path, tmp_path, subset):
+    rows = subset(cnndm_path, 16, tmp_path / "in.jsonl")
     out = tmp_path / "out"
     # 16 calls A and 8 calls B get answers, then the server holds every request: some documents finish.
     with OpenAIStub("cnndm", api_key=SECRET, stop_after=24) as stub:

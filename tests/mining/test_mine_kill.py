@@ -24,12 +24,6 @@ BATCH_SIZE = 2
 MAX_IN_FLIGHT = 2
 
 
-def _subset(src: Path, n: int, dest: Path) -> list[dict]:
-    rows = [json.loads(line) for line in src.read_text().splitlines()[:n]]
-    dest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
-
-
 def _mine(input_path: Path, out: Path, url: str) -> subprocess.Popen:
     env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "RAY_ADDRESS": "", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "lsr.cli", "mine", "--input", str(input_path), "--output", str(out),
@@ -61,8 +55,8 @@ def _wait_until_stable(out: Path, seconds: float, limit: float = 120) -> None:
             last, since = now, time.monotonic()
 
 
-def test_random_sigkills_lose_at_most_a_file_of_rows_and_resume_exactly_once(cnndm_path, tmp_path):
-    rows = _subset(cnndm_path, 40, tmp_path / "in.jsonl")
+def test_random_sigkills_lose_at_most_a_file_of_rows_and_resume_exactly_once(cnndm_path, tmp_path, subset):
+    rows = subset(cnndm_path, 40, tmp_path / "in.jsonl")
     keys = {doc_key(r["document"]): r["id"] for r in rows}
     out = tmp_path / "out"
     rng = random.Random(11)
@@ -102,8 +96,8 @@ def test_random_sigkills_lose_at_most_a_file_of_rows_and_resume_exactly_once(cnn
     assert sorted(ids) == sorted(r["id"] for r in rows)
 
 
-def test_sigterm_saves_what_is_finished_and_says_how_to_resume(cnndm_path, tmp_path):
-    rows = _subset(cnndm_path, 12, tmp_path / "in.jsonl")
+def test_sigterm_saves_what_is_finished_and_says_how_to_resume(cnndm_path, tmp_path, subset):
+    rows = subset(cnndm_path, 12, tmp_path / "in.jsonl")
     out = tmp_path / "out"
     with OpenAIStub("cnndm", delay=0.5) as stub:
         job = _mine(tmp_path / "in.jsonl", out, stub.url)

@@ -18,11 +18,6 @@ def _rows(n: int, start: int = 0) -> list[dict]:
             for i in range(start, start + n)]
 
 
-def _write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def test_documents_are_a_lazy_stream_and_the_index_keeps_ids_in_file_order(ray_local, tmp_path):
     from ray.data.dataset import MaterializedDataset
 
@@ -49,10 +44,10 @@ def test_documents_are_a_lazy_stream_and_the_index_keeps_ids_in_file_order(ray_l
     assert sorted(r["id"] for r in rest.take_all()) == ["d001", "d002", "d003", "d005", "d006", "d007"]
 
 
-def test_mining_limit_and_resume_follow_the_ids_and_count_removed_rows(ray_local, tmp_path):
+def test_mining_limit_and_resume_follow_the_ids_and_count_removed_rows(ray_local, tmp_path, write_jsonl):
     rows = _rows(14)
     rows[2]["document"] = ""  # removed at read: counted, never mined, not "missing"
-    path = _write_jsonl(tmp_path / "in.jsonl", rows)
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out"
     args = ["mine", "--input", str(path), "--output", str(out), "--dataset", "xsum", "--engine", "oracle",
             "--rows-per-file", "4"]
@@ -74,10 +69,10 @@ def test_mining_limit_and_resume_follow_the_ids_and_count_removed_rows(ray_local
     assert (third["processed_this_run"], third["resumed_from_earlier_runs"], third["output_rows"]) == (4, 9, 13)
 
 
-def test_duplicate_ids_stop_mining_before_anything_is_written(ray_local, tmp_path, capsys):
+def test_duplicate_ids_stop_mining_before_anything_is_written(ray_local, tmp_path, capsys, write_jsonl):
     rows = _rows(6)
     rows[4]["id"] = "d001"
-    path = _write_jsonl(tmp_path / "dup.jsonl", rows)
+    path = write_jsonl(tmp_path / "dup.jsonl", rows)
     out = tmp_path / "out"
     code = main(["mine", "--input", str(path), "--output", str(out), "--dataset", "xsum", "--engine", "oracle"])
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,21 +20,16 @@ import urllib.request
 import pytest
 
 from tests.helpers.paths import REPO
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.vllm
 
 SERVED_NAME = "tiny-llama"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tiny_llama, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("vllm-server") / "server.log").open("w")
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_llama),
                "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",

@@ -6,59 +6,21 @@ import json
 
 import pytest
 import torch
-from transformers import BartConfig, BartForConditionalGeneration
 
 from lsr.core.errors import InputError
 from lsr.model import VIEWS, GatedBartConfig, GatedBartForConditionalGeneration, alignment_loss, masked_mean, mwf_fields
 from lsr.training.objectives import MwfObjective
 
-TINY = dict(
-    vocab_size=96,
-    d_model=32,
-    encoder_layers=2,
-    decoder_layers=3,
-    encoder_attention_heads=4,
-    decoder_attention_heads=4,
-    encoder_ffn_dim=64,
-    decoder_ffn_dim=64,
-    max_position_embeddings=64,
-    dropout=0.0,
-)
 
-
-def tiny_bart(seed: int = 0) -> BartForConditionalGeneration:
-    torch.manual_seed(seed)
-    return BartForConditionalGeneration(BartConfig(**TINY)).eval()
-
-
-def tiny_mwf(seed: int = 0, **mwf) -> GatedBartForConditionalGeneration:
-    torch.manual_seed(seed)
-    return GatedBartForConditionalGeneration(GatedBartConfig(**TINY, **mwf)).eval()
-
-
-def batch(seed: int = 1, size: int = 3, doc_len: int = 12, tgt_len: int = 7) -> dict:
-    """Random documents (the last one padded), labels with -100 padding, and a stored target per view and row."""
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(3, TINY["vocab_size"], (size, doc_len), generator=gen)
-    mask = torch.ones_like(ids)
-    ids[-1, doc_len - 4 :], mask[-1, doc_len - 4 :] = 1, 0
-    labels = torch.randint(3, TINY["vocab_size"], (size, tgt_len), generator=gen)
-    labels[-1, tgt_len - 2 :] = -100
-    targets = torch.randn(size, len(VIEWS), TINY["d_model"], generator=gen)
-    present = torch.ones(size, len(VIEWS), dtype=torch.bool)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "view_targets": targets,
-            "view_target_mask": present}
-
-
-def rationale_ids(seed: int = 2, size: int = 3, length: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+def rationale_ids(vocab_size: int, seed: int = 2, size: int = 3, length: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """Random rationale token ids (the first row padded) and their mask, for the target encoder."""
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(3, TINY["vocab_size"], (size, length), generator=gen)
+    ids = torch.randint(3, vocab_size, (size, length), generator=gen)
     ids[0, -2:] = 1  # pad
     return ids, ids.ne(1).long()
 
 
-def test_all_gates_zero_gives_plain_bart_logits_exactly():
+def test_all_gates_zero_gives_plain_bart_logits_exactly(tiny_bart, batch):
     bart = tiny_bart()
     mwf = GatedBartForConditionalGeneration.from_bart(bart, mwf_gate_init=0.02).eval()
     b = batch()
@@ -73,7 +35,7 @@ def test_all_gates_zero_gives_plain_bart_logits_exactly():
 
 
 @pytest.mark.parametrize("views", [[], ["ter"], ["ea", "as"]])
-def test_any_subset_of_views_and_no_views_is_plain_bart(views):
+def test_any_subset_of_views_and_no_views_is_plain_bart(views, tiny_bart, batch):
     bart = tiny_bart()
     mwf = GatedBartForConditionalGeneration.from_bart(bart, mwf_views=views).eval()
     assert list(mwf.gate_values()) == views
@@ -90,12 +52,12 @@ def test_any_subset_of_views_and_no_views_is_plain_bart(views):
         assert torch.allclose(out.loss, reference.loss)
 
 
-def test_decoder_is_causal():
+def test_decoder_is_causal(tiny_architecture, tiny_mwf, batch):
     mwf = tiny_mwf(mwf_gate_init=0.5)
     b = batch()
     changed = b["labels"].clone()
     k = 4
-    changed[:, k] = (changed[:, k] + 5) % TINY["vocab_size"]
+    changed[:, k] = (changed[:, k] + 5) % tiny_architecture["vocab_size"]
     with torch.no_grad():
         before = mwf(b["input_ids"], b["attention_mask"], labels=b["labels"]).logits
         after = mwf(b["input_ids"], b["attention_mask"], labels=changed).logits
@@ -104,7 +66,7 @@ def test_decoder_is_causal():
     assert (before[:, k + 1 :] - after[:, k + 1 :]).abs().max() > 1e-4
 
 
-def test_combined_loss_is_gamma_weighted_ce_plus_alignment_and_ce_ignores_padding():
+def test_combined_loss_is_gamma_weighted_ce_plus_alignment_and_ce_ignores_padding(tiny_mwf, batch):
     mwf = tiny_mwf()
     b = batch()
     with torch.no_grad():
@@ -121,7 +83,7 @@ def test_combined_loss_is_gamma_weighted_ce_plus_alignment_and_ce_ignores_paddin
         assert torch.allclose(mwf(**{**b, "labels": pad_labels}).loss_parts["ce"], parts["ce"])
 
 
-def test_alignment_loss_is_one_minus_cosine_of_mean_pooled_states():
+def test_alignment_loss_is_one_minus_cosine_of_mean_pooled_states(tiny_mwf, batch):
     mwf = tiny_mwf()
     b = batch()
     with torch.no_grad():
@@ -136,7 +98,7 @@ def test_alignment_loss_is_one_minus_cosine_of_mean_pooled_states():
     assert alignment_loss(same, torch.ones(2, 5), masked_mean(same, torch.ones(2, 5))).abs() < 1e-6
 
 
-def test_alignment_gradient_reaches_modules_and_not_the_frozen_encoder():
+def test_alignment_gradient_reaches_modules_and_not_the_frozen_encoder(tiny_mwf, batch):
     mwf = tiny_mwf(mwf_freeze_encoder=True).train()
     out = mwf(**batch())
     sum(v for k, v in out.loss_parts.items() if k.startswith("align_")).backward()
@@ -151,9 +113,9 @@ def test_alignment_gradient_reaches_modules_and_not_the_frozen_encoder():
             assert not param.requires_grad and param.grad is None, name
 
 
-def test_alignment_target_is_a_constant_even_with_a_trainable_encoder():
+def test_alignment_target_is_a_constant_even_with_a_trainable_encoder(tiny_architecture, tiny_mwf):
     mwf = tiny_mwf().train()
-    ids, mask = rationale_ids()
+    ids, mask = rationale_ids(tiny_architecture["vocab_size"])
     target = mwf.model.encoder.encode_targets(ids, mask)
     assert not target.requires_grad
     assert mwf.training and mwf.model.encoder.training  # the target's eval mode is temporary
@@ -163,7 +125,7 @@ def test_alignment_target_is_a_constant_even_with_a_trainable_encoder():
     assert torch.equal(target, again)
 
 
-def test_hierarchical_modules_chain_and_flat_modules_do_not():
+def test_hierarchical_modules_chain_and_flat_modules_do_not(tiny_mwf, batch):
     b = batch()
     for hierarchical in (True, False):
         mwf = tiny_mwf(mwf_hierarchical=hierarchical)
@@ -177,7 +139,7 @@ def test_hierarchical_modules_chain_and_flat_modules_do_not():
         assert (before[:, 0] - after[:, 0]).abs().max() > 1e-4
 
 
-def test_gates_stay_in_unit_interval_after_optimizer_steps_and_never_get_stuck():
+def test_gates_stay_in_unit_interval_after_optimizer_steps_and_never_get_stuck(tiny_mwf, batch):
     mwf = tiny_mwf(mwf_gate_init=0.5).train()
     b = batch()
     gates = [layer.view_gates for layer in mwf.model.decoder.layers]
@@ -206,7 +168,7 @@ def test_gates_stay_in_unit_interval_after_optimizer_steps_and_never_get_stuck()
     assert all(v > 0.0 for v in sum(mwf.gate_values().values(), []))
 
 
-def test_frozen_gates_do_not_move():
+def test_frozen_gates_do_not_move(tiny_mwf, batch):
     mwf = tiny_mwf(mwf_gate_init=0.01, mwf_gates_trainable=False).train()
     optimizer = torch.optim.Adam([p for p in mwf.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(2):
@@ -216,7 +178,7 @@ def test_frozen_gates_do_not_move():
     assert all(abs(v - 0.01) < 1e-7 for v in sum(mwf.gate_values().values(), []))
 
 
-def test_training_on_a_handful_of_examples_drives_the_loss_down():
+def test_training_on_a_handful_of_examples_drives_the_loss_down(tiny_architecture, tiny_mwf, batch):
     mwf = tiny_mwf(mwf_gate_init=0.02).train()
     b = batch(size=4)
     optimizer = torch.optim.Adam([p for p in mwf.parameters() if p.requires_grad], lr=3e-3)
@@ -233,7 +195,8 @@ def test_training_on_a_handful_of_examples_drives_the_loss_down():
     assert last["ce"] < first["ce"]
     for view in VIEWS:
         assert last[f"align_{view}"] < first[f"align_{view}"]
-    assert mwf.gate_values() != {v: [0.02] * TINY["decoder_layers"] for v in VIEWS}, "trainable gates must learn"
+    layers = tiny_architecture["decoder_layers"]
+    assert mwf.gate_values() != {v: [0.02] * layers for v in VIEWS}, "trainable gates must learn"
 
 
 def test_config_validates_views_and_takes_the_paper_presets():
@@ -249,7 +212,7 @@ def test_config_validates_views_and_takes_the_paper_presets():
         mwf_fields("cnndm", colour="red")
 
 
-def test_an_old_checkpoint_with_eq11_weights_in_its_config_loads_and_drops_them(tmp_path):
+def test_an_old_checkpoint_with_eq11_weights_in_its_config_loads_and_drops_them(tmp_path, tiny_mwf):
     mwf = tiny_mwf(seed=3, mwf_views=["ea"])
     mwf.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
@@ -260,7 +223,7 @@ def test_an_old_checkpoint_with_eq11_weights_in_its_config_loads_and_drops_them(
     assert not hasattr(loaded.config, "mwf_gamma_ce") and "mwf_gamma_align" not in loaded.config.to_dict()
 
 
-def test_a_row_without_a_view_has_no_term_for_it_and_a_batch_without_it_has_none():
+def test_a_row_without_a_view_has_no_term_for_it_and_a_batch_without_it_has_none(tiny_mwf, batch):
     mwf = tiny_mwf()
     b = batch()
     with torch.no_grad():
@@ -277,7 +240,7 @@ def test_a_row_without_a_view_has_no_term_for_it_and_a_batch_without_it_has_none
         assert set(mwf(**b).loss_parts) == {"ce", "align_ea", "align_as"}
 
 
-def test_an_ablation_reads_its_own_views_columns_of_the_stored_targets():
+def test_an_ablation_reads_its_own_views_columns_of_the_stored_targets(tiny_mwf, batch):
     mwf = tiny_mwf(mwf_views=["ter"])
     b = batch()
     with torch.no_grad():
@@ -287,13 +250,13 @@ def test_an_ablation_reads_its_own_views_columns_of_the_stored_targets():
         assert torch.allclose(mwf(**b).loss_parts["align_ter"], expected, atol=1e-6)
 
 
-def test_recomputed_modules_give_the_same_gradients_and_keep_fewer_activations():
+def test_recomputed_modules_give_the_same_gradients_and_keep_fewer_activations(tiny_architecture, batch):
     """`--recompute-modules`: the modules run again in the backward pass (dropout on: the same masks are drawn),
     so every gradient is the one of a plain step, while the forward keeps fewer tensors for the backward."""
 
     def step(recompute: bool) -> tuple[dict[str, torch.Tensor], int]:
         torch.manual_seed(0)
-        model = GatedBartForConditionalGeneration(GatedBartConfig(**{**TINY, "dropout": 0.3})).train()
+        model = GatedBartForConditionalGeneration(GatedBartConfig(**{**tiny_architecture, "dropout": 0.3})).train()
         model.recompute_modules(recompute)
         kept: dict[tuple[int, int], int] = {}
 

@@ -7,7 +7,6 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from lsr.core.config import preset
 from lsr.model import GatedBartConfig, GatedBartForConditionalGeneration
-from tests.model.test_model import TINY, batch, tiny_bart, tiny_mwf
 
 
 def _count_module_runs(model: GatedBartForConditionalGeneration) -> list[int]:
@@ -16,7 +15,7 @@ def _count_module_runs(model: GatedBartForConditionalGeneration) -> list[int]:
     return calls
 
 
-def test_beam_search_is_deterministic_runs_modules_once_and_matches_no_cache():
+def test_beam_search_is_deterministic_runs_modules_once_and_matches_no_cache(tiny_mwf, batch):
     mwf = tiny_mwf(seed=3, mwf_gate_init=0.5, init_std=0.5)
     b = batch()
     calls = _count_module_runs(mwf)
@@ -30,7 +29,7 @@ def test_beam_search_is_deterministic_runs_modules_once_and_matches_no_cache():
     assert first.shape[0] == b["input_ids"].shape[0] and first.shape[1] > 2
 
 
-def test_cached_decoding_scores_equal_full_recomputation():
+def test_cached_decoding_scores_equal_full_recomputation(tiny_mwf, batch):
     """With non-zero gates the fusion must happen on the first step and be reused from the cache after it."""
     mwf = tiny_mwf(seed=4, mwf_gate_init=0.7, init_std=0.5)
     b = batch()
@@ -54,7 +53,7 @@ def test_cached_decoding_scores_equal_full_recomputation():
     assert not all(torch.allclose(x, y) for x, y in zip(cached.scores, plain.scores, strict=True))
 
 
-def test_each_layer_fuses_once_per_generate_call_and_no_cache_argument_warns(recwarn):
+def test_each_layer_fuses_once_per_generate_call_and_no_cache_argument_warns(recwarn, tiny_mwf, batch):
     """Once the cross-attention keys/values are cached a layer must skip the fusion. transformers 5.24 renamed the
     layer's cache argument (past_key_values -> cache): a layer reading the old name saw no cache, fused at every
     step for nothing, and passed both names on, which warned at every call."""
@@ -69,7 +68,7 @@ def test_each_layer_fuses_once_per_generate_call_and_no_cache_argument_warns(rec
     assert not [w for w in recwarn if "past_key_values" in str(w.message)]
 
 
-def test_generation_presets_become_the_model_defaults():
+def test_generation_presets_become_the_model_defaults(tiny_mwf, batch):
     mwf = tiny_mwf(seed=5, init_std=0.5)
     config = mwf.apply_generation_preset("xsum")
     expected = preset("xsum").generation
@@ -81,7 +80,7 @@ def test_generation_presets_become_the_model_defaults():
     assert mwf.apply_generation_preset("cnndm").num_beams == 4
 
 
-def test_save_and_load_round_trip(tmp_path):
+def test_save_and_load_round_trip(tmp_path, tiny_mwf, batch):
     mwf = tiny_mwf(seed=6, mwf_views=["ea", "ter"], mwf_gate_init=0.01, mwf_freeze_encoder=True, init_std=0.5)
     mwf.set_gates({"ea": [0.1, 0.2, 0.3], "ter": 0.9})
     mwf.apply_generation_preset("cnndm")
@@ -107,7 +106,9 @@ def test_save_and_load_round_trip(tmp_path):
         assert torch.equal(mwf.generate(b["input_ids"], **gen), loaded.generate(b["input_ids"], **gen))
 
 
-def test_from_bart_local_checkpoint_copies_weights_and_initialises_the_new_parts(tmp_path):
+def test_from_bart_local_checkpoint_copies_weights_and_initialises_the_new_parts(
+    tmp_path, tiny_architecture, tiny_bart
+):
     bart = tiny_bart(seed=7)
     bart.save_pretrained(tmp_path)
     mwf = GatedBartForConditionalGeneration.from_bart(str(tmp_path), mwf_gate_init=0.01, mwf_hierarchical=False)
@@ -118,7 +119,8 @@ def test_from_bart_local_checkpoint_copies_weights_and_initialises_the_new_parts
             assert torch.equal(tensor, bart_weights[name]), name
         else:
             assert ".mwf_modules." in name or name.endswith("view_gates"), name
-    assert mwf.gate_values() == {v: [torch.tensor(0.01).item()] * TINY["decoder_layers"] for v in ("ea", "as", "ter")}
+    layers = tiny_architecture["decoder_layers"]
+    assert mwf.gate_values() == {v: [torch.tensor(0.01).item()] * layers for v in ("ea", "as", "ter")}
     module_weight = mwf.model.encoder.mwf_modules.modules_by_view["ea"].layer.fc1.weight
     assert (
         torch.isfinite(module_weight).all()

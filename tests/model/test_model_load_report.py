@@ -5,7 +5,6 @@ from __future__ import annotations
 from safetensors.torch import load_file, save_file
 
 from lsr.model import GatedBartForConditionalGeneration
-from tests.model.test_model import tiny_bart
 
 
 def _shown(capfd, caplog) -> str:
@@ -14,7 +13,7 @@ def _shown(capfd, caplog) -> str:
     return out + err + caplog.text
 
 
-def test_from_bart_does_not_list_the_new_mwf_weights_as_missing(tmp_path, capfd, caplog):
+def test_from_bart_does_not_list_the_new_mwf_weights_as_missing(tmp_path, capfd, caplog, tiny_bart):
     tiny_bart(seed=3).save_pretrained(tmp_path)
     capfd.readouterr()
     GatedBartForConditionalGeneration.from_bart(str(tmp_path), mwf_gate_init=0.02)
@@ -22,7 +21,7 @@ def test_from_bart_does_not_list_the_new_mwf_weights_as_missing(tmp_path, capfd,
     assert "MISSING" not in shown and "mwf_modules" not in shown
 
 
-def test_a_missing_bart_weight_is_still_reported(tmp_path, capfd, caplog):
+def test_a_missing_bart_weight_is_still_reported(tmp_path, capfd, caplog, tiny_bart):
     tiny_bart(seed=3).save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     dropped = next(name for name in weights if "fc1.weight" in name)

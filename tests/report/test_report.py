@@ -87,11 +87,6 @@ def _history(gates: bool, steps: int = 6) -> list[dict]:
     return rows
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 def _rationale_row(doc: dict) -> dict:
     row = {name: None for name in schema.RATIONALES.names}
     triple = {"subject": "Ann", "relation": "wins", "object": "<prize>"}
@@ -111,7 +106,7 @@ def _rationale_row(doc: dict) -> dict:
 
 
 @pytest.fixture()
-def run_dir(tmp_path: Path) -> Path:
+def run_dir(tmp_path: Path, write_jsonl) -> Path:
     """A small run directory laid out as ``lsr demo`` writes it, every stage present."""
     run = tmp_path / "run"
     train = [
@@ -122,8 +117,8 @@ def run_dir(tmp_path: Path) -> Path:
         {"id": f"test-{i}", "document": f"test document {i} " * 20, "summary": f"gold summary {i}"} for i in range(7)
     ]
     test[0]["summary"] = HOSTILE
-    _write_jsonl(run / "data" / "train.jsonl", train)
-    _write_jsonl(run / "data" / "test.jsonl", test)
+    write_jsonl(run / "data" / "train.jsonl", train)
+    write_jsonl(run / "data" / "test.jsonl", test)
 
     # Mining: the rationales (test-1 mined too, to show a rationale beside the summaries) and the report.
     (run / "mined").mkdir()
@@ -160,7 +155,7 @@ def run_dir(tmp_path: Path) -> Path:
 
     for name, gates in (("mwf", True), ("plain", False)):
         (run / name / "model").mkdir(parents=True)
-        _write_jsonl(run / name / "history.jsonl", _history(gates))
+        write_jsonl(run / name / "history.jsonl", _history(gates))
         if gates:
             plot_gates(_history(gates), run / name / "gates.png", title="gates")
         (run / name / "train_report.json").write_text(

@@ -19,64 +19,18 @@ from lsr.selection.job import run_selection
 from lsr.selection.scoring import judge
 from lsr.selection.split_guard import check_split, held_out_tokens
 
-N_ROWS = 24
-UNRELATED = "The weather office forecasts light rain over the hills on Tuesday afternoon."
-
-
-def _cnndm_rows(cnndm_path: Path, n: int = N_ROWS) -> list[dict]:
-    """Mined-looking rows built from real CNN/DM pairs, each case on known rows (row i's case is i % 6)."""
-    rows = []
-    for i, line in enumerate(cnndm_path.read_text().splitlines()[:n]):
-        source = json.loads(line)
-        highlights = [h for h in source["summary"].split("\n") if h.strip()]
-        case = i % 6
-        row = {
-            "id": source["id"],
-            "document": source["document"],
-            "summary": source["summary"],
-            "aspects": ["event"] * len(highlights),
-            "sentences": highlights,
-            "triples": [[{"subject": "s", "relation": "r", "object": "o"}] for _ in highlights],
-            "sub_summaries": highlights,  # case 0, 1: the gold highlights again -> Score1 0.5, kept
-            "total_summary": " ".join(highlights),
-            "raw_rationale": "raw",
-            "engine": "test",
-            "error": None,
-        }
-        if case == 2:
-            row["sub_summaries"] = [UNRELATED]
-        elif case == 3:
-            row["error"] = "teacher returned HTTP 500"
-        elif case == 4:
-            row.update(aspects=[], sentences=[], triples=[])
-        elif case == 5:
-            row["sub_summaries"] = []
-        rows.append(row)
-    return rows
-
-
-def _write_mined(folder: Path, rows: list[dict], *, metadata: dict | None = None, files: int = 2) -> Path:
-    """RATIONALES-schema Parquet in ``files`` parts (a subset of the columns is enough: the rest are optional)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fields = [f for f in schema.RATIONALES if f.name in rows[0]]
-    table_schema = pa.schema(fields, metadata=metadata)
-    step = -(-len(rows) // files)
-    for part in range(files):
-        chunk = rows[part * step:(part + 1) * step]
-        pq.write_table(pa.Table.from_pylist(chunk, schema=table_schema), folder / f"part-{part}.parquet")
-    return folder
-
 
 def _read(folder: Path) -> pa.Table:
     return pq.read_table(folder)
 
 
 @pytest.fixture(scope="module")
-def selected(tmp_path_factory, ray_local, cnndm_path):
-    """One CNN/DM selection run shared by the tests that only read its outputs."""
+def selected(tmp_path_factory, ray_local, cnndm_path, mined_rows, write_mined):
+    """One CNN/DM selection run shared by the tests that only read its outputs; the rows are ``mined_rows``'s
+    (tests/conftest.py): row i holds selection case i % 6."""
     base = tmp_path_factory.mktemp("select")
-    rows = _cnndm_rows(cnndm_path)
-    mined = _write_mined(base / "mined", rows)
+    rows = mined_rows(cnndm_path)
+    mined = write_mined(base / "mined", rows)
     result = run_selection(str(mined), str(base / "out"), rule_for("cnndm"), dataset="cnndm")
     return rows, base / "out", result
 
@@ -144,9 +98,11 @@ def test_report_holds_table1_reasons_and_the_score_distribution(selected):
     assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_threshold_and_score_on_overrides_reach_the_pass_even_when_nothing_is_kept(tmp_path, ray_local, cnndm_path):
-    rows = _cnndm_rows(cnndm_path, 6)
-    mined = _write_mined(tmp_path / "mined", rows, files=1)
+def test_threshold_and_score_on_overrides_reach_the_pass_even_when_nothing_is_kept(
+    tmp_path, ray_local, cnndm_path, mined_rows, write_mined
+):
+    rows = mined_rows(cnndm_path, 6)
+    mined = write_mined(tmp_path / "mined", rows, files=1)
     # score_on=total: row 5 (no sub-summaries) is now scored and kept; threshold 0.4 is below Score1's floor
     # of 0.5, so every scored row is rejected by score.
     rule = rule_for("cnndm", threshold=0.4, score_on="total")
@@ -167,8 +123,8 @@ def test_held_out_tokens_are_whole_words():
     assert held_out_tokens(["latest", "contest_train", "devices", "train-00001.parquet"]) == set()
 
 
-def test_split_guard_refuses_a_dev_folder_unless_forced(tmp_path, ray_local, cnndm_path):
-    mined = _write_mined(tmp_path / "cnndm_dev_mined", _cnndm_rows(cnndm_path, 6), files=1)
+def test_split_guard_refuses_a_dev_folder_unless_forced(tmp_path, ray_local, cnndm_path, mined_rows, write_mined):
+    mined = write_mined(tmp_path / "cnndm_dev_mined", mined_rows(cnndm_path, 6), files=1)
     with pytest.raises(InputError, match="test or validation split.*'dev'.*--force"):
         run_selection(str(mined), str(tmp_path / "out"), rule_for("cnndm"), dataset="cnndm")
     assert not (tmp_path / "out").exists()  # refused before anything was written
@@ -177,9 +133,9 @@ def test_split_guard_refuses_a_dev_folder_unless_forced(tmp_path, ray_local, cnn
     assert "Split guard overridden" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_split_guard_reads_parquet_metadata_and_a_split_column(tmp_path, cnndm_path):
-    rows = _cnndm_rows(cnndm_path, 4)
-    by_metadata = _write_mined(tmp_path / "a", rows, metadata={"split": "validation"}, files=1)
+def test_split_guard_reads_parquet_metadata_and_a_split_column(tmp_path, cnndm_path, mined_rows, write_mined):
+    rows = mined_rows(cnndm_path, 4)
+    by_metadata = write_mined(tmp_path / "a", rows, metadata={"split": "validation"}, files=1)
     with pytest.raises(InputError, match="split marker 'validation'"):
         check_split(str(by_metadata))
     by_column = tmp_path / "b"
@@ -188,15 +144,17 @@ def test_split_guard_reads_parquet_metadata_and_a_split_column(tmp_path, cnndm_p
     pq.write_table(table, by_column / "part.parquet")
     with pytest.raises(InputError, match="split marker 'test'"):
         check_split(str(by_column))
-    train = _write_mined(tmp_path / "c", rows, metadata={"split": "train"}, files=1)
+    train = write_mined(tmp_path / "c", rows, metadata={"split": "train"}, files=1)
     assert check_split(str(train)) == []
     # The folders above the input say where a run lives, not what it holds: pytest's own "test_..." is ignored.
     assert "test" in str(train)
 
 
-def test_split_guard_follows_the_mining_report_to_the_file_that_was_mined(tmp_path, cnndm_path):
-    rows = _cnndm_rows(cnndm_path, 4)
-    mined = _write_mined(tmp_path / "mined", rows, files=1)
+def test_split_guard_follows_the_mining_report_to_the_file_that_was_mined(
+    tmp_path, cnndm_path, mined_rows, write_mined
+):
+    rows = mined_rows(cnndm_path, 4)
+    mined = write_mined(tmp_path / "mined", rows, files=1)
     assert check_split(str(mined)) == []  # no report beside it: nothing to go on but the names
     report = tmp_path / "mined.report.json"
     report.write_text(json.dumps({"input_path": "/data/xsum_test.jsonl", "output_path": str(mined)}))
@@ -209,8 +167,10 @@ def test_split_guard_follows_the_mining_report_to_the_file_that_was_mined(tmp_pa
     assert check_split(str(mined)) == []  # an unreadable report is no evidence either way
 
 
-def test_cli_refuses_to_append_to_an_earlier_run_and_overwrite_replaces_it(tmp_path, ray_local, cnndm_path, capsys):
-    mined = _write_mined(tmp_path / "mined", _cnndm_rows(cnndm_path, 6), files=1)
+def test_cli_refuses_to_append_to_an_earlier_run_and_overwrite_replaces_it(
+    tmp_path, ray_local, cnndm_path, capsys, mined_rows, write_mined
+):
+    mined = write_mined(tmp_path / "mined", mined_rows(cnndm_path, 6), files=1)
     args = ["select", "--input", str(mined), "--output", str(tmp_path / "out"), "--dataset", "cnndm"]
     assert cli_main(args) == 0
     assert "kept 2 of 6 rows" in capsys.readouterr().out
@@ -221,14 +181,14 @@ def test_cli_refuses_to_append_to_an_earlier_run_and_overwrite_replaces_it(tmp_p
     assert total == 6
 
 
-def test_cli_reports_bad_inputs_in_one_line(tmp_path, ray_local, cnndm_path, capsys):
+def test_cli_reports_bad_inputs_in_one_line(tmp_path, ray_local, cnndm_path, capsys, mined_rows, write_mined):
     docs_only = tmp_path / "docs"
     docs_only.mkdir()
     pq.write_table(pa.Table.from_pylist([{"id": "1", "document": "d", "summary": "s"}]), docs_only / "p.parquet")
     out = str(tmp_path / "out")
     assert cli_main(["select", "--input", str(docs_only), "--output", out, "--dataset", "cnndm"]) == 2
     assert "missing column(s) aspects" in capsys.readouterr().err
-    mined = _write_mined(tmp_path / "mined", _cnndm_rows(cnndm_path, 2), files=1)
+    mined = write_mined(tmp_path / "mined", mined_rows(cnndm_path, 2), files=1)
     assert cli_main(["select", "--input", str(mined), "--output", out, "--dataset", "cnndm", "--threshold", "85"]) == 2
     assert "fractions (0.85, not 85)" in capsys.readouterr().err
 

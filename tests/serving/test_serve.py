@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import yaml
 from lsr.core.errors import InputError
 from lsr.serving.config import DEPLOYMENT_NAME, ServeConfig
 from tests.helpers.paths import REPO
+from tests.helpers.ports import free_port
 
 TOKEN_ENV = "LSR_TEST_SERVE_TOKEN"
 TOKEN = "t0ken-that-must-never-leak-81f3"
@@ -32,12 +32,6 @@ DOCS = [
     "Scientists found that the river's fish population doubled after the dam was removed three years ago.",
     "The team won the final in extra time, their first title in two decades, before a crowd of thousands.",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +71,7 @@ def server(ray_local, checkpoint):
 
     from lsr.serving.app import build_app
 
-    port = _free_port()
+    port = free_port()
     os.environ.pop("LSR_TEST_SERVE_UNSET", None)
     os.environ[TOKEN_ENV] = TOKEN
     serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from lsr.ases.dataset import training_examples
 from lsr.ases.segment import by_source
 from lsr.serving.config import ServeConfig
 from lsr.serving.page import PAGE
+from tests.helpers.ports import free_port
 
 DOCUMENT = (
     "The mayor opened the new bridge on Monday. Traffic fell by half within a week. "
@@ -53,12 +53,6 @@ ROW = {
 }
 SOURCE_MAX_TOKENS = 128
 GENERATION = {"num_beams": 1, "min_new_tokens": 0, "max_new_tokens": 96}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _save(model, tokenizer, run: Path, objective: dict) -> str:
@@ -119,7 +113,7 @@ def server(ray_local, students):
 
     from lsr.serving.app import build_app
 
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         for name, model in students.items():

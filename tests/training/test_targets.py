@@ -10,7 +10,6 @@ import torch
 from lsr.model.batching import pad_batch
 from lsr.model.views import VIEWS, rationale_text
 from lsr.training.targets import TargetOptions, encode_texts, fixed_encoder, target_key
-from tests.training.test_train import selection_rows, write_selection
 
 
 def _reference(texts: list[str], max_tokens: int) -> np.ndarray:
@@ -47,7 +46,9 @@ def test_the_key_changes_with_the_encoder_and_the_text_settings_only():
 
 
 @pytest.mark.usefixtures("ray_local")
-def test_the_pass_stores_the_fixed_encoders_vectors_and_counts_empty_and_cut_views(tmp_path, cnndm_path):
+def test_the_pass_stores_the_fixed_encoders_vectors_and_counts_empty_and_cut_views(
+    tmp_path, cnndm_path, selection_rows, write_selection
+):
     from lsr.cli.main import main
 
     rows = selection_rows(cnndm_path, 6)

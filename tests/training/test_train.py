@@ -13,44 +13,9 @@ import torch
 
 from lsr.cli.main import main
 from lsr.core.errors import InputError
-from lsr.core.schema import SCORED
-from lsr.evaluation.metrics import split_sentences
 from lsr.model.batching import LABEL_PAD, pad_batch, tokenize_rows
 from lsr.model.views import rationale_text
 from lsr.training.schedule import noam_lr, noam_scheduler
-
-
-def selection_rows(path: Path, n: int) -> list[dict]:
-    """SCORED rows with simple rationales built from the gold summary (a stand-in for mined ones)."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines()[:n]:
-        record = json.loads(line)
-        sentences = split_sentences(record["summary"])
-        rows.append(
-            {
-                "id": record["id"],
-                "document": record["document"],
-                "summary": record["summary"],
-                "aspects": [" ".join(s.split()[:3]) for s in sentences],
-                "sentences": sentences,
-                "triples": [
-                    [{"subject": s.split()[0], "relation": "is about", "object": " ".join(s.split()[1:6])}]
-                    for s in sentences
-                ],
-                "sub_summaries": sentences,
-                "total_summary": record["summary"],
-                "score": 0.5,
-                "kept": True,
-            }
-        )
-    return rows
-
-
-def write_selection(rows: list[dict], folder: Path) -> Path:
-    (folder / "kept").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCORED), folder / "kept" / "part-0.parquet")
-    return folder
-
 
 # ---- pure pieces ------------------------------------------------------------------------------------------------
 
@@ -102,7 +67,7 @@ def test_tiny_tokenizer_is_rebuilt_identically_and_has_barts_special_ids(tmp_pat
     assert tok.decode(ids, skip_special_tokens=True) == "Ünïcode text the samples never saw: 42 €."
 
 
-def _tiny_batch(cnndm_path):
+def _tiny_batch(cnndm_path, selection_rows):
     from lsr.model.loading import tiny_tokenizer
     from lsr.training.targets import encode_rows, fixed_encoder
 
@@ -116,12 +81,12 @@ def _tiny_batch(cnndm_path):
                      tok.pad_token_id)
 
 
-def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path):
+def test_objectives_return_named_parts_and_finetune_is_plain_ce(cnndm_path, selection_rows):
     from lsr.model.loading import tiny_model
     from lsr.training.objectives import make_objective, token_cross_entropy
 
     model, _ = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
-    batch = _tiny_batch(cnndm_path)
+    batch = _tiny_batch(cnndm_path, selection_rows)
     loss, parts = make_objective("mwf", gamma_ce=0.6, gamma_align=0.4)(model, batch)
     assert set(parts) == {"ce", "align_ea", "align_as", "align_ter"}
     align = parts["align_ea"] + parts["align_as"] + parts["align_ter"]
@@ -149,31 +114,23 @@ def test_a_model_that_is_not_bart_is_refused_clearly(tmp_path):
         load_student(str(tmp_path / "missing"), {"mwf_views": []})
 
 
-# ---- Ray Train ----------------------------------------------------------------------------------------------------
-
-TRAIN_ARGS = [
-    "--dataset", "cnndm", "--model", "tiny", "--workers", "2", "--batch-size", "4",
-    "--source-max-tokens", "96", "--target-max-tokens", "48", "--rationale-max-tokens", "48",
-    "--warmup-steps", "4", "--lr-scale", "0.01", "--checkpoint-every", "2", "--log-every", "1",
-]  # fmt: skip
+# ---- Ray Train (the run's flags and rows: tests/conftest.py) -----------------------------------------------------
 
 
-def _history(output: Path) -> list[dict]:
-    return [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
-
-
-def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_local, tmp_path, cnndm_path):
+def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(
+    ray_local, tmp_path, cnndm_path, selection_rows, write_selection, train_args, train_history, train_direct
+):
     from lsr.evaluation import load_summarizer
     from lsr.training.loop import STATE_FILE
 
     data = write_selection(selection_rows(cnndm_path, 24), tmp_path / "selected")
     output = tmp_path / "run"
     generation = '{"num_beams": 2, "min_new_tokens": 2, "max_new_tokens": 8}'
-    common = [*TRAIN_ARGS, "--data", str(data), "--output", str(output), "--validation", str(cnndm_path),
+    common = [*train_args, "--data", str(data), "--output", str(output), "--validation", str(cnndm_path),
               "--validation-size", "2", "--val-generation", generation]
     assert main(["train", *common, "--max-steps", "4"]) == 0
 
-    history = _history(output)
+    history = train_history(output)
     steps = [row["step"] for row in history if "loss" in row]
     assert steps == [1, 2, 3, 4]
     first = history[0]
@@ -191,10 +148,10 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert any(p.suffix == ".parquet" for p in stored)
 
     with pytest.raises(InputError, match="already exists.*--resume"):
-        _train_direct(common, 6, resume=False)
+        train_direct(common, 6, resume=False)
 
     assert main(["train", *common, "--max-steps", "6", "--resume"]) == 0
-    resumed = _history(output)
+    resumed = train_history(output)
     assert [row["step"] for row in resumed if "loss" in row] == [1, 2, 3, 4, 5, 6]
     assert resumed[:len(history)] == history  # the first four steps are the restored ones, unchanged
     lr_at = {row["step"]: row["lr"] for row in resumed if "lr" in row}
@@ -204,14 +161,6 @@ def test_two_workers_train_checkpoint_and_resume_with_the_same_step_count(ray_lo
     assert {p: p.read_bytes() for p in Path(targets["path"]).rglob("*") if p.is_file()} == stored  # never changed
     latest = json.loads((output / "train_report.json").read_text())["latest_checkpoint"]
     assert torch.load(Path(latest) / STATE_FILE, weights_only=False)["step"] == 6
-
-
-def _train_direct(common: list[str], steps: int, resume: bool):
-    """Call the library (not the CLI, which turns InputError into exit code 2) to see the error itself."""
-    from lsr.cli.main import build_parser
-
-    args = build_parser().parse_args(["train", *common, "--max-steps", str(steps), *(["--resume"] if resume else [])])
-    return args._run(args)
 
 
 def test_views_none_is_the_plain_fine_tuning_baseline_on_the_same_model_class():
@@ -233,18 +182,20 @@ def test_views_none_is_the_plain_fine_tuning_baseline_on_the_same_model_class():
 
 
 @pytest.mark.usefixtures("ray_local")
-def test_empty_training_set_and_missing_rationale_columns_are_clear_errors(tmp_path, cnndm_path):
+def test_empty_training_set_and_missing_rationale_columns_are_clear_errors(
+    tmp_path, cnndm_path, selection_rows, write_selection, train_args, train_direct
+):
     rows = selection_rows(cnndm_path, 3)
     for row in rows:
         row["error"] = "rationale: no usable line"
     empty = write_selection(rows, tmp_path / "failed")
-    args = [*TRAIN_ARGS, "--data", str(empty), "--output", str(tmp_path / "o1"), "--max-steps", "1"]
+    args = [*train_args, "--data", str(empty), "--output", str(tmp_path / "o1"), "--max-steps", "1"]
     with pytest.raises(InputError, match="training set is empty"):
-        _train_direct(args[:-2], 1, resume=False)
+        train_direct(args[:-2], 1, resume=False)
 
     bare = tmp_path / "bare"
     bare.mkdir()
     pq.write_table(pa.Table.from_pylist([{"id": "a", "document": "d", "summary": "s"}]), bare / "part-0.parquet")
-    args = [*TRAIN_ARGS, "--data", str(bare), "--output", str(tmp_path / "o2")]
+    args = [*train_args, "--data", str(bare), "--output", str(tmp_path / "o2")]
     with pytest.raises(InputError, match="missing column.*aspects"):
-        _train_direct(args, 1, resume=False)
+        train_direct(args, 1, resume=False)

@@ -74,9 +74,9 @@ def _check_finished_run(output: Path) -> dict:
     return report["metrics"]
 
 
-def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(ray_local, tmp_path, cnndm_path):
-    from tests.training.test_train import selection_rows, write_selection
-
+def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(
+    ray_local, tmp_path, cnndm_path, selection_rows, write_selection
+):
     data = write_selection(selection_rows(cnndm_path, 16), tmp_path / "selected")
     output = tmp_path / "run"
     codes: list[int] = []
@@ -96,10 +96,8 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(r
     assert pids[-1] not in _train_worker_pids()
 
 
-def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path):
+def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path, selection_rows, write_selection):
     import ray
-
-    from tests.training.test_train import selection_rows, write_selection
 
     data = write_selection(selection_rows(cnndm_path, 16), tmp_path / "selected")
     output = tmp_path / "run"
