@@ -1,7 +1,7 @@
 """Mining against a server with an LLM's latency: does ``lsr mine --engine http`` keep the in-flight budget full?
 
 The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a
-loopback OpenAI-compatible server (``tests/openai_stub_server.py``'s stub, fixed parsable answers) holds every
+loopback OpenAI-compatible server (``tests/helpers/openai_stub_server.py``'s stub, fixed parsable answers) holds every
 request for ``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones
 queue, as behind a saturated vLLM), and samples how many requests it holds every 0.05 s. The same documents go through
 
@@ -62,15 +62,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # the tests' stub server: tests/helpers/openai_stub_server.py
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from openai_stub_server import OpenAIStub  # noqa: E402
 
 from lsr.core.config import preset  # noqa: E402
 from lsr.mining.parse import parse_rationale  # noqa: E402
 from lsr.mining.prompts import format_rationale, rationale_messages, summaries_messages  # noqa: E402
+from tests.helpers.openai_stub_server import OpenAIStub  # noqa: E402
 
 SAMPLES = REPO / "lsr" / "samples" / "cnndm_sample.jsonl"
 

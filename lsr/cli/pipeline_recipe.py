@@ -33,11 +33,11 @@ from lsr.core.cli_config import Flag, comma_list
 from lsr.core.config import Dataset, StageConfig
 
 #: The stages in order, and their entrypoints relative to the working directory (``ray_jobs/lsr_<stage>.py``: names
-#: that shadow no module, see tests/test_entrypoints.py).
+#: that shadow no module, see tests/cli/test_entrypoints.py).
 STAGES = ("mine", "select", "train", "evaluate")
 ENTRYPOINTS = {stage: f"ray_jobs/lsr_{stage}.py" for stage in STAGES}
 
-#: GPUs of cluster.yaml's mining node type (p5.48xlarge); tests/test_cluster_yaml.py checks the two agree.
+#: GPUs of cluster.yaml's mining node type (p5.48xlarge); tests/cli/test_cluster_yaml.py checks the two agree.
 MINING_NODE_GPUS = 8
 #: The runtime env's variables a user may pass through; anything that looks like a secret is refused.
 DEFAULT_PASS_ENV = ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]

@@ -4,7 +4,7 @@ With "explain" ticked, an MWF student's gates go under the summary, and an AS-ES
 out beside it: aspects, associated sentences (each marked grounded, with its character span in the document, or
 ungrounded), triples and sub-summaries. Model output is untrusted text: the script puts every string into the
 page through ``textContent`` on elements it creates itself, never through HTML parsing (no ``innerHTML`` and the
-like; tests/test_serve_ases.py checks the source, and runs the rendering under Node.js).
+like; tests/serving/test_serve_ases.py checks the source, and runs the rendering under Node.js).
 """
 
 PAGE = """<!doctype html>
