@@ -37,7 +37,8 @@ class Flag:
     """Command-line details of a field: ``name`` (e.g. ``"--model"``), ``parse`` (text -> value),
     ``metavar``, ``cli=False`` to keep it in YAML/code only, ``action="append"`` for repeated flags,
     ``positional=True`` for a bare argument (``lsr data stats PATH``); on an embedded section, ``fields`` names
-    the only section fields that become flags (the rest stay YAML-only)."""
+    the only section fields that become flags (the rest stay YAML-only), and ``parse`` makes the whole section
+    one flag (``--autoscale 1,4`` -> ``{"min_replicas": 1, "max_replicas": 4}``)."""
 
     name: str | None = None
     parse: Callable[[str], Any] | None = None
@@ -144,6 +145,34 @@ def _help(info: FieldInfo, show_default: bool) -> str:
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[StageConfig]) -> None:
     """Add a flag for every option of ``config_cls`` (and ``--config`` when it embeds data-set sections)."""
+    own = [n for n in config_cls.model_fields if n not in StageConfig.model_fields]
+    sections = config_cls.preset_sections()
+
+    def title(name: str) -> str:
+        return f"{name} settings" + (" (default: the data set's paper values)" if name in sections else "")
+
+    # the stage's own options first, the shared ones last
+    flag_names = _add_fields(parser, config_cls, own + list(StageConfig.model_fields), title)
+    if sections:
+        parser.add_argument(
+            "--config",
+            default=None,
+            metavar="FILE.yaml",
+            help=f"a YAML file overriding the paper's defaults, nested by section ({', '.join(sections)})",
+        )
+    parser.set_defaults(**{_FLAGS_KEY: flag_names, _CONFIG_KEY: config_cls})
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model_cls: type[BaseModel]) -> None:
+    """Flags for a config model that is not a stage's (no data-set preset under it: ``lsr serve``'s): the same
+    rules as :func:`add_config_arguments`; :func:`given_values` reads what the user typed."""
+    flag_names = _add_fields(parser, model_cls, list(model_cls.model_fields), lambda name: f"{name} settings")
+    parser.set_defaults(**{_FLAGS_KEY: flag_names})
+
+
+def _add_fields(parser: argparse.ArgumentParser, model_cls: type[BaseModel], names: list[str],
+                section_title: Callable[[str], str]) -> dict[str, str]:
+    """Add the flags of ``names`` (fields of ``model_cls``); returns each dotted key's flag, for error messages."""
     flag_names: dict[str, str] = {}
     seen: set[str] = set()
 
@@ -168,32 +197,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type[Stage
             kwargs["required"] = True
         group.add_argument(option, dest=key, **kwargs)
 
-    own = [n for n in config_cls.model_fields if n not in StageConfig.model_fields]
-    for name in own + list(StageConfig.model_fields):  # the stage's own options first, the shared ones last
-        info = config_cls.model_fields[name]
+    for name in names:
+        info = model_cls.model_fields[name]
+        flag = _flag_of(info)
         members = _model_union(info.annotation)
         if members is not None:
             _add_union(parser, name, info, members, add_leaf)
-        elif _is_model(info.annotation):
-            flag = _flag_of(info)
+        elif _is_model(info.annotation) and flag.parse is None:  # a section (one parsed flag fills it whole)
             if not flag.cli:  # a section kept to the preset and YAML (and code)
                 continue
-            paper = " (default: the data set's paper values)" if name in config_cls.preset_sections() else ""
-            section = parser.add_argument_group(f"{name} settings{paper}")
+            section = parser.add_argument_group(section_title(name))
             for sub_name, sub_info in _strip_optional(info.annotation).model_fields.items():
                 if flag.fields is None or sub_name in flag.fields:
                     add_leaf(section, f"{name}.{sub_name}", sub_name, sub_info)
         else:
             add_leaf(parser, name, name, info)
-    if config_cls.preset_sections():
-        sections = ", ".join(config_cls.preset_sections())
-        parser.add_argument(
-            "--config",
-            default=None,
-            metavar="FILE.yaml",
-            help=f"a YAML file overriding the paper's defaults, nested by section ({sections})",
-        )
-    parser.set_defaults(**{_FLAGS_KEY: flag_names, _CONFIG_KEY: config_cls})
+    return flag_names
 
 
 def _add_union(parser, name: str, info: FieldInfo, members: list[type[BaseModel]], add_leaf) -> None:

@@ -8,9 +8,12 @@ and this config only holds overrides of them, plus the bounds a request may ask 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lsr.core.cli_config import Flag
+from lsr.core.errors import InputError
 
 #: The environment variable that, when set and non-empty, turns bearer-token auth on (its name is configurable).
 DEFAULT_TOKEN_ENV = "LSR_SERVE_TOKEN"
@@ -25,10 +28,10 @@ class _Strict(BaseModel):
 class GenerationOverrides(_Strict):
     """Server-wide replacements of the preset's beam-search settings (``None`` keeps the preset's value)."""
 
-    num_beams: int | None = Field(default=None, ge=1)
-    min_new_tokens: int | None = Field(default=None, ge=0)
-    max_new_tokens: int | None = Field(default=None, ge=1)
-    length_penalty: float | None = None
+    num_beams: int | None = Field(default=None, ge=1, description="override the preset's beams")
+    min_new_tokens: int | None = Field(default=None, ge=0, description="override the preset's minimum length")
+    max_new_tokens: int | None = Field(default=None, ge=1, description="override the preset's maximum length")
+    length_penalty: float | None = Field(default=None, description="override the preset's length penalty")
 
     def as_kwargs(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -54,8 +57,10 @@ class RequestLimits(_Strict):
 class Batching(_Strict):
     """``@serve.batch`` across concurrent requests: one document is one batch item; 1 turns batching off."""
 
-    max_batch_size: int = Field(default=16, ge=1)
-    batch_wait_timeout_s: float = Field(default=0.02, ge=0.0, le=10.0)
+    max_batch_size: int = Field(default=16, ge=1, description="documents per batch (1: no batching; default 16)")
+    batch_wait_timeout_s: Annotated[float, Flag(name="--batch-wait-s", metavar="SECONDS")] = Field(
+        default=0.02, ge=0.0, le=10.0, description="longest wait for a batch to fill, in seconds (default 0.02)"
+    )
 
 
 class Autoscaling(_Strict):
@@ -72,27 +77,46 @@ class Autoscaling(_Strict):
         return self
 
 
+def autoscale_bounds(spec: str) -> dict[str, int]:
+    """``--autoscale MIN,MAX``: the two replica bounds of :class:`Autoscaling` (its other settings: YAML)."""
+    low, sep, high = spec.partition(",")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise InputError(f"{spec!r}: give MIN,MAX replicas, e.g. 1,4")
+    return {"min_replicas": int(low), "max_replicas": int(high)}
+
+
 class ServeConfig(_Strict):
     """Everything a summarisation replica and its deployment need (the secret token itself is never part of it)."""
 
-    model: str = Field(min_length=1, description="checkpoint folder (save_pretrained format), e.g. RUN/model")
+    model: Annotated[str, Flag(metavar="DIR")] = Field(
+        min_length=1, description="checkpoint folder (save_pretrained format), e.g. RUN/model"
+    )
     dataset: Literal["cnndm", "xsum"] | None = Field(
         default=None, description="generation preset; default: the dataset of the run's train_report.json"
     )
     model_id: str | None = Field(default=None, description="name in answers; default: the run's folder name")
     source_max_tokens: int | None = Field(default=None, ge=1, description="document truncation; default: preset")
     generation: GenerationOverrides = GenerationOverrides()
-    limits: RequestLimits = RequestLimits()
+    limits: Annotated[RequestLimits, Flag(cli=False)] = RequestLimits()
     batching: Batching = Batching()
-    replicas: int | None = Field(default=None, ge=1, description="fixed replica count (default 1)")
-    autoscaling: Autoscaling | None = None
+    replicas: Annotated[int | None, Flag(metavar="N")] = Field(
+        default=None, ge=1, description="a fixed number of replicas (default 1)"
+    )
+    autoscaling: Annotated[Autoscaling | None, Flag(name="--autoscale", parse=autoscale_bounds, metavar="MIN,MAX")] = (
+        Field(default=None, description="autoscale between MIN and MAX replicas")
+    )
     gpu: bool = Field(default=False, description="one GPU per replica (one replica per GPU on a cluster)")
     num_cpus: float = Field(default=1.0, gt=0.0, description="CPU cores per replica (also its torch threads)")
     max_ongoing_requests: int = Field(default=64, ge=1, description="requests a replica holds at once")
-    auth_token_env: str = Field(default=DEFAULT_TOKEN_ENV, min_length=1, description="env var holding the token")
-    graceful_shutdown_timeout_s: float = Field(default=30.0, ge=0.0, description="drain time for in-flight requests")
-    graceful_shutdown_wait_loop_s: float = Field(default=2.0, ge=0.0)
-    health_check_period_s: float = Field(default=10.0, gt=0.0)
+    auth_token_env: Annotated[str, Flag(name="--token-env", metavar="VAR")] = Field(
+        default=DEFAULT_TOKEN_ENV, min_length=1,
+        description="environment variable whose token turns bearer auth on",
+    )
+    graceful_shutdown_timeout_s: Annotated[float, Flag(cli=False)] = Field(
+        default=30.0, ge=0.0, description="drain time for in-flight requests"
+    )
+    graceful_shutdown_wait_loop_s: Annotated[float, Flag(cli=False)] = Field(default=2.0, ge=0.0)
+    health_check_period_s: Annotated[float, Flag(cli=False)] = Field(default=10.0, gt=0.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:

@@ -255,9 +255,10 @@ def test_the_builder_refuses_a_wrong_config_in_one_line(checkpoint):
         assert "\n" not in str(err.value)
 
 
-def test_lsr_serve_flags_and_yaml_become_one_validated_config(tmp_path, checkpoint):
+def test_lsr_serve_flags_and_yaml_become_one_validated_config(tmp_path, checkpoint, capsys):
     from lsr.cli.commands.serve import settings_from
     from lsr.cli.main import build_parser
+    from lsr.serving.app import build_app
 
     yaml_path = tmp_path / "serve.yaml"
     yaml_path.write_text(yaml.safe_dump({"replicas": 3, "batching": {"max_batch_size": 4}}))
@@ -267,9 +268,12 @@ def test_lsr_serve_flags_and_yaml_become_one_validated_config(tmp_path, checkpoi
     config = ServeConfig.model_validate(settings_from(args))
     assert config.replicas is None and config.autoscaling.max_replicas == 3
     assert config.batching.max_batch_size == 4 and config.batching.batch_wait_timeout_s == 0.5
-    bad = build_parser().parse_args(["serve", "--model", checkpoint, "--autoscale", "3"])
-    with pytest.raises(InputError, match="MIN,MAX"):
-        settings_from(bad)
+    with pytest.raises(SystemExit):  # argparse's own one-line usage error, before anything starts
+        build_parser().parse_args(["serve", "--model", checkpoint, "--autoscale", "3"])
+    assert "--autoscale: '3': give MIN,MAX replicas" in capsys.readouterr().err
+    both = build_parser().parse_args(["serve", "--model", checkpoint, "--replicas", "2", "--autoscale", "1,3"])
+    with pytest.raises(InputError, match="either replicas or autoscaling"):
+        build_app(settings_from(both))
 
 
 def test_the_ray_jobs_entrypoint_runs_as_a_script_without_shadowing_modules():

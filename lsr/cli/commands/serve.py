@@ -5,40 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lsr.core.config import DATASETS
+from lsr.core.cli_config import add_model_arguments, given_values
+from lsr.core.config import deep_merge
 from lsr.core.errors import InputError
+from lsr.serving.config import ServeConfig
 
 HELP = "serve a checkpoint on Ray Serve: POST /summarize (batched, autoscaled), GET /healthz, /model, a page at /"
 APP_NAME = "lsr"
+#: Flags of the command itself, not of the application (where it listens, which Ray, which YAML).
+COMMAND_FLAGS = ("host", "port", "ray_address", "config")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="DIR", help="a checkpoint folder (e.g. RUN/model)")
-    parser.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default=None,
-        help="generation preset (default: the dataset in the run's train_report.json)",
-    )
+    """The application's options come from :class:`ServeConfig` (declared there once); these four are the
+    command's own."""
+    add_model_arguments(parser, ServeConfig)
     parser.add_argument("--host", default="127.0.0.1", help="HTTP host (0.0.0.0 to listen on every interface)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port")
-    scale = parser.add_mutually_exclusive_group()
-    scale.add_argument("--replicas", type=int, default=None, metavar="N", help="a fixed number of replicas")
-    scale.add_argument("--autoscale", default=None, metavar="MIN,MAX", help="autoscale between MIN and MAX replicas")
-    parser.add_argument("--gpu", action="store_true", default=None, help="one GPU per replica")
-    parser.add_argument("--num-cpus", type=float, default=None, help="CPU cores (and torch threads) per replica")
-    parser.add_argument("--max-batch-size", type=int, default=None, help="documents per batch (1: no batching)")
-    parser.add_argument("--batch-wait-s", type=float, default=None, help="longest wait for a batch to fill")
-    parser.add_argument("--source-max-tokens", type=int, default=None, help="document truncation (default: preset)")
-    parser.add_argument("--num-beams", type=int, default=None, help="override the preset's beams")
-    parser.add_argument("--min-new-tokens", type=int, default=None, help="override the preset's minimum length")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the preset's maximum length")
-    parser.add_argument(
-        "--token-env",
-        default=None,
-        metavar="VAR",
-        help="environment variable whose token turns bearer auth on (default LSR_SERVE_TOKEN)",
-    )
     parser.add_argument(
         "--config",
         default=None,
@@ -46,13 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve settings (ServeConfig fields, or a Serve config YAML: its first app's args)",
     )
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: RAY_ADDRESS or a local Ray)")
-
-
-def _autoscale(spec: str) -> dict[str, int]:
-    low, sep, high = spec.partition(",")
-    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
-        raise InputError(f"--autoscale {spec!r}: give MIN,MAX replicas, e.g. 1,4")
-    return {"min_replicas": int(low), "max_replicas": int(high)}
 
 
 def _yaml_settings(path: str) -> dict[str, Any]:
@@ -72,26 +48,19 @@ def _yaml_settings(path: str) -> dict[str, Any]:
 
 
 def settings_from(args: argparse.Namespace) -> dict[str, Any]:
-    """The YAML's settings with the flags that were given on top (validated later by ``ServeConfig``)."""
+    """The YAML's settings with the flags that were given on top (validated later by ``ServeConfig``).
+
+    A replica count given on one side replaces the other side's autoscaling, and the other way round; both as
+    flags are refused by ``ServeConfig``."""
     settings = _yaml_settings(args.config) if args.config else {}
-    flags = {"model": args.model, "dataset": args.dataset, "replicas": args.replicas, "gpu": args.gpu,
-             "num_cpus": args.num_cpus, "source_max_tokens": args.source_max_tokens,
-             "auth_token_env": args.token_env}  # fmt: skip
-    settings.update({k: v for k, v in flags.items() if v is not None})
-    if args.autoscale:
-        settings["autoscaling"] = {**(settings.get("autoscaling") or {}), **_autoscale(args.autoscale)}
+    flags = {key: value for key, value in given_values(args).items() if key not in COMMAND_FLAGS}
+    if "autoscaling" in flags and "replicas" not in flags:
         settings.pop("replicas", None)
-    elif args.replicas is not None:
+    if "replicas" in flags and "autoscaling" not in flags:
         settings.pop("autoscaling", None)
-    for section, values in (
-        ("batching", {"max_batch_size": args.max_batch_size, "batch_wait_timeout_s": args.batch_wait_s}),
-        ("generation", {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens,
-                        "max_new_tokens": args.max_new_tokens}),
-    ):  # fmt: skip
-        given = {k: v for k, v in values.items() if v is not None}
-        if given:
-            settings[section] = {**(settings.get(section) or {}), **given}
-    return settings
+    if settings.get("autoscaling") is None:
+        settings.pop("autoscaling", None)
+    return deep_merge(settings, flags)
 
 
 def run(args: argparse.Namespace) -> int:
