@@ -43,6 +43,11 @@ SEGMENT_REPORT_MD = "segment_report.md"
 # The run report (``lsr report RUN``).
 REPORT_HTML = "report.html"
 
+# A whole run's folder as ``lsr demo`` lays it out and ``lsr report`` reads it: each stage's output by name.
+RUN_DATA_DIR = "data"
+RUN_MINED_DIR = "mined"
+RUN_SELECTED_DIR = "selected"
+RUN_EVAL_DIR = "eval"
 
 
 def mining_report_paths(output: str) -> tuple[str, str]:

@@ -29,10 +29,11 @@ from lsr.ases.student import AsEsStudent, as_es_student
 from lsr.core.console import Progress
 from lsr.core.model_cache import model_source
 from lsr.core.storage import filesystem
+from lsr.data.layout import PREDICTIONS_FILE
 from lsr.evaluation.config import EvaluateConfig
 from lsr.evaluation.generation import generate_summaries
 from lsr.evaluation.metrics.registry import metrics, records, resolve_all
-from lsr.evaluation.results import PREDICTIONS_FILE, ModelResult, model_names, write_tables
+from lsr.evaluation.results import ModelResult, model_names, write_tables
 from lsr.model.checkpoint_checks import check_checkpoint
 
 if TYPE_CHECKING:

@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from lsr.core.storage import filesystem
+from lsr.data.layout import RESULTS_JSON, RESULTS_MD
 from lsr.evaluation.metrics.registry import columns
 from lsr.evaluation.metrics.registry import notes as column_notes
-
-PREDICTIONS_FILE = "predictions.parquet"
-RESULTS_JSON = "results.json"
-RESULTS_MD = "results.md"
 
 
 @dataclass

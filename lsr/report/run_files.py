@@ -18,22 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lsr.data.layout import (
+    HISTORY_FILE,
+    MODEL_DIR,
+    PREDICTIONS_FILE,
+    TRAIN_REPORT,
+    mining_report_paths,
+)
+from lsr.data.layout import RUN_MINED_DIR as MINED_DIR
 from lsr.report.markup import PNG_SIGNATURE
 
-DATA_DIR = "data"
-MINED_DIR = "mined"
-MINED_REPORT = "mined.report.json"
-SELECTED_DIR = "selected"
-SELECTION_REPORT = "report.json"
-SCORES_PNG = "scores.png"
-EVAL_DIR = "eval"
-RESULTS_JSON = "results.json"
-RESULTS_MD = "results.md"
-PREDICTIONS_FILE = "predictions.parquet"
-HISTORY_FILE = "history.jsonl"
-TRAIN_REPORT = "train_report.json"
-GATES_PNG = "gates.png"
-MODEL_DIR = "model"
+MINED_REPORT = mining_report_paths(MINED_DIR)[0]
 
 
 class MissingPart(Exception):

@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from lsr.core.errors import InputError
+from lsr.data.layout import TRAIN_REPORT
 from lsr.evaluation.metrics.parameters import parameter_count
 from lsr.model.checkpoint_checks import check_checkpoint
 from lsr.model.generate import generate, load_summarizer
 from lsr.serving.config import ServeConfig
 from lsr.serving.schema import RequestError
-
-#: Written by ``lsr train`` next to ``model/`` (lsr/training/trainer.py).
-TRAIN_REPORT = "train_report.json"
 
 
 @dataclass(frozen=True)

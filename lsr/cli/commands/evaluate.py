@@ -18,8 +18,9 @@ def run(args: argparse.Namespace) -> int:
     from lsr.core import console
     from lsr.core.cli_config import config_from_args
     from lsr.core.storage import filesystem
+    from lsr.data.layout import RESULTS_MD
     from lsr.evaluation.job import evaluate
-    from lsr.evaluation.results import RESULTS_MD, model_names
+    from lsr.evaluation.results import model_names
 
     config = config_from_args(args)
     names = [name for name, _ in model_names(config.models)]
