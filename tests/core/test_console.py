@@ -78,8 +78,13 @@ class _FakeRay:
 
 @pytest.fixture
 def fake_ray(monkeypatch):
+    """The real ``ray`` module with ``init`` and ``is_initialized`` recorded instead of run. (Not a stand-in module
+    in ``sys.modules``: submodules imported while it stood there would stay half-made for every later test.)"""
+    import ray
+
     fake = _FakeRay()
-    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(ray, "init", fake.init)
+    monkeypatch.setattr(ray, "is_initialized", fake.is_initialized)
     monkeypatch.setattr(console, "quiet_ray", lambda: None)
     monkeypatch.setattr(console, "ray_started", lambda address: None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
