@@ -22,7 +22,7 @@ RETIRED_KEYS = ("mwf_gamma_ce", "mwf_gamma_align")
 
 @strict
 class GatedBartConfig(BartConfig):
-    r"""BART with MWF rationale modules and weak gates (DESIGN.md §3, Step 3).
+    r"""BART with MWF rationale modules and weak gates (docs/paper.md#mwf).
 
     mwf_views: which rationale modules exist, a subset of ``["ea", "as", "ter"]`` kept in that order;
         ``None`` means all three, ``[]`` means plain BART (no modules, no gates).
