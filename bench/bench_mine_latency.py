@@ -1,25 +1,25 @@
 """Mining against a server with an LLM's latency: does ``lsr mine --engine http`` keep the in-flight budget full?
 
-The former ``bench_mine_http.py`` talked to a server that answered at once, so it saw only client overhead. Here a
-loopback OpenAI-compatible server (``tests/helpers/openai_stub_server.py``'s stub, fixed parsable answers) holds every
-request for ``--latency`` seconds, optionally with at most ``--server-limit`` requests served at once (later ones
-queue, as behind a saturated vLLM), and samples how many requests it holds every 0.05 s. The same documents go through
+A server that answers at once would show only the client's overhead. Here a loopback OpenAI-compatible server
+(``tests/helpers/openai_stub_server.py``'s stub, fixed parsable answers) holds every request for ``--latency``
+seconds, optionally with at most ``--server-limit`` requests served at once (later ones queue, as behind a saturated
+vLLM), and samples how many requests it holds every 0.05 s. The same documents go through
 
 - a bare asyncio client: two requests per document (call B after call A's reply is parsed), ``--in-flight``
   requests at most, and
 - ``lsr mine --engine http --max-in-flight N`` run as a user runs it (its own process, Ray started by it, every
   other flag at its default), so the time includes Ray's start-up, reading, parsing and writing.
 
-Ideal time: ``2 x documents x latency / in-flight``. The table prints bare / pipeline (issue 12 asks >= 0.85 at
+Ideal time: ``2 x documents x latency / in-flight``. The table prints bare / pipeline (the goal: >= 0.85 at
 8,192 documents, 1 s, 256) and the server's in-flight samples (median, max, and a coarse time line).
 
     python bench/bench_mine_latency.py --docs 512 --latency 0.5 --in-flight 64
 
 Measured here (Ray 2.60, the idle 2-core machine, every ``lsr mine`` flag at its default but ``--max-in-flight``):
 
-| documents | latency | in flight | ideal | bare asyncio | ``lsr mine`` | bare / lsr | when |
+| documents | latency | in flight | ideal | bare asyncio | ``lsr mine`` | bare / lsr | configuration |
 |---:|---:|---:|---:|---:|---:|---:|---|
-| 8,192 | 1.0 s | 256 | 64.0 s | 64.9 s | 191.6 s | 0.34 | two chained ``ray.data.llm`` processors (issue 12) |
+| 8,192 | 1.0 s | 256 | 64.0 s | 64.9 s | 191.6 s | 0.34 | two chained ``ray.data.llm`` processors |
 | 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 88.3 s | 0.75 | one stage per document (``document_stage``) |
 | 8,192 | 1.0 s | 256 | 64.0 s | 66.3 s | 82.1 s | 0.81 | + the index pass on the driver, ``lsr`` imports no torch |
 | 8,192 | 1.0 s | 256 | 64.0 s | 66.4 s | 78.0 s | 0.85 | + two tasks per actor on two concurrency slots |
@@ -36,11 +36,11 @@ while requests run, after the last reply):
 - *The first request.* It came 9.9-10.1 s after the start at 8,192 documents against 6.6 s at 1,024: the corpus is
   one file, read as one block; the repartition into blocks of one budget hands its 32 blocks out about 0.1 s apart,
   and the prompt-fitting tasks placed after it waited for all of them. Fitting the prompts in the read task, before
-  the repartition, lets the actors (which hold their resources already) take each block as it comes: 6.5-8.0 s now,
+  the repartition, lets the actors (which hold their resources already) take each block as it comes: 6.5-8.0 s then,
   the same as at 2,048 documents (6.6-7.8 s over three runs): ``ray.init`` (about 3 s), Ray's worker processes
   and the stage's actor starting on 2 cores (about 2 s), the first block read and prepared. Ray's ``read_json``
   also parsed the file whole in one task; :mod:`lsr.data.json_lines_source` streams it (worker memory at 65,536
-  documents in one file: 1,272 MiB before, 451 MiB now).
+  documents in one file: 1,272 MiB with ``read_json``, 451 MiB with the stream).
 - *After the last reply*, 2.6-2.9 s: the report, Ray's shutdown (1.1-1.4 s of it) and the interpreter's exit.
 
 So at this scale the loss left is Ray's fixed start and stop (about 9-10 s against the bare client's 0.3 s), which

@@ -17,8 +17,8 @@ the corpus shows the factor (and spills what the store cannot hold).
 
 The object store is small on purpose (``--object-store-mib``, 100 MiB): a streaming Ray Data job may fill up to
 its budget (by default half the object store) with blocks read ahead of a slow consumer, so a stream's peak is
-min(corpus, budget). A corpus smaller than the budget is read ahead whole and shows nothing; at the scale the
-issue is about (10M documents against a store of some GiB) the corpus is far larger than the budget. A small
+min(corpus, budget). A corpus smaller than the budget is read ahead whole and shows nothing; at the scale mining
+is built for (10M documents against a store of some GiB) the corpus is far larger than the budget. A small
 store lets a laptop-sized corpus (1x: 16,000 documents, ~57 MiB) stand for that regime.
 
 The driver does keep each input id (Arrow buffers, tens of bytes per document) and reads the output's small
@@ -28,22 +28,23 @@ accounted for.
     python bench/bench_mine_memory.py --docs 16000 --factor 4
 
 To compare with another checkout, run this script with ``PYTHONPATH`` pointing at it: the ``lsr mine``
-processes inherit the environment. Run one instance at a time (two at once gave figures that a lone run did not
-reproduce; the script now refuses figures unless ``lsr mine`` ran as a job of its own cluster).
+processes inherit the environment. Run one instance at a time (two at once give figures that a lone run does not
+reproduce; the script refuses figures unless ``lsr mine`` ran as a job of its own cluster).
 
-Measured (defaults, the 2-core machine, load average 5-30, Ray 2.60, alone): 16,000 and 64,000 documents (57 and
-229 MiB): object store peak 34.0 and 38.8 MiB (x1.14), nothing spilled; driver peak RSS 574 and 607 MiB (x1.06;
-the ids are 0.24 and 0.98 MiB of it, the rest of the 33 MiB is not attributed: the end-of-run report reads the
-output's small columns, the progress poll caches per-file counts). The materialising reader it replaced, same
-16,000 documents: object store 97 MiB (full) and 79 MiB spilled to disk, driver 591 MiB.
+Measured in three configurations (defaults, the 2-core machine, Ray 2.60, one instance), 16,000 and 64,000
+documents (57 and 229 MiB):
 
-Again after the index pass moved to the driver and ``lsr mine`` stopped importing torch (idle machine, 6 min 19 s
-for both sizes): object store peak 20.9 and 23.0 MiB (x1.10), nothing spilled; driver peak RSS 271 and 301 MiB
-(x1.11): the driver now reads every input file once itself, one Arrow block at a time.
-
-Again with prompts fitted in the read task and JSON Lines read as a stream (``lsr.data.json_lines_source``; the machine
-busy with another benchmark part of the time, 9 min): object store peak 18.6 and 19.7 MiB (x1.06), nothing
-spilled; driver peak RSS 269 and 283 MiB (x1.05).
+- streaming reads, the index pass as a Ray Data job, ``lsr mine`` importing torch (load average 5-30): object
+  store peak 34.0 and 38.8 MiB (x1.14), nothing spilled; driver peak RSS 574 and 607 MiB (x1.06; the ids are 0.24
+  and 0.98 MiB of it, the rest of the 33 MiB is not attributed: the end-of-run report reads the output's small
+  columns, the progress poll caches per-file counts). A reader that materialises the corpus, on the same 16,000
+  documents: object store 97 MiB (full) and 79 MiB spilled to disk, driver 591 MiB;
+- the index pass on the driver, no torch import in ``lsr mine`` (idle machine, 6 min 19 s for both sizes): object
+  store peak 20.9 and 23.0 MiB (x1.10), nothing spilled; driver peak RSS 271 and 301 MiB (x1.11): the driver reads
+  every input file once itself, one Arrow block at a time;
+- in addition, prompts fitted in the read task and JSON Lines read as a stream (``lsr.data.json_lines_source``),
+  the code as it stands (the machine busy with another benchmark part of the time, 9 min): object store peak 18.6
+  and 19.7 MiB (x1.06), nothing spilled; driver peak RSS 269 and 283 MiB (x1.05).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ phase, since a process's peak RSS never goes down.
     python bench/bench_model.py --steps 5 --gen-reps 3 --threads 2
     python bench/bench_model.py --flops-only --layers 12 --doc-len 1024  # FLOP ratios only
 
-Measured (issue 13; Ray not involved; the idle 2-core machine, torch 2.13 CPU, ``--steps 6 --gen-reps 5``; the last
+Measured (Ray not involved; the idle 2-core machine, torch 2.13 CPU, ``--steps 6 --gen-reps 5``; the last
 time ratio in each row and the tensor peaks are from a later run on transformers 5.24):
 
 | | time ratio (best of) | FLOP ratio | peak memory ratio (tensors; resident set) |

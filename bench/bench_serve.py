@@ -8,7 +8,7 @@ One run measures, on one local Ray Serve over loopback (one replica, ``--num-cpu
 - the limit: the same model's in-process batched ``generate`` (``lsr.model.generate.generate``) at each
   concurrency as batch size, on as many torch threads as the replica has.
 
-Every request generates exactly ``--gen-tokens`` tokens (min = max), so all requests cost the same. Goals (issue 14):
+Every request generates exactly ``--gen-tokens`` tokens (min = max), so all requests cost the same. Goals:
 batched / unbatched throughput >= 3x at concurrency 32; p99 <= 2x p50 at concurrency 32 batched; served
 throughput >= 0.8 of in-process generate at batch 32. The load generator runs on the same machine as the server.
 

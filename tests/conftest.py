@@ -21,7 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A local Ray with this machine's two cores; shut down once at the end of the session."""
+    """A local Ray of 4 logical CPUs, shared by the session's tests; shut down once at the end of the session."""
     import ray
 
     from lsr.core.ray_utils import init_ray

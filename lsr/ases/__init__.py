@@ -1,4 +1,4 @@
-"""AS-ES learning (DESIGN.md §4, issue 16): the student writes its own rationale in turns, then its summary.
+"""AS-ES learning (docs/paper.md#as-es): the student writes its own rationale in turns, then its summary.
 
 The mined rationale chain is split into extractive segments (ES, taken from the document) and abstractive ones
 (AS, the model's own words); a student learns to produce them in turns, one ES turn then one AS turn, until the

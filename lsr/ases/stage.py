@@ -69,7 +69,7 @@ STATS_COLUMN = "stats_json"
 
 
 class SegmentConfig(StageConfig):
-    """``lsr segment``: cut each mined rationale chain into ES and AS segments (DESIGN.md §4)."""
+    """``lsr segment``: cut each mined rationale chain into ES and AS segments (docs/paper.md#as-es)."""
 
     input: str = Field(description="the selection output (its kept/ folder is used) or mined Parquet files")
     output: str = Field(description="folder for segmented/ and segment_report.json/.md")

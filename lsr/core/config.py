@@ -42,7 +42,7 @@ class StrictModel(BaseModel):
 
 
 class GenerationPreset(StrictModel):
-    """Beam-search settings used for evaluation, validation and serving (DESIGN.md §3)."""
+    """Beam-search settings used for evaluation, validation and serving (docs/paper.md#generation)."""
 
     num_beams: int = Field(ge=1, description="beams of the beam search")
     length_penalty: float = Field(description="exponent of the length normalisation (>1 favours long outputs)")
@@ -122,7 +122,7 @@ class DatasetPreset(StrictModel):
     generation: GenerationPreset
 
 
-#: The paper's numbers (DESIGN.md §3), the only place they are written.
+#: The paper's numbers (docs/paper.md#hyperparameters), the only place they are written.
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnndm": {
         "name": "cnndm",

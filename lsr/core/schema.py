@@ -1,4 +1,4 @@
-"""Arrow schemas of the files that pass between stages (DESIGN.md §1).
+"""Arrow schemas of the files that pass between stages (docs/architecture.md#files-between-stages).
 
 Every stage writes Parquet with one of these schemas, so a later stage (or a person with pandas) can rely
 on column names and types whatever engine or data set produced the file.

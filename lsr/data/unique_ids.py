@@ -1,4 +1,4 @@
-"""Refusing a stage input whose ``id`` occurs more than once (issue 11: two mining runs on one folder doubled rows).
+"""Refusing a stage input whose ``id`` occurs more than once (two mining runs into one folder would double rows).
 
 Every stage keys on ``id``; a doubled row would be scored, kept and trained on twice without a word. Reading only
 the ``id`` column of each Parquet file is cheap, and it happens before Ray starts.

@@ -1,1 +1,4 @@
-"""Logit knowledge distillation (DESIGN.md §4): the KD losses, teachers (online and offline pass), student shrinking."""
+"""Logit knowledge distillation: the KD losses, teachers (online and offline pass), student shrinking.
+
+The method: docs/paper.md#logit-kd and docs/paper.md#seq-kd.
+"""

@@ -12,11 +12,11 @@ if TYPE_CHECKING:
     from lsr.mining.engines.base import LlmEngine
 
 #: Tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) an actor runs at once, each on its own
-#: concurrency slot of the actor. With one task the actor's budget emptied at every block boundary: the next block
-#: was dispatched only after the last document of the current one returned, and the server saw 0 requests for
-#: 0.2-0.3 s each time (sampled every 20 ms, issue 12). A second task fills that gap, but only when the actor may run
-#: two calls at once: Ray Data's actors run one call at a time by default, so a second task merely queued behind the
-#: first (the earlier "two tasks no faster" measurement). Both tasks' documents share the one chat client and its
+#: concurrency slot of the actor. With one task the actor's budget empties at every block boundary: the next block
+#: is dispatched only after the last document of the current one returns, and the server sees 0 requests for
+#: 0.2-0.3 s each time (sampled every 20 ms). A second task fills that gap, but only when the actor may run two
+#: calls at once: Ray Data's actors run one call at a time by default, and a second task then merely queues behind
+#: the first (two tasks measure no faster than one). Both tasks' documents share the one chat client and its
 #: in-flight slots, so the server never sees more than the budget. Measured (8,192 documents, 1 s, 256 in flight,
 #: 2 cores, two sessions): one task of two budgets 78-83 s, 0.81-0.84 of the bare client; two tasks of one budget
 #: 72.9-78.1 s, 0.85-0.92; two tasks of two budgets 73.9 s, 0.90 (and twice the rows a kill can lose). The actor
@@ -52,7 +52,7 @@ def widen_async_batches(batches: int) -> None:
 
     Ray Data (2.5x-2.60) gives an async ``map_batches`` UDF at most ``DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY`` (4)
     concurrent batches per task and has no per-operator option for it; with batches of 16 documents one task would
-    hold 64 whatever ``--max-in-flight`` said (issue 12 measured 64 of a budget of 256). The constant is read on the
+    hold 64 whatever ``--max-in-flight`` said (measured: 64 in flight of a budget of 256). The constant is read on the
     driver when the dataset is planned, so raising it before the stage is applied is the one place the workaround
     lives (recheck on a Ray upgrade). It never lowers the value (a user's ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_
     CONCURRENCY`` stays when larger); the client's in-flight budget still bounds what reaches the server.

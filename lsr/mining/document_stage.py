@@ -1,10 +1,10 @@
-"""One Ray Data actor stage that mines each document end to end: call A, parse, call B, parse (issue 12).
+"""One Ray Data actor stage that mines each document end to end: call A, parse, call B, parse.
 
-Why not ``ray.data.llm``'s processors, which mining used until now (two chained ``build_processor`` stages, one per
-call). Measured with ``bench/bench_mine_latency.py`` (2,048 documents, a loopback server answering every request
-after 1 s, 256 requests in flight, the idle 2-core machine, Ray 2.60): ideal 16.0 s, a bare asyncio client 16.9 s,
-``lsr mine`` through the two processors 34.1 s (0.50 of the bare client); with ``--batch-size 1`` 38.9 s. The
-processors lose the budget in three ways no option of theirs reaches:
+Why not ``ray.data.llm``'s processors (two chained ``build_processor`` stages, one per call). Measured with
+``bench/bench_mine_latency.py`` (2,048 documents, a loopback server answering every request after 1 s, 256 requests
+in flight, the idle 2-core machine, Ray 2.60): ideal 16.0 s, a bare asyncio client 16.9 s, ``lsr mine`` through the
+two processors 34.1 s (0.50 of the bare client); with ``--batch-size 1`` 38.9 s. The processors lose the budget in
+three ways no option of theirs reaches:
 
 - a processor stage releases a batch only when every request of it is done, so call B of a document waits for the
   slowest call A of its batch; smaller batches only trade that wait for per-row operator overhead (the 38.9 s);
@@ -20,8 +20,9 @@ task's batches all run at once (:func:`lsr.mining.actor_pool.actor_options`), so
 other document's calls.
 A failed call becomes the row's ``error``, never an exception: no row is lost and no batch-mate fails with it.
 
-The mining tests still run end to end against the loopback OpenAI-compatible server, now through this stage; the
-``ray.data.llm`` processors stay in use where one call per row is the whole job (the KD teacher pass).
+The mining tests run end to end through this stage against the loopback OpenAI-compatible server. The
+``ray.data.llm`` processors are the right tool where one call per row is the whole job (the KD teacher pass on vLLM,
+:mod:`lsr.kd.vllm_teacher`).
 """
 
 from __future__ import annotations

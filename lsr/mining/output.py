@@ -1,7 +1,7 @@
 """The mining output folder, owned by its run: a manifest, a lock, and files written whole.
 
 Why: the folder is the resume checkpoint of a job that may run for a week. Trusting whatever ``*.parquet`` lies in
-it let a user's half-copied export be deleted or counted as done, and let two runs double every row. So:
+it would let a user's half-copied export be deleted or counted as done, and let two runs double every row. So:
 
 - ``_lsr_manifest.json`` records the run's identity (input, data set, engine, model, prompt version, mining
   settings) and the files lsr wrote. Resuming reads only those files. A folder holding anything else, or a

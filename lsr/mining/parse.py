@@ -1,4 +1,4 @@
-"""Tolerant parsing of the two mining outputs (DESIGN.md §3, Step 1).
+"""Tolerant parsing of the two mining outputs (docs/paper.md#parsing).
 
 LLMs do not keep to a format: they add preambles and notes, number or bullet the lines, wrap fields in
 markdown, use any kind of bracket around triples (or none), label each field, reverse the field order, end

@@ -1,4 +1,4 @@
-"""The two mining calls of the paper's Step 1, as chat messages (DESIGN.md §3).
+"""The two mining calls of the paper's Step 1, as chat messages (docs/paper.md#mining).
 
 Call A (Tasks 1-3) sees the document and the gold summary and writes the structured rationale; call B
 (Tasks 4-5) sees the document and the *parsed* rationale (never the gold summary) and writes the

@@ -16,13 +16,14 @@ from lsr.core.config import preset
 from lsr.core.errors import InputError
 from lsr.model.views import VIEWS, canonical_views
 
-#: Keys older checkpoints saved in config.json that are no longer model settings: Eq. 11's weights belong to the
-#: MWF objective now (:mod:`lsr.training.objectives.mwf`). Loading such a checkpoint ignores them.
+#: Keys that a checkpoint written by an earlier version of lsr may hold in config.json and that are not model
+#: settings: Eq. 11's weights are the MWF objective's parameters (:mod:`lsr.training.objectives.mwf`), set per run,
+#: so they never travel with a model. Loading such a checkpoint ignores them.
 RETIRED_KEYS = ("mwf_gamma_ce", "mwf_gamma_align")
 
 @strict
 class GatedBartConfig(BartConfig):
-    r"""BART with MWF rationale modules and weak gates (DESIGN.md §3, Step 3).
+    r"""BART with MWF rationale modules and weak gates (docs/paper.md#mwf).
 
     mwf_views: which rationale modules exist, a subset of ``["ea", "as", "ter"]`` kept in that order;
         ``None`` means all three, ``[]`` means plain BART (no modules, no gates).

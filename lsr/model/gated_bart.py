@@ -1,6 +1,6 @@
 """The MWF student: ``BartForConditionalGeneration`` with rationale modules, weak gates and an alignment loss.
 
-How it extends BART without copying it (DESIGN.md §3, Step 3):
+How it extends BART without copying it (the method: docs/paper.md#mwf):
 
 - The encoder is a :class:`MwfBartEncoder` (a ``BartEncoder`` subclass with the same weight names): after the
   usual pass it runs the rationale modules over the embedded document and returns their outputs next to X_en
@@ -410,7 +410,7 @@ class GatedBartForConditionalGeneration(BartForConditionalGeneration):
     # ---- generation ---------------------------------------------------------------------------------------
 
     def apply_generation_preset(self, dataset: str) -> GenerationConfig:
-        """Make the data set's beam-search settings (DESIGN.md §3) this model's ``generate()`` defaults."""
+        """Make the data set's beam-search settings (docs/paper.md#generation) this model's ``generate()`` defaults."""
         for key, value in preset(dataset).generation.as_generate_kwargs().items():
             setattr(self.generation_config, key, value)
         return self.generation_config

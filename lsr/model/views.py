@@ -1,6 +1,6 @@
 """The rationale views, named once: the model, the data pipeline, the target pass and the gate plot read this table.
 
-A view is one of the rationale's three parts (DESIGN.md §3). Its entry says where it sits in the hierarchy (the
+A view is one of the rationale's three parts (docs/paper.md#views). Its entry says where it sits in the hierarchy (the
 table's order: EA attends to the encoder, AS to EA, TER to AS), which mined column it is written from, how that
 column's value becomes the text its alignment target encodes, and how plots label it. The paper does not fix the
 text format; ours is:

@@ -1,4 +1,6 @@
-"""Step 2, selection (DESIGN.md §3): keep the mined examples whose generated summaries agree with the gold one.
+"""Step 2, selection: keep the mined examples whose generated summaries agree with the gold one.
+
+The rule: docs/paper.md#selection.
 
 - :mod:`lsr.selection.config`: ``SelectConfig``, every option of ``lsr select``;
 - :mod:`lsr.selection.scoring`: the pure arithmetic (ROUGE, Score1/Score2, one verdict per row);

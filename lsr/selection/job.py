@@ -5,7 +5,7 @@ The scoring itself is :mod:`lsr.selection.scoring` (pure); this module is the wi
 report read the same rows, and two filtered writes. Every input row lands in exactly one of ``kept/`` and ``rejected/``,
 because both are filters on one boolean column that is never null.
 
-Only training data may be filtered (DESIGN.md §3): :func:`lsr.selection.split_guard.check_split` refuses an
+Only training data may be filtered (docs/paper.md#split-guard): :func:`lsr.selection.split_guard.check_split` refuses an
 input that looks like a test or validation split, unless forced.
 """
 

@@ -1,4 +1,4 @@
-"""Step 2's arithmetic (DESIGN.md §3): ROUGE-N of a mined summary against the gold one, Score1 and Score2.
+"""Step 2's arithmetic (docs/paper.md#selection): ROUGE-N of a mined summary against the gold one, Score1 and Score2.
 
 Everything here is pure Python over plain values, so the Ray pass in :mod:`lsr.selection.job` is a thin loop and
 the formulas can be checked by hand. Units are the paper's Eq. 6: ROUGE in [0, 1], never percentages; the

@@ -1,4 +1,4 @@
-"""The guard that keeps Step 2 off held-out data: only training data may be filtered (DESIGN.md §3).
+"""The guard that keeps Step 2 off held-out data: only training data may be filtered (docs/paper.md#split-guard).
 
 A test or validation split filtered by the teacher's agreement with the gold summary would report inflated
 scores, so :func:`check_split` refuses an input that looks like one unless the user forces it.

@@ -1,4 +1,4 @@
-"""Serving (the design card's last stage): the distilled model behind a Ray Serve summarisation endpoint.
+"""Serving (the pipeline's last stage): the distilled model behind a Ray Serve summarisation endpoint.
 
 ``config`` (the typed stage config), ``schema`` (the HTTP contract), ``summarizer`` (the model and batching
 logic, no Ray), ``auth`` (optional bearer token), ``page`` (the HTML at ``/``) and ``app`` (the Serve

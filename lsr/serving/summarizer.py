@@ -72,7 +72,7 @@ def resolve_dataset(config: ServeConfig, training: dict[str, Any] | None) -> str
     """The generation preset: the config's, else the one the model was trained with."""
     if config.dataset:
         return config.dataset
-    # ``config`` is what ``lsr train`` writes today; ``settings`` what older runs wrote.
+    # ``config`` is the key ``lsr train`` writes; ``settings`` the one of runs written by earlier versions, still read.
     recorded = (training or {}).get("config") or (training or {}).get("settings") or {}
     dataset = recorded.get("dataset")
     if dataset in ("cnndm", "xsum"):

@@ -1,6 +1,6 @@
 """MWF alignment targets, encoded once: each row's EA/AS/TER texts through the initial checkpoint's encoder.
 
-The paper aligns each rationale module with the *previously encoded* rationale texts (DESIGN.md §3): a fixed
+The paper aligns each rationale module with the *previously encoded* rationale texts (docs/paper.md#targets): a fixed
 encoder, the initial checkpoint's (the pretrained BART, or the tiny model's initial weights for a seed), not the
 encoder being trained. So the targets are constants of the data set, computed once by a Ray Data pass
 (:mod:`lsr.training.target_pass`) and stored with the rows; training reads them and encodes no rationale text.

@@ -1,4 +1,4 @@
-"""AS-ES learning (issue 16): segmentation under both schemes, training rows, iterative generation, explain,
+"""AS-ES learning: segmentation under both schemes, training rows, iterative generation, explain,
 ``lsr segment`` on Ray Data and each variant trained a few steps through ``lsr train`` on Ray Train."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The `ray job submit` entrypoints start, and none of their names can shadow a module they import.
 
-Python puts a script's own folder first on ``sys.path``, so ``ray_jobs/select.py`` once replaced the standard
-library's ``select`` for every script there and each one crashed at start. Running them as a user does (a
+Python puts a script's own folder first on ``sys.path``, so a ``ray_jobs/select.py`` would replace the standard
+library's ``select`` for every script there and each one would crash at start. Running them as a user does (a
 subprocess, ``--help``) is the only check that catches that.
 """
 

@@ -1,4 +1,4 @@
-"""Input checks of issue 11: types are checked, not coerced; the right line of a malformed JSON file; before Ray."""
+"""Input checks: types are checked, not coerced; the right line of a malformed JSON file; before Ray."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Decoder-only (causal LM) students through ``lsr train`` (issue 15): fine-tuning and logit KD (online and offline
+"""Decoder-only (causal LM) students through ``lsr train``: fine-tuning and logit KD (online and offline
 teachers) through Ray Train on CPU, then ``lsr evaluate`` and the served model generating with the trained student;
 MWF and AS-ES refuse a causal student, and teachers of the other family or another tokenizer are refused."""
 

@@ -1,4 +1,4 @@
-"""Logit KD (issue 15): the KL against a hand computation, online and offline teachers through Ray Train on tiny
+"""Logit KD: the KL against a hand computation, online and offline teachers through Ray Train on tiny
 models, the offline pass's rows, the tokenizer check, sequence-level KD's target and shrink-and-fine-tune's map."""
 
 from __future__ import annotations

@@ -84,12 +84,12 @@ def test_every_engine_option_is_reachable_from_the_command_line():
 
 
 def test_the_mining_stage_holds_the_whole_in_flight_budget(monkeypatch):
-    """Ray Data allows an async UDF 4 concurrent batches per task by default, which capped a stage at
-    4 x batch_size documents whatever --max-in-flight said (issue 12); the stage's options widen that so one task
-    (one block of one budget) runs all its batches at once, and never narrow a larger setting. An actor runs two
-    such tasks on two concurrency slots (a second task on one slot only queued behind the first, and the budget
-    emptied at every block boundary). The HTTP
-    session has no connection cap of its own below the budget (aiohttp's default of 100 capped 256)."""
+    """Ray Data allows an async UDF 4 concurrent batches per task by default, which caps a stage at
+    4 x batch_size documents whatever --max-in-flight says; the stage's options widen that so one task (one block
+    of one budget) runs all its batches at once, and never narrow a larger setting. An actor runs two such tasks on
+    two concurrency slots (a second task on one slot only queues behind the first, and the budget empties at every
+    block boundary). The HTTP session has no connection cap of its own below the budget (aiohttp's default of 100
+    would cap 256)."""
     import asyncio
 
     from ray.data._internal.planner import plan_udf_map_op

@@ -1,4 +1,4 @@
-"""The corpus streams (issue 12): checked by an id-only pass, read lazily, --limit and resume decided by ids."""
+"""The corpus streams: checked by an id-only pass, read lazily, --limit and resume decided by ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Labelled fields (issue 12): a label is stripped from every field of a rationale line, whatever words it uses."""
+"""Labelled fields: a label is stripped from every field of a rationale line, whatever words it uses."""
 
 from __future__ import annotations
 

@@ -206,7 +206,7 @@ def test_config_validates_views_and_takes_the_paper_presets():
         GatedBartConfig(mwf_views=["ea", "aspect"])
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         GatedBartConfig(mwf_gate_init=1.5)
-    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01}  # Eq. 11's weights are the MWF objective's now
+    assert mwf_fields("xsum") == {"mwf_gate_init": 0.01}  # Eq. 11's weights are the MWF objective's, not the model's
     assert mwf_fields("cnndm", views=["ea"])["mwf_views"] == ["ea"]
     with pytest.raises(InputError):
         mwf_fields("cnndm", colour="red")

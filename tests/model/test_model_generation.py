@@ -55,8 +55,8 @@ def test_cached_decoding_scores_equal_full_recomputation(tiny_mwf, batch):
 
 def test_each_layer_fuses_once_per_generate_call_and_no_cache_argument_warns(recwarn, tiny_mwf, batch):
     """Once the cross-attention keys/values are cached a layer must skip the fusion. transformers 5.24 renamed the
-    layer's cache argument (past_key_values -> cache): a layer reading the old name saw no cache, fused at every
-    step for nothing, and passed both names on, which warned at every call."""
+    layer's cache argument (past_key_values -> cache): a layer reading the other name sees no cache, fuses at every
+    step for nothing, and passes both names on, which warns at every call."""
     mwf = tiny_mwf(seed=6, mwf_gate_init=0.5, init_std=0.5)
     b = batch()
     fused: list[int] = []

@@ -103,7 +103,7 @@ def test_threshold_and_score_on_overrides_reach_the_pass_even_when_nothing_is_ke
 ):
     rows = mined_rows(cnndm_path, 6)
     mined = write_mined(tmp_path / "mined", rows, files=1)
-    # score_on=total: row 5 (no sub-summaries) is now scored and kept; threshold 0.4 is below Score1's floor
+    # score_on=total: row 5 (no sub-summaries) is scored, not rejected as empty; threshold 0.4 is below Score1's floor
     # of 0.5, so every scored row is rejected by score.
     rule = rule_for("cnndm", threshold=0.4, score_on="total")
     result = run_selection(str(mined), str(tmp_path / "out"), rule, dataset="cnndm")

@@ -1,4 +1,4 @@
-"""A served AS-ES student explains itself over HTTP (issue 16), and the page shows its rationale safely.
+"""A served AS-ES student explains itself over HTTP, and the page shows its rationale safely.
 
 The students are tiny BARTs that have memorised one chain (a few hundred plain torch steps, seconds): trained on
 the rows :func:`lsr.ases.dataset.training_examples` builds from a mined row, as ``lsr train --objective as-es``

@@ -1,4 +1,4 @@
-"""AS-ES learning's objective (DESIGN.md §4): cross-entropy on "chain so far + document -> next turn" rows.
+"""AS-ES learning's objective (docs/paper.md#as-es): cross-entropy on "chain so far + document -> next turn" rows.
 
 The method does not alter the model (a plain BART student, ``--views none``); what it changes is the data. The
 run reads ``lsr segment``'s output and :meth:`AsEsObjective.training_rows` turns every segmented chain into the

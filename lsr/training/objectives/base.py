@@ -1,7 +1,8 @@
 """What every training objective is: a typed config that turns the model's outputs and a batch into a loss.
 
-The TRL pattern (STYLE.md): one loop, pluggable losses. An objective is a strict pydantic model (its parameters,
-validated with the rest of the run's config before Ray starts, and pickled to the Ray Train workers), with
+The pattern of TRL's trainers: one loop, pluggable losses (docs/architecture.md#seams). An objective is a strict
+pydantic model (its parameters, validated with the rest of the run's config before Ray starts, and pickled to the
+Ray Train workers), with
 
 - ``setup(model, device)``: called once on each worker before the first step, for resources that live beside the
   student (a logit-KD teacher loads there);

@@ -1,4 +1,4 @@
-"""Logit knowledge distillation (the KD paper; DESIGN.md §4): ``alpha * CE + (1 - alpha) * T^2 * KL``.
+"""Logit knowledge distillation (the KD paper; docs/paper.md#logit-kd): ``alpha * CE + (1 - alpha) * T^2 * KL``.
 
 The KL (:mod:`lsr.kd.kd_loss`) is taken on the summary tokens only (the released code of the KD paper takes it
 over the prompt), with padding masked, and averaged over summary tokens like the CE.
