@@ -6,9 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.helpers.paths import REPO
-
 from lsr.core.native_stderr import filter_chunk
+from tests.helpers.paths import REPO
 
 NOTICE = (b"[2026-12-03 08:39:19,432 E 20940 20940] core_worker.cc:2465: Actor with class name: "
           b"'MapWorker(MapBatches(DocumentMiner))' and ID: 'bca6' has constructor arguments in the object store and "
