@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsr.data import layout
 from lsr.report import run_files as rf
 from lsr.report.markup import Markup, Section, join, missing, paragraph, table, tag
 
@@ -94,12 +95,13 @@ def _document_block(doc_id: str, by_model: dict[str, dict], rationale: dict | No
 
 
 def examples_section(root: Path, count: int = EXAMPLES) -> Section:
-    eval_dir = root / rf.EVAL_DIR
+    eval_dir = root / layout.RUN_EVAL_DIR
     title = "Test documents side by side"
     try:
-        models = rf.evaluated_models(rf.load_json(eval_dir / rf.RESULTS_JSON))
+        models = rf.evaluated_models(rf.load_json(eval_dir / layout.RESULTS_JSON))
     except rf.MissingPart as err:
-        return Section("examples", title, missing(f"{err} (`lsr evaluate --output RUN/{rf.EVAL_DIR}` writes it)"))
+        written_by = f"`lsr evaluate --output RUN/{layout.RUN_EVAL_DIR}` writes it"
+        return Section("examples", title, missing(f"{err} ({written_by})"))
     predictions: dict[str, dict[str, dict]] = {}
     notes: list[Markup] = []
     for model in models:
@@ -111,7 +113,7 @@ def examples_section(root: Path, count: int = EXAMPLES) -> Section:
         return Section("examples", title, join([*notes, missing("no model's predictions could be read")]))
     ids = sorted(next(iter(predictions.values())))[:count]
     try:
-        rationales = rf.load_rationales(root / rf.MINED_DIR, ids)
+        rationales = rf.load_rationales(root / layout.RUN_MINED_DIR, ids)
         note = "Not mined: a held-out test document (only the training split is mined)."
     except rf.MissingPart as err:
         rationales, note = {}, f"Not available: {err}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsr.data import layout
 from lsr.evaluation.metrics.registry import columns, notes
 from lsr.report import run_files as rf
 from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, table, tag
@@ -31,7 +32,7 @@ def input_section(root: Path) -> Section:
     """The paper's Table 1 for the run's documents, the kept training set, and what mining made of them."""
     parts: list[Markup] = []
     rows = []
-    data_files = sorted((root / rf.DATA_DIR).glob("*.jsonl")) if (root / rf.DATA_DIR).is_dir() else []
+    data_files = sorted((root / layout.RUN_DATA_DIR).glob("*.jsonl")) if (root / layout.RUN_DATA_DIR).is_dir() else []
     for path in data_files:
         try:
             figures = rf.corpus_figures(path)
@@ -46,7 +47,7 @@ def input_section(root: Path) -> Section:
         except rf.MissingPart as err:
             parts.append(missing(err))
     try:
-        selection = rf.load_json(root / rf.SELECTED_DIR / rf.SELECTION_REPORT)
+        selection = rf.load_json(root / layout.RUN_SELECTED_DIR / layout.SELECTION_REPORT_JSON)
         after = selection.get("after") or {}
         rows.append(
             [
@@ -63,9 +64,8 @@ def input_section(root: Path) -> Section:
         parts.insert(0, table(["", "examples", "avg. document words", "avg. summary words"], rows, numeric=(1, 2, 3)))
         parts.append(paragraph("Words are whitespace-separated tokens, as in the paper's Table 1.", class_="note"))
     else:
-        parts.insert(
-            0, missing(f"no documents: {root / rf.DATA_DIR} has no .jsonl file and there is no selection report")
-        )
+        no_data = f"no documents: {root / layout.RUN_DATA_DIR} has no .jsonl file and there is no selection report"
+        parts.insert(0, missing(no_data))
     if isinstance(paper, dict):
         parts.append(
             paragraph(
@@ -84,7 +84,7 @@ def _mining_table(root: Path) -> Markup:
     try:
         report = rf.load_json(root / rf.MINED_REPORT)
     except rf.MissingPart as err:
-        return missing(f"{err} (`lsr mine --output RUN/{rf.MINED_DIR}` writes it)")
+        return missing(f"{err} (`lsr mine --output RUN/{layout.RUN_MINED_DIR}` writes it)")
     failed = ", ".join(f"{n} {why}" for why, n in sorted((report.get("failed_by_reason") or {}).items()))
     tokens = report.get("prompt_tokens_per_document")
     rows = [
@@ -110,12 +110,12 @@ def _mining_table(root: Path) -> Markup:
 
 def selection_section(root: Path) -> Section:
     """The rule, kept and rejected counts by reason, the score distribution and its histogram."""
-    folder = root / rf.SELECTED_DIR
+    folder = root / layout.RUN_SELECTED_DIR
     try:
-        report = rf.load_json(folder / rf.SELECTION_REPORT)
+        report = rf.load_json(folder / layout.SELECTION_REPORT_JSON)
     except rf.MissingPart as err:
         return Section(
-            "selection", "Selection", missing(f"{err} (`lsr select --output RUN/{rf.SELECTED_DIR}` writes it)")
+            "selection", "Selection", missing(f"{err} (`lsr select --output RUN/{layout.RUN_SELECTED_DIR}` writes it)")
         )
     rule = report.get("rule") or {}
     total = (report.get("kept") or 0) + (report.get("rejected") or 0)
@@ -150,7 +150,7 @@ def _score_histogram(folder: Path, report: dict) -> Markup:
     """``scores.png`` as the selection stage drew it, or drawn again from the report's histogram."""
     caption = "Score histogram: kept and rejected rows, the threshold dashed"
     try:
-        return image(rf.load_png(folder / rf.SCORES_PNG), caption)
+        return image(rf.load_png(folder / layout.SCORES_PNG), caption)
     except rf.MissingPart as err:
         from lsr.selection.report import plot_scores
 
@@ -163,17 +163,17 @@ def _score_histogram(folder: Path, report: dict) -> Markup:
 def evaluation_section(root: Path) -> Section:
     """Table 2's layout and the added measures, one row per evaluated model, with how each column was measured:
     the columns, formats and notes are the metric registry's, as ``results.md`` shows them."""
-    folder = root / rf.EVAL_DIR
+    folder = root / layout.RUN_EVAL_DIR
     try:
-        results = rf.load_json(folder / rf.RESULTS_JSON)
+        results = rf.load_json(folder / layout.RESULTS_JSON)
         models = rf.evaluated_models(results)
     except rf.MissingPart as err:
-        fallback = folder / rf.RESULTS_MD
+        fallback = folder / layout.RESULTS_MD
         if fallback.is_file():
             text = fallback.read_text(encoding="utf-8", errors="replace")
             return Section("evaluation", "Evaluation", join([missing(err), tag("pre", text, class_="mono")]))
         return Section(
-            "evaluation", "Evaluation", missing(f"{err} (`lsr evaluate --output RUN/{rf.EVAL_DIR}` writes it)")
+            "evaluation", "Evaluation", missing(f"{err} (`lsr evaluate --output RUN/{layout.RUN_EVAL_DIR}` writes it)")
         )
     title = {"cnndm": "CNN/DM", "xsum": "XSum"}.get(results.get("dataset"), results.get("dataset") or "")
     shown = columns()

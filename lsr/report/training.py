@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsr.data import layout
 from lsr.report import run_files as rf
 from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, tag
 from lsr.report.plots import plot_gates, plot_training
@@ -49,11 +50,11 @@ def _model_block(model: rf.TrainedModel) -> Markup:
     title = model.name if model.name == folder.name else f"{model.name} ({folder.name}/)"
     parts: list[Markup] = [tag("h3", title, id=f"training-{folder.name}")]
     try:
-        parts.append(_figures(rf.load_json(folder / rf.TRAIN_REPORT)))
+        parts.append(_figures(rf.load_json(folder / layout.TRAIN_REPORT)))
     except rf.MissingPart as err:
         parts.append(missing(err))
     try:
-        history = rf.load_jsonl(folder / rf.HISTORY_FILE)
+        history = rf.load_jsonl(folder / layout.HISTORY_FILE)
     except rf.MissingPart as err:
         parts.append(missing(f"{err}: no loss curve or gates to show"))
         return join(parts)
@@ -64,11 +65,11 @@ def _model_block(model: rf.TrainedModel) -> Markup:
             f"{model.name}: training loss and its parts per step (and validation ROUGE, when measured twice or more)",
         )
         if loss
-        else missing(f"{folder / rf.HISTORY_FILE} holds no loss values")
+        else missing(f"{folder / layout.HISTORY_FILE} holds no loss values")
     )
     caption = f"{model.name}: gate value per decoder layer and view over training (the paper's Figure 4)"
     try:
-        parts.append(image(rf.load_png(folder / rf.GATES_PNG), caption))
+        parts.append(image(rf.load_png(folder / layout.GATES_PNG), caption))
     except rf.MissingPart as err:
         gates = plot_gates(history, f"{model.name}: gates per decoder layer")
         parts.append(
@@ -81,7 +82,7 @@ def _model_block(model: rf.TrainedModel) -> Markup:
 
 def training_section(root: Path) -> Section:
     try:
-        evaluated = rf.evaluated_models(rf.load_json(root / rf.EVAL_DIR / rf.RESULTS_JSON))
+        evaluated = rf.evaluated_models(rf.load_json(root / layout.RUN_EVAL_DIR / layout.RESULTS_JSON))
     except rf.MissingPart:
         evaluated = []  # folders keep their own names; the evaluation section says what is missing
     models = rf.trained_models(root, evaluated)
@@ -90,7 +91,7 @@ def training_section(root: Path) -> Section:
             "training",
             "Training",
             missing(
-                f"no trained model: no folder under {root} holds {rf.HISTORY_FILE} or {rf.TRAIN_REPORT} "
+                f"no trained model: no folder under {root} holds {layout.HISTORY_FILE} or {layout.TRAIN_REPORT} "
                 "(`lsr train --output RUN/NAME` writes them)"
             ),
         )
