@@ -10,6 +10,7 @@ preamble, a closing note) is kept in ``ignored`` rather than counted as a proble
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Triple = tuple[str, str, str]
@@ -435,65 +436,165 @@ _REFUSAL = re.compile(
 _NOTE = re.compile(r"^\(?(?:note|notes|n\.b\.|explanation|this summary|i hope)\b", re.IGNORECASE)
 
 
-def parse_summaries(text: str, dataset: str = "cnndm") -> Summaries:
-    """Call B's sub-summaries (CNN/DM) and total summary; raises :class:`ParseError` when both are absent."""
-    result = Summaries()
-    total_lines: list[str] = []
-    in_total = False
-    total_done = False
-    loose_paragraphs: list[list[str]] = [[]]
-    for raw_line in _lines(text or ""):
+@dataclass
+class _SummaryReading:
+    """What :func:`parse_summaries` has read so far, line by line.
+
+    ``total_lines`` holds a labelled total summary while it is read (``in_total``) and after it ended
+    (``total_done``: a later label or listed line is no longer the summary); ``loose_paragraphs`` holds the
+    unlabelled prose, one list per blank-line-separated paragraph, in case the model wrote no label at all.
+    """
+
+    result: Summaries = field(default_factory=Summaries)
+    total_lines: list[str] = field(default_factory=list)
+    in_total: bool = False
+    total_done: bool = False
+    loose_paragraphs: list[list[str]] = field(default_factory=lambda: [[]])
+
+    def blank_line(self) -> None:
+        """A blank line ends a labelled total summary being read, and the current prose paragraph."""
+        if self.in_total and self.total_lines:
+            self.in_total, self.total_done = False, True
+        if self.loose_paragraphs[-1]:
+            self.loose_paragraphs.append([])
+
+    def total_summary(self) -> str | None:
+        """The labelled total summary; without a label, the last prose paragraph (typical for the XSum call)."""
+        if self.total_lines:
+            return " ".join(t for t in self.total_lines if t)
+        paragraphs = [" ".join(p) for p in self.loose_paragraphs if p]
+        return paragraphs[-1] if paragraphs else None
+
+
+# A summary rule reads one non-blank line (cleaned of markdown and list markers; ``listed`` says it was a list
+# item) and returns True when the line is its shape: it has then been used or skipped, and no later rule sees it.
+_SummaryRule = Callable[[str, bool, _SummaryReading], bool]
+
+
+def _closing_note(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A note after the summary ("Note: one sentence.", "(Explanation: ...)", "I hope this helps"): it ends a
+    labelled total summary and is never part of one."""
+    if not _NOTE.match(line):
+        return False
+    reading.in_total = False
+    reading.total_done = reading.total_done or bool(reading.total_lines)
+    return True
+
+
+def _total_label(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A total-summary label ("Summary:", "**Total summary:** ...", "Task 5: Overall summary = ...", "### Summary"),
+    with the summary after it on the same line or on the lines below; "Sub-summary:" is not one."""
+    if reading.total_done:
+        return False
+    match = _TOTAL_LABEL.match(line)
+    if not match or _SUB_HEADER.search(line[: match.end()]):
+        return False
+    rest = _clean_field(line[match.end() :])
+    reading.total_lines = [rest] if rest else []
+    reading.in_total = True
+    return True
+
+
+def _total_continuation(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A total summary wrapped over several lines under its label ("Summary:\nScientists made a cell\nin a lab.")."""
+    if not reading.in_total:
+        return False
+    reading.total_lines.append(_clean_field(line))
+    return True
+
+
+def _labelled_sub_summary(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A sub-summary with its own label ("Sub-summary 1: ...", "Task 4: sub-summary #2 - ..."); an empty one is
+    dropped."""
+    sub = _SUB_LABEL.match(line)
+    if not sub:
+        return False
+    if rest := _clean_field(line[sub.end() :]):
+        reading.result.sub_summaries.append(rest)
+    return True
+
+
+def _sub_summaries_header(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A header over the list of sub-summaries ("**Sub-summaries:**", "Multiple sub-summaries:",
+    "### Multiple sub-summaries"): skipped."""
+    return bool(_SUB_HEADER.search(line)) and bool(_HEADER_ONLY.match(line) or len(line) < 60)
+
+
+def _listed_sub_summary(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A numbered or bulleted line before the total summary ("1. ...", "* ...", "- ..."): a sub-summary."""
+    if not listed or reading.total_done:
+        return False
+    reading.result.sub_summaries.append(_clean_field(line))
+    return True
+
+
+def _inline_total(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A total summary after a sentence that names it ("Here is my one-sentence summary: ..."), when no labelled
+    one came before; it ends the total summary."""
+    if reading.total_done or reading.total_lines:
+        return False
+    inline = _INLINE_TOTAL.search(line)
+    if not inline or inline.start() >= 60:
+        return False
+    reading.total_lines, reading.total_done = [_clean_field(inline.group(1))], True
+    return True
+
+
+def _preamble(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """A short line that only announces what follows ("Here are the summaries:"): skipped."""
+    return bool(_HEADER_ONLY.match(line))
+
+
+def _loose_prose(line: str, listed: bool, reading: _SummaryReading) -> bool:
+    """Any other line: unlabelled prose, kept by paragraph; the last paragraph is the total summary when the
+    model wrote no label (typical for the XSum call). Last in the table: it takes every line."""
+    reading.loose_paragraphs[-1].append(_clean_field(line))
+    return True
+
+
+# Applied in this order to each line; the first rule that returns True takes the line.
+_SUMMARY_RULES: tuple[_SummaryRule, ...] = (
+    _closing_note,
+    _total_label,
+    _total_continuation,
+    _labelled_sub_summary,
+    _sub_summaries_header,
+    _listed_sub_summary,
+    _inline_total,
+    _preamble,
+    _loose_prose,
+)
+
+
+def _read_summary_lines(text: str) -> _SummaryReading:
+    """Every line of call B's output through the first :data:`_SUMMARY_RULES` rule that takes it."""
+    reading = _SummaryReading()
+    for raw_line in _lines(text):
         raw = raw_line.strip()
         if not raw:
-            if in_total and total_lines:
-                in_total, total_done = False, True
-            if loose_paragraphs[-1]:
-                loose_paragraphs.append([])
+            reading.blank_line()
             continue
         line, listed = _clean_line(raw)
         if not line:
             continue
-        if _NOTE.match(line):
-            in_total = False
-            total_done = total_done or bool(total_lines)
-            continue
-        if not total_done and (match := _TOTAL_LABEL.match(line)) and not _SUB_HEADER.search(line[: match.end()]):
-            rest = _clean_field(line[match.end() :])
-            total_lines = [rest] if rest else []
-            in_total = True
-            continue
-        if in_total:
-            total_lines.append(_clean_field(line))
-            continue
-        sub = _SUB_LABEL.match(line)
-        if sub:
-            if rest := _clean_field(line[sub.end() :]):
-                result.sub_summaries.append(rest)
-            continue
-        if _SUB_HEADER.search(line) and _HEADER_ONLY.match(line.rstrip() if line.rstrip().endswith(":") else line):
-            continue
-        if _SUB_HEADER.search(line) and len(line) < 60:
-            continue  # "### Multiple sub-summaries"
-        if listed and not total_done:
-            result.sub_summaries.append(_clean_field(line))
-            continue
-        if not total_done and not total_lines and (inline := _INLINE_TOTAL.search(line)) and inline.start() < 60:
-            total_lines, total_done = [_clean_field(inline.group(1))], True
-            continue
-        if _HEADER_ONLY.match(line):
-            continue  # a preamble such as "Here are the summaries:"
-        loose_paragraphs[-1].append(_clean_field(line))
-    if total_lines:
-        result.total_summary = " ".join(t for t in total_lines if t)
-    else:
-        paragraphs = [" ".join(p) for p in loose_paragraphs if p]
-        if paragraphs:
-            # No label: the model wrote the summary as plain prose (typical for the XSum call).
-            result.total_summary = paragraphs[-1]
-    if result.total_summary is not None and (
-        not _WORDS.search(result.total_summary) or _REFUSAL.match(result.total_summary)
-    ):
-        result.total_summary = None
+        for rule in _SUMMARY_RULES:
+            if rule(line, listed, reading):
+                break
+    return reading
+
+
+def _usable_summary(summary: str | None) -> str | None:
+    """``summary``, or None when it has no words or is a refusal ("I'm sorry, but I can't ...")."""
+    if summary is not None and (not _WORDS.search(summary) or _REFUSAL.match(summary)):
+        return None
+    return summary
+
+
+def parse_summaries(text: str, dataset: str = "cnndm") -> Summaries:
+    """Call B's sub-summaries (CNN/DM) and total summary; raises :class:`ParseError` when both are absent."""
+    reading = _read_summary_lines(text or "")
+    result = reading.result
+    result.total_summary = _usable_summary(reading.total_summary())
     result.sub_summaries = [s for s in result.sub_summaries if _WORDS.search(s)]
     if result.total_summary is None and not result.sub_summaries:
         raise ParseError("no summary in the output", text)

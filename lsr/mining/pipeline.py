@@ -248,69 +248,108 @@ def run_mining(config: MineConfig, prepared: Prepared | None = None) -> MiningRe
 def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     started = time.monotonic()
     output, opened, index = prepared
-    input_report = index.report
+    todo = _find_todo(config, output, index)
+    settings = settings_of(config)
+    report = _start_report(config, settings, prepared, todo)
+    if opened.broken:
+        logger.warning("removed %d unreadable output file(s): %s", len(opened.broken), ", ".join(opened.broken))
+    writer = RowWriter(output, config.rows_per_file, config.engine.secrets(), started)
+    if todo.count:
+        logger.info("mining %d document(s); %d already in %s", todo.count, todo.already_done, config.output)
+        _write_mined_rows(_mining_stream(config, index, todo, settings), writer, config.output)
+    _finish_report(report, output, todo.input_ids, writer, started, config.output)
+    return report
+
+
+class _Todo(NamedTuple):
+    """This run's share of the input: the ids it considers, which of them the output holds, how many are left."""
+
+    input_ids: pa.Array
+    done: pa.Array
+    count: int
+    retried: Counter
+
+    @property
+    def already_done(self) -> int:
+        return len(self.input_ids) - self.count
+
+
+def _find_todo(config: MineConfig, output: OwnedOutput, index: DocumentIndex) -> _Todo:
+    """The input's ids (cut to ``--limit``) and those already in the output. The failed rows to retry are taken out
+    of the output first, so that their documents count as not done and are mined again."""
     input_ids = index.ids if config.limit is None else index.ids.slice(0, config.limit)
     retried = take_out_rows_to_retry(output, transient=config.retry_failed, unparsable=config.retry_unparsable)
-
     output_ids = read_output_columns(output.fs, output.files(), ["id"]).column("id").combine_chunks()
     done = pc.is_in(input_ids, value_set=output_ids)
     todo = len(input_ids) - int(pc.sum(done).as_py() or 0)
-    settings = settings_of(config)
-    report = MiningReport(
+    return _Todo(input_ids, done, todo, retried)
+
+
+def _start_report(config: MineConfig, settings: MineSettings, prepared: Prepared, todo: _Todo) -> MiningReport:
+    """The report's account of this run, known before any request: what was read, resumed, retried, removed."""
+    return MiningReport(
         input_path=config.input,
         output_path=config.output,
         dataset=config.dataset,
         engine=settings.engine,
         model=settings.model,
-        removed_at_read=input_report.removed,
-        resumed_from_earlier_runs=len(input_ids) - todo,
-        processed_this_run=todo,
-        retried_this_run=dict(retried),
-        broken_files_removed=opened.broken,
+        removed_at_read=prepared.index.report.removed,
+        resumed_from_earlier_runs=todo.already_done,
+        processed_this_run=todo.count,
+        retried_this_run=dict(todo.retried),
+        broken_files_removed=prepared.opened.broken,
     )
-    if opened.broken:
-        logger.warning("removed %d unreadable output file(s): %s", len(opened.broken), ", ".join(opened.broken))
-    writer = RowWriter(output, config.rows_per_file, config.engine.secrets(), started)
-    if todo:
-        logger.info("mining %d document(s); %d already in %s", todo, len(input_ids) - todo, config.output)
-        # An LLM engine's stage takes one block of its in-flight budget per task (strict: Ray's streaming
-        # repartition would otherwise leave a whole input file in one block, and a task's rows leave the actor only
-        # together); the oracle answers locally, in blocks of rows_per_file. Prompts are fitted before the
-        # repartition, in the read task: a repartition task hands its blocks out one by one (about 0.1 s each here,
-        # 3.2 s for 8,192 documents in one file) and a task stage placed after it waits for all of them, while the
-        # mining actors, which hold their resources already, take each block as it comes (measured: the first
-        # request 6.5 s after the start this way, 9.9 s with the fitting after the repartition).
-        llm = not config.engine.runs_locally
-        block_rows = config.engine.rows_in_flight if llm else config.rows_per_file
-        ds = _documents_to_mine(index, input_ids, done, limited=config.limit is not None)
-        prepared = ds.map_batches(
-            _prepare_batch,
-            fn_kwargs={
-                "budget": config.engine.budget(config.mining),
-                "dataset": config.dataset,
-            },
-            batch_format="pyarrow",
-        ).repartition(target_num_rows_per_block=block_rows, strict=llm)
-        if config.engine.runs_locally:
-            mined = prepared.map_batches(
-                _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
-            )
-        else:
-            mined = mine_documents(prepared, config.engine, settings)
-        try:
-            for batch in mined.iter_batches(batch_size=None, batch_format="pyarrow"):
-                writer.add(batch)
-        except KeyboardInterrupt as stop:
-            writer.flush()
-            raise Interrupted(getattr(stop, "signal_name", "SIGINT"), writer.saved_rows, config.output) from None
-        writer.flush()
 
+
+def _mining_stream(config: MineConfig, index: DocumentIndex, todo: _Todo, settings: MineSettings) -> ray.data.Dataset:
+    """This run's documents, fitted into the context and mined: the lazy Ray Data pipeline the driver pulls from.
+
+    An LLM engine's stage takes one block of its in-flight budget per task (strict: Ray's streaming repartition
+    would otherwise leave a whole input file in one block, and a task's rows leave the actor only together); the
+    oracle answers locally, in blocks of rows_per_file. Prompts are fitted before the repartition, in the read
+    task: a repartition task hands its blocks out one by one (about 0.1 s each here, 3.2 s for 8,192 documents in
+    one file) and a task stage placed after it waits for all of them, while the mining actors, which hold their
+    resources already, take each block as it comes (measured: the first request 6.5 s after the start this way,
+    9.9 s with the fitting after the repartition).
+    """
+    llm = not config.engine.runs_locally
+    block_rows = config.engine.rows_in_flight if llm else config.rows_per_file
+    ds = _documents_to_mine(index, todo.input_ids, todo.done, limited=config.limit is not None)
+    prepared = ds.map_batches(
+        _prepare_batch,
+        fn_kwargs={
+            "budget": config.engine.budget(config.mining),
+            "dataset": config.dataset,
+        },
+        batch_format="pyarrow",
+    ).repartition(target_num_rows_per_block=block_rows, strict=llm)
+    if config.engine.runs_locally:
+        return prepared.map_batches(
+            _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
+        )
+    return mine_documents(prepared, config.engine, settings)
+
+
+def _write_mined_rows(mined: ray.data.Dataset, writer: RowWriter, output_path: str) -> None:
+    """Pull the finished rows as they come and write them; on SIGINT/SIGTERM the rows received are written before
+    the run stops with :class:`Interrupted`, so that a rerun resumes after them."""
+    try:
+        for batch in mined.iter_batches(batch_size=None, batch_format="pyarrow"):
+            writer.add(batch)
+    except KeyboardInterrupt as stop:
+        writer.flush()
+        raise Interrupted(getattr(stop, "signal_name", "SIGINT"), writer.saved_rows, output_path) from None
+    writer.flush()
+
+
+def _finish_report(report: MiningReport, output: OwnedOutput, input_ids: pa.Array, writer: RowWriter,
+                   started: float, output_path: str) -> None:
+    """Complete the report from the whole output folder (earlier runs' rows included) and write it there."""
     table = read_output_columns(output.fs, output.files(), list(REPORT_COLUMNS))
     fill_from_output(report, table, input_ids)
     report.timeline = writer.timeline
     report.seconds = time.monotonic() - started
-    write_report(report, config.output)
-    return report
+    write_report(report, output_path)
 
 
 def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:

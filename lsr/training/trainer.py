@@ -137,42 +137,74 @@ def train(config: TrainConfig) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
     from lsr.core import console
     from lsr.core.ray_utils import init_ray
-    from lsr.model.batching import tokenize_dataset
-    from lsr.model.loading import load_tokenizer
-    from lsr.model.views import VIEWS
-    from lsr.training.data import read_training_rows
-    from lsr.training.family import check_student
-    from lsr.training.progress import training_bar
-    from lsr.training.target_pass import ensure_targets
-    from lsr.training.targets import target_columns
 
-    check_run_name(config)
-    tokenizer = load_tokenizer(config.checkpoint)
-    config.objective.check_tokenizer(tokenizer)  # e.g. a KD teacher must share it: refused before Ray starts
-    family = check_student(config, tokenizer)  # seq2seq or causal; e.g. MWF refuses a causal student
-
+    tokenizer, family = _check_before_ray(config)
     init_ray(address=config.ray_address)
-    needs_targets = config.objective.needs_targets
-    objective = config.objective
-    passthrough = objective.data_columns()
-    rows, count, failed = read_training_rows(
-        config.data,
-        VIEWS if needs_targets else config.views,
-        [*objective.input_columns, *passthrough],
-        config.summary_column,
-    )
-    rows = objective.training_rows(rows).materialize()  # e.g. AS-ES turns one chain into several rows
-    count = rows.count()
-    if count < config.workers:
-        raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
+    rows, count, failed = _training_rows(config)
     total_steps = steps_for(config, count)
     console.header(
         "train",
         f"{count} training examples ({failed} with a mining error left out), {config.workers} worker(s), "
         f"{total_steps} steps, objective {config.objective.kind}, views {','.join(config.views) or 'none'}",
     )
+    train_ds, targets = _tokenized_training_data(config, rows, tokenizer, family)
+    val_rows = validation_rows(config)
+    result = _fit(config, train_ds, total_steps, val_rows)
+    with staged_folder(config.output) as local:  # an s3:// output is written locally, then uploaded
+        outcome = export(config, result, local, has_validation=bool(val_rows))
+        report = _train_report(config, outcome, family=family, count=count, failed=failed,
+                               val_rows=val_rows, targets=targets)
+        (local / TRAIN_REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return outcome
+
+
+def _check_before_ray(config: TrainConfig) -> tuple[Any, str]:
+    """The tokenizer and the student's family (seq2seq or causal), after the checks that refuse a run before Ray
+    starts: an existing run name without --resume, a KD teacher that does not share the tokenizer, an MWF causal
+    student."""
+    from lsr.model.loading import load_tokenizer
+    from lsr.training.family import check_student
+
+    check_run_name(config)
+    tokenizer = load_tokenizer(config.checkpoint)
+    config.objective.check_tokenizer(tokenizer)  # e.g. a KD teacher must share it: refused before Ray starts
+    family = check_student(config, tokenizer)  # seq2seq or causal; e.g. MWF refuses a causal student
+    return tokenizer, family
+
+
+def _training_rows(config: TrainConfig):
+    """The objective's training rows (materialised), their count and how many mined rows were left out with an
+    error; refused when there are fewer rows than workers, each of which needs a share."""
+    from lsr.model.views import VIEWS
+    from lsr.training.data import read_training_rows
+
+    objective = config.objective
+    rows, count, failed = read_training_rows(
+        config.data,
+        VIEWS if objective.needs_targets else config.views,
+        [*objective.input_columns, *objective.data_columns()],
+        config.summary_column,
+    )
+    rows = objective.training_rows(rows).materialize()  # e.g. AS-ES turns one chain into several rows
+    count = rows.count()
+    if count < config.workers:
+        raise InputError(f"{count} training example(s) for {config.workers} workers; use at most {count} workers")
+    return rows, count, failed
+
+
+def _tokenized_training_data(config: TrainConfig, rows, tokenizer, family: str):
+    """The rows with their alignment targets (when the objective needs them), tokenised, and the targets' record.
+
+    Tokenised once and materialised here, before the workers take every CPU (a small cluster would starve Ray
+    Data); the target columns and the objective's own columns are kept for the training loop.
+    """
+    from lsr.model.batching import tokenize_dataset
+    from lsr.model.views import VIEWS
+    from lsr.training.target_pass import ensure_targets
+    from lsr.training.targets import target_columns
+
     targets, keep = None, []
-    if needs_targets:
+    if config.objective.needs_targets:
         rows, targets = ensure_targets(rows, config.data, config.checkpoint, config.seed, config, config.use_gpu)
         keep = [c for view in VIEWS for c in target_columns(view)[:2]]
     train_ds = tokenize_dataset(
@@ -180,35 +212,43 @@ def train(config: TrainConfig) -> TrainOutcome:
         tokenizer,
         source_max_tokens=config.model.source_max_tokens,
         target_max_tokens=config.model.target_max_tokens,
-        keep=[*keep, *passthrough],
+        keep=[*keep, *config.objective.data_columns()],
         summary_column=config.summary_column,
         causal=family == "causal",
-    ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
-    val_rows = validation_rows(config)
+    ).materialize()
+    return train_ds, targets
+
+
+def _fit(config: TrainConfig, train_ds, total_steps: int, val_rows: list[dict[str, str]]):
+    """Ray Train's result of the run, with the driver's progress bar; a run that failed raises its error."""
+    from lsr.training.progress import training_bar
+
     with training_bar(total_steps) as forward:
         result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
     if result.error:
         raise result.error
-    with staged_folder(config.output) as local:  # an s3:// output is written locally, then uploaded
-        outcome = export(config, result, local, has_validation=bool(val_rows))
-        report = {
-            "config": config.model_dump(mode="json"),
-            "student_family": family,
-            "examples": count,
-            "left_out_with_error": failed,
-            "validation_examples": len(val_rows),
-            # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
-            # term) and the texts cut at --rationale-max-tokens.
-            "targets": targets.summary() if targets is not None else None,
-            "steps": outcome.steps,
-            "metrics": outcome.metrics,
-            "model": outcome.model_dir,
-            "best_checkpoint": outcome.best_checkpoint,
-            "latest_checkpoint": outcome.latest_checkpoint,
-            "gate_plot": outcome.gate_plot,
-        }
-        (local / TRAIN_REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    return outcome
+    return result
+
+
+def _train_report(config: TrainConfig, outcome: TrainOutcome, *, family: str, count: int, failed: int,
+                  val_rows: list[dict[str, str]], targets) -> dict[str, Any]:
+    """train_report.json: what the run was given and what it made, so that a run folder explains itself."""
+    return {
+        "config": config.model_dump(mode="json"),
+        "student_family": family,
+        "examples": count,
+        "left_out_with_error": failed,
+        "validation_examples": len(val_rows),
+        # The stored alignment targets: where, whether reused, and per view the rows without text (no alignment
+        # term) and the texts cut at --rationale-max-tokens.
+        "targets": targets.summary() if targets is not None else None,
+        "steps": outcome.steps,
+        "metrics": outcome.metrics,
+        "model": outcome.model_dir,
+        "best_checkpoint": outcome.best_checkpoint,
+        "latest_checkpoint": outcome.latest_checkpoint,
+        "gate_plot": outcome.gate_plot,
+    }
 
 
 def export(config: TrainConfig, result, local: Path, *, has_validation: bool) -> TrainOutcome:

@@ -95,8 +95,6 @@ def _stage(argv: list[str], script: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lsr.cli.demo_selection import check_enough_kept, demo_selection_args
-
     out = Path(args.output)
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.method]
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
@@ -105,11 +103,35 @@ def run(args: argparse.Namespace) -> int:
     script.write_text("#!/bin/sh\n# The stages `lsr demo` ran, in order.\nset -e\n", encoding="utf-8")
     print(f"lsr demo ({args.dataset}): {source} -> {out}/, {args.test_size} documents held out for validation "
           "and evaluation", flush=True)
+    _mine_stage(args, train_docs, out, script)
+    _select_stage(args, out, script)
+    models = _train_stages(args, out, test_docs, steps, script)
+    _evaluate_stage(args, models, out, test_docs, script)  # prints the table
+    from lsr.cli.demo_reading import reading
+
+    print("\n" + reading(out / "mwf", steps), flush=True)
+    from lsr.report import write_report
+
+    report = write_report(out)
+    _print_artifacts(args.method, out)
+    print(f"\nopen the run report in a browser: {report}")
+    return 0
+
+
+def _mine_stage(args: argparse.Namespace, train_docs: Path, out: Path, script: Path) -> None:
+    """Mine the training documents into ``out/mined`` with the oracle, or the endpoint --url names."""
     mine = ["mine", "--input", str(train_docs), "--output", str(out / "mined"), "--dataset", args.dataset]
     mine += ["--engine", args.engine]
     if args.engine == "http":
         mine += ["--url", args.url or "", "--model", args.llm or ""]
     _stage(mine, script)
+
+
+def _select_stage(args: argparse.Namespace, out: Path, script: Path) -> None:
+    """Select the mined rows into ``out/selected``, relaxing the threshold where the oracle needs it (and saying
+    so); stops the demo in one line when too few rows are kept to train a batch on every worker."""
+    from lsr.cli.demo_selection import check_enough_kept, demo_selection_args
+
     relax, note = demo_selection_args(args.dataset, args.engine)
     if note:
         print(note, flush=True)
@@ -117,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
             "--overwrite", *relax], script)
     check_enough_kept(json.loads((out / "selected" / SELECTION_REPORT_JSON).read_text()),
                       max(args.workers, DEMO_BATCH_SIZE))
+
+
+def _train_stages(args: argparse.Namespace, out: Path, test_docs: Path, steps: int, script: Path) -> list[str]:
+    """Train the MWF student and the plain baseline on the selected rows (and --method's students, which share
+    their settings); the ``--model NAME=PATH`` arguments of every trained model, for the evaluation."""
     model_args = ["--dataset", args.dataset, "--model", "tiny",
                   "--workers", str(args.workers), "--max-steps", str(steps),
                   "--warmup-steps", str(max(steps // 4, 1)),
@@ -136,24 +163,26 @@ def run(args: argparse.Namespace) -> int:
 
         models += train_method(args.method, out, common=common, model_args=model_args, steps=steps,
                                stage=lambda argv: _stage(argv, script))
+    return models
+
+
+def _evaluate_stage(args: argparse.Namespace, models: list[str], out: Path, test_docs: Path, script: Path) -> None:
+    """Evaluate every trained model on the held-out documents into one table (``out/eval``), with the decoding
+    the validation used."""
     evaluate = ["evaluate", *models,
                 "--data", str(test_docs), "--output", str(out / "eval"), "--dataset", args.dataset,
                 "--num-beams", "2", "--min-new-tokens", "8", "--max-new-tokens", "48", "--source-max-tokens", "256"]
     if args.no_bertscore:
         evaluate.append("--no-bertscore")
-    _stage(evaluate, script)  # prints the table
-    from lsr.cli.demo_reading import reading
+    _stage(evaluate, script)
 
-    print("\n" + reading(out / "mwf", steps), flush=True)
-    from lsr.report import write_report
 
-    report = write_report(out)
-    print(f"\nartifacts under {out}/:")
+def _print_artifacts(method: str, out: Path) -> None:
+    """What the demo left under ``out`` (the method's own folders included), so a reader knows where to look."""
     from lsr.cli.demo_methods import ARTIFACTS as METHOD_ARTIFACTS
 
-    artifacts = (*ARTIFACTS, *METHOD_ARTIFACTS.get(args.method, ()))
+    print(f"\nartifacts under {out}/:")
+    artifacts = (*ARTIFACTS, *METHOD_ARTIFACTS.get(method, ()))
     width = max(len(path) for path, _ in artifacts) + 2
     for path, what in artifacts:
         print(f"  {path:<{width}}{what}")
-    print(f"\nopen the run report in a browser: {report}")
-    return 0
