@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lsr.data.layout import MODEL_DIR, SEGMENTED_DIR
+from lsr.data.layout import MODEL_DIR, RUN_SELECTED_DIR, SEGMENTED_DIR
 
 Stage = Callable[[list[str]], None]
 
@@ -72,7 +72,7 @@ def _logit_kd(out: Path, common: Sequence[str], steps: int, stage: Stage) -> lis
 
 
 def _as_es(out: Path, model_args: Sequence[str], stage: Stage) -> list[str]:
-    stage(["segment", "--input", str(out / "selected"), "--output", str(out / "seg"), "--overwrite"])
+    stage(["segment", "--input", str(out / RUN_SELECTED_DIR), "--output", str(out / "seg"), "--overwrite"])
     data = str(out / "seg" / SEGMENTED_DIR)
     for variant, folder in (("dual-es", "ases-es"), ("dual-as", "ases-as"), ("unified", "ases-unified")):
         stage(["train", "--output", str(out / folder), "--data", data, *model_args, "--views", "none",

@@ -19,7 +19,14 @@ import json
 import random
 from pathlib import Path
 
-from lsr.data.layout import MODEL_DIR, SELECTION_REPORT_JSON
+from lsr.data.layout import (
+    MODEL_DIR,
+    RUN_DATA_DIR,
+    RUN_EVAL_DIR,
+    RUN_MINED_DIR,
+    RUN_SELECTED_DIR,
+    SELECTION_REPORT_JSON,
+)
 
 HELP = ("run mine -> select -> train (MWF and plain baseline; --method adds logit-KD or AS-ES students) -> "
         "evaluate on the shipped sample, locally")
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.method]
     source = Path(args.input) if args.input else SAMPLES / f"{args.dataset}_sample.jsonl"
-    train_docs, test_docs = split_sample(source, out / "data", args.test_size)
+    train_docs, test_docs = split_sample(source, out / RUN_DATA_DIR, args.test_size)
     script = out / COMMANDS_FILE
     script.write_text("#!/bin/sh\n# The stages `lsr demo` ran, in order.\nset -e\n", encoding="utf-8")
     print(f"lsr demo ({args.dataset}): {source} -> {out}/, {args.test_size} documents held out for validation "
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _mine_stage(args: argparse.Namespace, train_docs: Path, out: Path, script: Path) -> None:
     """Mine the training documents into ``out/mined`` with the oracle, or the endpoint --url names."""
-    mine = ["mine", "--input", str(train_docs), "--output", str(out / "mined"), "--dataset", args.dataset]
+    mine = ["mine", "--input", str(train_docs), "--output", str(out / RUN_MINED_DIR), "--dataset", args.dataset]
     mine += ["--engine", args.engine]
     if args.engine == "http":
         mine += ["--url", args.url or "", "--model", args.llm or ""]
@@ -135,9 +142,9 @@ def _select_stage(args: argparse.Namespace, out: Path, script: Path) -> None:
     relax, note = demo_selection_args(args.dataset, args.engine)
     if note:
         print(note, flush=True)
-    _stage(["select", "--input", str(out / "mined"), "--output", str(out / "selected"), "--dataset", args.dataset,
-            "--overwrite", *relax], script)
-    check_enough_kept(json.loads((out / "selected" / SELECTION_REPORT_JSON).read_text()),
+    _stage(["select", "--input", str(out / RUN_MINED_DIR), "--output", str(out / RUN_SELECTED_DIR),
+            "--dataset", args.dataset, "--overwrite", *relax], script)
+    check_enough_kept(json.loads((out / RUN_SELECTED_DIR / SELECTION_REPORT_JSON).read_text()),
                       max(args.workers, DEMO_BATCH_SIZE))
 
 
@@ -154,7 +161,7 @@ def _train_stages(args: argparse.Namespace, out: Path, test_docs: Path, steps: i
                   "--rationale-max-tokens", "64"]
     validation = ["--validation", str(test_docs), "--validation-size", str(args.test_size),
                   "--val-generation", json.dumps({"num_beams": 2, "min_new_tokens": 8, "max_new_tokens": 48})]
-    common = ["--data", str(out / "selected"), *model_args, *validation]
+    common = ["--data", str(out / RUN_SELECTED_DIR), *model_args, *validation]
     _stage(["train", "--output", str(out / "mwf"), *common], script)
     _stage(["train", "--output", str(out / "plain"), "--views", "none", *common], script)
     models = ["--model", f"LSR-MWF={out / 'mwf' / MODEL_DIR}", "--model", f"BART={out / 'plain' / MODEL_DIR}"]
@@ -170,7 +177,7 @@ def _evaluate_stage(args: argparse.Namespace, models: list[str], out: Path, test
     """Evaluate every trained model on the held-out documents into one table (``out/eval``), with the decoding
     the validation used."""
     evaluate = ["evaluate", *models,
-                "--data", str(test_docs), "--output", str(out / "eval"), "--dataset", args.dataset,
+                "--data", str(test_docs), "--output", str(out / RUN_EVAL_DIR), "--dataset", args.dataset,
                 "--num-beams", "2", "--min-new-tokens", "8", "--max-new-tokens", "48", "--source-max-tokens", "256"]
     if args.no_bertscore:
         evaluate.append("--no-bertscore")
