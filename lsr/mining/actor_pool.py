@@ -6,9 +6,12 @@ importing the stage that runs it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import ray.data
+
     from lsr.mining.engines.base import LlmEngine
 
 #: Tasks (blocks of ``engine.rows_in_flight`` documents, one budget each) an actor runs at once, each on its own
@@ -22,6 +25,13 @@ if TYPE_CHECKING:
 #: 72.9-78.1 s, 0.85-0.92; two tasks of two budgets 73.9 s, 0.90 (and twice the rows a kill can lose). The actor
 #: holds two budgets of documents either way.
 TASKS_PER_ACTOR = 2
+
+#: The pool utilisation (tasks in flight / the actors' concurrency slots) above which Ray Data adds an actor. Ray's
+#: default, 1.75, counts on actors queueing more tasks than they run; here an actor runs every task it holds
+#: (``max_tasks_in_flight_per_actor`` = ``max_concurrent_calls_per_actor``), so utilisation never exceeds 1.0 and a
+#: pool of ``--replicas 1,3`` stayed at one actor (Ray Data warns "will not allow it to scale up"). Below 1.0, an
+#: actor whose slots are all busy while blocks wait asks for one more.
+UPSCALING_UTILISATION = 0.9
 
 
 def batch_size_of(engine: LlmEngine) -> int:
@@ -45,6 +55,21 @@ def actor_options(engine: LlmEngine, low: int, high: int) -> dict[str, Any]:
         max_concurrent_calls_per_actor=TASKS_PER_ACTOR,
     )
     return {"compute": pool}
+
+
+def allow_upscaling(ds: ray.data.Dataset, options: dict[str, Any]) -> ray.data.Dataset:
+    """``ds`` whose executor adds actors to an autoscaling pool (``options``' ``compute``) once every actor's slots
+    are busy (:data:`UPSCALING_UTILISATION`). Set on the dataset's own context, which its execution reads (the
+    process-wide context was copied when the dataset was made), and replaced rather than changed in place."""
+    pool = options.get("compute")
+    if pool is None or pool.min_size == pool.max_size:
+        return ds
+    current = ds.context.autoscaling_config
+    if current.actor_pool_util_upscaling_threshold > UPSCALING_UTILISATION:
+        ds.context.autoscaling_config = dataclasses.replace(
+            current, actor_pool_util_upscaling_threshold=UPSCALING_UTILISATION
+        )
+    return ds
 
 
 def widen_async_batches(batches: int) -> None:

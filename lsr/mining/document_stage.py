@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from lsr.core.schema import RATIONALES
-from lsr.mining.actor_pool import batch_size_of
+from lsr.mining.actor_pool import allow_upscaling, batch_size_of
 from lsr.mining.engines.base import CallResult, ChatRequest
 from lsr.mining.rows import (
     DOCUMENT_TOO_LONG,
@@ -105,10 +105,12 @@ class DocumentMiner:
 
 def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings) -> ray.data.Dataset:
     """The stage applied to prepared rows (``id, document, summary, prompt_document, truncated``)."""
-    return ds.map_batches(
+    options = engine.stage_options()
+    mined = ds.map_batches(
         DocumentMiner,
         fn_constructor_kwargs={"client": engine.chat_client(), "settings": settings},
         batch_size=batch_size_of(engine),
         batch_format="pyarrow",
-        **engine.stage_options(),
+        **options,
     )
+    return allow_upscaling(mined, options)
