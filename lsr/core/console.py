@@ -178,6 +178,7 @@ class Progress:
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._last_line = self.started
+        self._printed: tuple | None = None  # in a pipe: the state the last printed line showed
         self._lock = threading.Lock()
         self._closed = False
 
@@ -225,12 +226,28 @@ class Progress:
                 self.stream.write(self.line() + "\n")
                 self.stream.flush()
                 self._last_line = now
+                self._printed = self._state()
+
+    def _state(self) -> tuple:
+        return self.done, tuple(self.fields.items())
+
+    def note(self, text: str) -> None:
+        """A line of its own above the bar (an event worth telling while the bar runs); the bar is redrawn under it."""
+        with self._lock:
+            if self.tty and not self._closed:
+                self.stream.write("\r\x1b[2K" + text + "\n" + self.line())
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
+        """Print the final state on its own line; in a pipe, not again when the last heartbeat already showed it."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            if not self.tty and self._printed == self._state():
+                return
             self.stream.write(("\r\x1b[2K" if self.tty else "") + self.line() + "\n")
             self.stream.flush()
 
