@@ -8,7 +8,8 @@ Output folder of a run::
                                      plus one row per validation (val_rouge1/2/Lsum)
     OUTPUT/gates.png                 gate trajectories per layer and view (the paper's Figure 4)
     OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
-                                     truncated counts per view), steps, last metrics, checkpoint paths
+                                     truncated counts per view), steps, last metrics, checkpoint paths, the
+                                     restarts after lost workers and the steps they made train twice
 
 OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.core.storage`): the checkpoints go straight to the
 bucket through Ray Train's storage filesystem, and the exported files are written to a local staging folder and
@@ -185,8 +186,8 @@ def train(config: TrainConfig) -> TrainOutcome:
         causal=family == "causal",
     ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     val_rows = validation_rows(config)
-    with training_bar(total_steps) as forward:
-        result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
+    with training_bar(total_steps, config.max_failures) as feed:
+        result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[feed.callback]).fit()
     if result.error:
         raise result.error
     with staged_folder(config.output) as local:  # an s3:// output is written locally, then uploaded
@@ -206,6 +207,9 @@ def train(config: TrainConfig) -> TrainOutcome:
             "best_checkpoint": outcome.best_checkpoint,
             "latest_checkpoint": outcome.latest_checkpoint,
             "gate_plot": outcome.gate_plot,
+            # Failures of the worker group survived: one entry per restart (the last step reported before it, the
+            # checkpoint step resumed from, the error), and the steps done twice because of them.
+            **feed.restarts.summary(),
         }
         (local / TRAIN_REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return outcome
