@@ -34,6 +34,15 @@ HARMLESS_RAY_MESSAGES = (
     "Progress bars disabled",  # we turned them off ourselves: this bar replaces them
 )
 
+#: Ray's notices to every driver that a node died (its raylet's last log lines, the health check's verdict): pushed
+#: by the GCS and printed on stdout as ``(raylet) ...`` lines whatever ``log_to_driver`` says. A training run tells
+#: the user in one line which worker was lost instead (:mod:`lsr.training.progress`); Ray's logs keep them. Given to
+#: Ray's log deduplicator as ``RAY_DEDUP_LOGS_SKIP_REGEX``, which is read when ``ray`` is first imported.
+RAY_NODE_NOTICES = (
+    r"Raylet is terminated\. Termination is unexpected"
+    r"|has been marked dead because the detector has missed too many heartbeats"
+)
+
 
 def verbose() -> bool:
     """Whether the user asked for every library's own output (``--verbose`` or ``LSR_VERBOSE=1``)."""
@@ -65,7 +74,8 @@ _DROP = _DropMessages(HARMLESS_RAY_MESSAGES)
 
 
 def quiet_libraries() -> None:
-    """Before any heavy import: no Ray Train print patch; no Hugging Face progress bars unless verbose.
+    """Before any heavy import: no Ray Train print patch; no Hugging Face progress bars and no node-death notices
+    of Ray's (:data:`RAY_NODE_NOTICES`) unless verbose.
 
     Environment variables, so Ray's worker processes (started later by a local Ray) inherit them. Ray Train's
     print patch makes every ``print`` on a worker reach the driver twice (once through stdout, once through a
@@ -74,6 +84,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     if verbose():
         return
+    os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", RAY_NODE_NOTICES)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:  # already imported (e.g. by a test): its switch was read at import
         from transformers.utils import logging as hf_logging
@@ -178,6 +189,7 @@ class Progress:
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._last_line = self.started
+        self._printed: tuple | None = None  # in a pipe: the state the last printed line showed
         self._lock = threading.Lock()
         self._closed = False
 
@@ -225,12 +237,28 @@ class Progress:
                 self.stream.write(self.line() + "\n")
                 self.stream.flush()
                 self._last_line = now
+                self._printed = self._state()
+
+    def _state(self) -> tuple:
+        return self.done, tuple(self.fields.items())
+
+    def note(self, text: str) -> None:
+        """A line of its own above the bar (an event worth telling while the bar runs); the bar is redrawn under it."""
+        with self._lock:
+            if self.tty and not self._closed:
+                self.stream.write("\r\x1b[2K" + text + "\n" + self.line())
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
+        """Print the final state on its own line; in a pipe, not again when the last heartbeat already showed it."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            if not self.tty and self._printed == self._state():
+                return
             self.stream.write(("\r\x1b[2K" if self.tty else "") + self.line() + "\n")
             self.stream.flush()
 

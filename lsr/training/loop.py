@@ -248,6 +248,8 @@ class WorkerRun:
             self.save({**self.checkpoint_metrics(), **speed})
         elif step % self.config.log_every == 0:
             metrics = {"step": step, "loss": float(loss.detach()), "lr": lr, **speed}
+            if self.resumed_from is not None:  # the driver's account of restarts reads the step restored
+                metrics["resumed_from_step"] = self.resumed_from
             self.log(
                 f"step {step}/{self.total_steps} loss {metrics['loss']:.4f} lr {lr:.3g} "
                 f"{speed['examples_per_s']:.1f} ex/s/worker"

@@ -8,7 +8,8 @@ Output folder of a run::
                                      plus one row per validation (val_rouge1/2/Lsum)
     OUTPUT/gates.png                 gate trajectories per layer and view (the paper's Figure 4)
     OUTPUT/train_report.json         config, data counts, the alignment targets used (with their empty and
-                                     truncated counts per view), steps, last metrics, checkpoint paths
+                                     truncated counts per view), steps, last metrics, checkpoint paths, the
+                                     restarts after lost workers and the steps they made train twice
 
 OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.core.storage`): the checkpoints go straight to the
 bucket through Ray Train's storage filesystem, and the exported files are written to a local staging folder and
@@ -149,11 +150,11 @@ def train(config: TrainConfig) -> TrainOutcome:
     )
     train_ds, targets = _tokenized_training_data(config, rows, tokenizer, family)
     val_rows = validation_rows(config)
-    result = _fit(config, train_ds, total_steps, val_rows)
+    result, restarts = _fit(config, train_ds, total_steps, val_rows)
     with staged_folder(config.output) as local:  # an s3:// output is written locally, then uploaded
         outcome = export(config, result, local, has_validation=bool(val_rows))
         report = _train_report(config, outcome, family=family, count=count, failed=failed,
-                               val_rows=val_rows, targets=targets)
+                               val_rows=val_rows, targets=targets, restarts=restarts)
         (local / TRAIN_REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return outcome
 
@@ -215,23 +216,24 @@ def _tokenized_training_data(config: TrainConfig, rows, tokenizer, family: str):
         keep=[*keep, *config.objective.data_columns()],
         summary_column=config.summary_column,
         causal=family == "causal",
-    ).materialize()
+    ).materialize()  # tokenise once, before the workers take every CPU (a small cluster would starve Ray Data)
     return train_ds, targets
 
 
 def _fit(config: TrainConfig, train_ds, total_steps: int, val_rows: list[dict[str, str]]):
-    """Ray Train's result of the run, with the driver's progress bar; a run that failed raises its error."""
+    """Ray Train's result of the run and the restarts it survived, with the driver's progress bar (and one line per
+    lost worker group); a run that failed raises its error."""
     from lsr.training.progress import training_bar
 
-    with training_bar(total_steps) as forward:
-        result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[forward]).fit()
+    with training_bar(total_steps, config.max_failures) as feed:
+        result = build_trainer(config, train_ds, total_steps, val_rows, callbacks=[feed.callback]).fit()
     if result.error:
         raise result.error
-    return result
+    return result, feed.restarts
 
 
 def _train_report(config: TrainConfig, outcome: TrainOutcome, *, family: str, count: int, failed: int,
-                  val_rows: list[dict[str, str]], targets) -> dict[str, Any]:
+                  val_rows: list[dict[str, str]], targets, restarts) -> dict[str, Any]:
     """train_report.json: what the run was given and what it made, so that a run folder explains itself."""
     return {
         "config": config.model_dump(mode="json"),
@@ -248,6 +250,9 @@ def _train_report(config: TrainConfig, outcome: TrainOutcome, *, family: str, co
         "best_checkpoint": outcome.best_checkpoint,
         "latest_checkpoint": outcome.latest_checkpoint,
         "gate_plot": outcome.gate_plot,
+        # Failures of the worker group survived: one entry per restart (the last step reported before it, the
+        # checkpoint step resumed from, the error), and the steps done twice because of them.
+        **restarts.summary(),
     }
 
 

@@ -44,6 +44,30 @@ def test_bar_in_a_pipe_prints_its_final_state_once():
     assert "documents [########################] 4/4" in lines[0] and "loss 1.0" in lines[0]
 
 
+def test_bar_in_a_pipe_does_not_repeat_a_final_state_its_heartbeat_printed(monkeypatch):
+    monkeypatch.setattr(console, "HEARTBEAT_S", 0.0)  # every update is a heartbeat line
+    stream = io.StringIO()
+    with console.Progress("steps", total=2, stream=stream) as bar:
+        bar.update(1)
+        bar.update(2, loss="1.0")
+    lines = stream.getvalue().splitlines()
+    assert [line.split("]")[1].strip() for line in lines] == ["0/2  0:00", "1/2  0:00", "2/2  loss 1.0  0:00"]
+
+
+def test_a_note_is_a_line_of_its_own_above_the_bar():
+    stream = _Tty()
+    with console.Progress("steps", total=2, stream=stream) as bar:
+        bar.update(1)
+        bar.note("worker lost")
+        bar.update(2)
+    assert "\x1b[2Kworker lost\n" in stream.getvalue()
+    piped = io.StringIO()
+    with console.Progress("steps", total=2, stream=piped) as bar:
+        bar.note("worker lost")
+        bar.update(2)
+    assert piped.getvalue().splitlines()[0] == "worker lost"
+
+
 def test_bar_on_a_terminal_redraws_one_line_in_place():
     stream = _Tty()
     with console.Progress("steps", total=2, stream=stream) as bar:
