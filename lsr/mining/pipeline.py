@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from lsr.core.schema import RATIONALES
 from lsr.mining.budget import TokenBudget
+from lsr.mining.cluster_timeline import ClusterTimeline
 from lsr.mining.config import MineConfig
 from lsr.mining.document_stage import mine_documents, too_long_error
 from lsr.mining.engines import CallResult, Engine
@@ -256,7 +257,9 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     writer = RowWriter(output, config.rows_per_file, config.engine.secrets(), started)
     if todo.count:
         logger.info("mining %d document(s); %d already in %s", todo.count, todo.already_done, config.output)
-        _write_mined_rows(_mining_stream(config, index, todo, settings), writer, config.output)
+        with ClusterTimeline(started) as cluster:
+            _write_mined_rows(_mining_stream(config, index, todo, settings), writer, config.output)
+        report.cluster = cluster.samples
     _finish_report(report, output, todo.input_ids, writer, started, config.output)
     return report
 

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from lsr.core.storage import write_text
 from lsr.data.layout import mining_report_paths
+from lsr.mining.cluster_timeline import describe
 
 
 @dataclass
@@ -56,6 +57,9 @@ class MiningReport:
     #: This run's progress: when each output file was written (seconds since the run started), with the rows and
     #: completion tokens saved so far.
     timeline: list[dict[str, float]] = field(default_factory=list)
+    #: The cluster under this run: alive nodes and mining replicas whenever either changed (seconds since the run
+    #: started; :mod:`lsr.mining.cluster_timeline`), so an autoscaled run shows what it grew to and when.
+    cluster: list[dict[str, float | int | None]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -134,6 +138,7 @@ class MiningReport:
             ("prompt tokens per document", _fmt(self.prompt_tokens_per_document)),
             ("completion tokens per document", _fmt(self.completion_tokens_per_document)),
             ("seconds (this run)", f"{self.seconds:.1f}"),
+            ("cluster (first -> peak -> last)", describe(self.cluster) or "not sampled"),
         ]
         lines = ["# Mining report", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
         return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The report's own plots, as PNG bytes: a trained model's loss curves and its gate trajectories.
+"""The report's own plots, as PNG bytes: a trained model's loss curves, its gate trajectories, the cluster under mining.
 
 The training stage draws ``gates.png`` itself; the report re-plots the gates from ``history.jsonl`` only when
 that file is gone, with the same series (:func:`lsr.training.gates_plot.gate_series`), so both look alike.
@@ -86,3 +86,29 @@ def plot_gates(history: Sequence[dict[str, Any]], title: str) -> bytes | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = draw(history, Path(tmp) / "gates.png", title=title)
         return path.read_bytes() if path else None
+
+
+def plot_cluster(samples: Sequence[dict[str, Any]], title: str) -> bytes | None:
+    """Alive nodes and mining replicas over a mining run, as steps (each sample holds until the next); ``None`` when
+    fewer than two samples were kept (a run on a steady cluster shows no line worth drawing)."""
+    points = [s for s in samples if isinstance(s.get("t"), (int, float))]
+    if len(points) < 2:
+        return None
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(6.4, 3.2))
+    try:
+        times = [float(s["t"]) for s in points]
+        for key, label in (("nodes", "alive nodes"), ("replicas", "mining replicas")):
+            values = [s.get(key) for s in points]
+            if any(isinstance(v, int) for v in values):
+                ax.step(times, [v if isinstance(v, int) else float("nan") for v in values], where="post", label=label)
+        ax.set_xlabel("seconds since the run started")
+        ax.set_ylabel("count")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        ax.set_title(title)
+        figure.tight_layout()
+        return _png(figure)
+    finally:
+        plt.close(figure)

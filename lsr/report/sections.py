@@ -12,6 +12,7 @@ from lsr.data import layout
 from lsr.evaluation.metrics.registry import columns, notes
 from lsr.report import run_files as rf
 from lsr.report.markup import Markup, Section, image, join, key_values, missing, paragraph, table, tag
+from lsr.report.plots import plot_cluster
 
 
 def _number(value: object, digits: int = 1) -> str:
@@ -105,7 +106,12 @@ def _mining_table(root: Path) -> Markup:
             else f"{_number(tokens, 0)} + {_number(report.get('completion_tokens_per_document'), 0)}",
         ],
     ]
-    return key_values(rows)
+    cluster = report.get("cluster") or []
+    plot = plot_cluster(cluster, "the cluster under mining") if isinstance(cluster, list) else None
+    if plot is None:
+        return key_values(rows)
+    return join([key_values(rows), image(plot, "alive nodes and mining replicas while mining (an autoscaled run "
+                                               "grows and shrinks here)")])
 
 
 def selection_section(root: Path) -> Section:
