@@ -9,6 +9,7 @@ The test process itself stays out of Ray's token loader (a process-wide cache) a
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,11 @@ class RayHead:
     token: str
     ports: dict[str, int]
     env: dict[str, str] = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        """The GCS address a driver joins (``--ray-address``, ``ray status --address``)."""
+        return f"127.0.0.1:{self.ports['--port']}"
 
     @property
     def dashboard(self) -> str:
@@ -94,8 +101,11 @@ class RayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head(num_cpus: int = 4) -> RayHead:
-    """``ray start --head`` with token authentication on 127.0.0.1; returns when its dashboard answers."""
+def start_head(num_cpus: int = 4, *, autoscaling: Callable[[int], dict] | None = None) -> RayHead:
+    """``ray start --head`` with token authentication on 127.0.0.1; returns when its dashboard answers.
+
+    ``autoscaling(gcs_port)`` gives an autoscaler config (:mod:`tests.helpers.autoscaler`): the head then runs
+    Ray's real autoscaler with the fake multi-node provider, which starts and stops worker nodes on this machine."""
     temp_dir = Path(tempfile.mkdtemp(prefix="lsrhead", dir="/tmp"))  # short: Ray's socket paths live under it
     token = secrets.token_hex(32)
     token_file = temp_dir / "auth_token"
@@ -108,6 +118,13 @@ def start_head(num_cpus: int = 4) -> RayHead:
                "--temp-dir", str(temp_dir), "--disable-usage-stats"]
     for flag, port in ports.items():
         command += [flag, str(port)]
+    if autoscaling is not None:
+        config = temp_dir / "autoscaler.json"
+        config.write_text(json.dumps(autoscaling(ports["--port"])))
+        command.append(f"--autoscaling-config={config}")
+        # The fake provider refuses to run without RAY_FAKE_CLUSTER; the nodes it starts bind where
+        # get_node_ip_address() says, which is 127.0.0.1 only with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0.
+        env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     head = RayHead(temp_dir=temp_dir, token=token, ports=ports, env=env)
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
