@@ -118,6 +118,36 @@ async def _assigned(response: Any, timeout: float) -> None:
     except asyncio.TimeoutError:
         response.cancel()
         raise ModelUnavailable(f"no model replica took the request within {timeout:.0f} s") from None
+    except asyncio.CancelledError:  # the client went away: so does its call
+        response.cancel()
+        raise
+
+
+async def call_model(handle: Any, method: str, args: tuple[Any, ...], wait_s: float) -> Any:
+    """``method`` of a model replica through ``handle``; a call lost with its replica goes once more to another.
+
+    Both tries share one deadline, ``wait_s``, for a replica to take the call; past it, or when Serve refuses
+    the call (deployment unavailable, back-pressure), or when the second try is lost too,
+    :class:`ModelUnavailable`. An error the model raised is raised as it is (a 500), never retried."""
+    from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    for attempt in (1, 2):
+        response = getattr(handle, method).remote(*args)
+        try:
+            await _assigned(response, max(deadline - loop.time(), 0.1))
+            return await response
+        except (DeploymentUnavailableError, BackPressureError) as err:
+            raise ModelUnavailable(getattr(err, "message", None) or str(err)) from None
+        except Exception as err:  # noqa: BLE001 - sorted by replica_lost: only a lost replica is retried
+            if not replica_lost(err):
+                raise
+            if attempt == 2 or loop.time() >= deadline:
+                raise ModelUnavailable(f"the model replica was lost, twice ({type(err).__name__})") from None
+            logger.warning("lsr serve: %s.%s lost with its replica (%s); retrying once on another replica",
+                           DEPLOYMENT_NAME, method, type(err).__name__)  # fmt: skip
+    raise AssertionError("unreachable")
 
 
 @serve.deployment(name=DEPLOYMENT_NAME)
@@ -176,29 +206,7 @@ class SummarizerIngress:
         logger.info("lsr serve: ingress up (auth %s)", "on" if auth_digest else "off")
 
     async def _call(self, method: str, *args: Any, wait_s: float | None = None) -> Any:
-        """``method`` of a model replica; a call lost with its replica goes once more to another one.
-
-        Both tries share one deadline for a replica to take the call (``replica_wait_s``); past it, or when
-        Serve refuses the call (deployment unavailable, back-pressure), :class:`ModelUnavailable`."""
-        from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (wait_s or self.config.replica_wait_s)
-        for attempt in (1, 2):
-            response = getattr(self.model, method).remote(*args)
-            try:
-                await _assigned(response, max(deadline - loop.time(), 0.1))
-                return await response
-            except (DeploymentUnavailableError, BackPressureError) as err:
-                raise ModelUnavailable(str(err)) from None
-            except Exception as err:  # noqa: BLE001 - sorted by replica_lost: only a lost replica is retried
-                if not replica_lost(err):
-                    raise
-                if attempt == 2 or loop.time() >= deadline:
-                    raise ModelUnavailable(f"the model replica was lost, twice ({type(err).__name__})") from None
-                logger.warning("lsr serve: %s.%s lost with its replica (%s); retrying once on another replica",
-                               DEPLOYMENT_NAME, method, type(err).__name__)  # fmt: skip
-        raise AssertionError("unreachable")
+        return await call_model(self.model, method, args, wait_s or self.config.replica_wait_s)
 
     async def card(self) -> ModelCard:
         if self._card is None:  # the same for every replica of this application: asked once

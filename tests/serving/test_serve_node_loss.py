@@ -4,7 +4,9 @@
 1-core worker raylet of a loopback cluster whose head has no cores (so the head holds only the controller, the
 proxy and the ingress); a few client threads post ``/summarize`` without pause; the raylet of one replica is
 killed ungracefully, and a spare worker joins. Every answer must be a 200 (a request lost with its replica is
-retried once on the other one), and the deployment must come back to two running replicas. Nothing is timed.
+retried once on the other one), and the deployment must come back to two running replicas. Then every worker
+goes: with no model replica anywhere, ``/summarize`` and ``/healthz`` answer 503 with ``Retry-After``. Nothing
+is timed.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ def wait_ready(process: subprocess.Popen, log: Path, timeout: float) -> None:
     raise AssertionError(f"lsr serve did not become ready:\n{log.read_text(errors='replace')[-4000:]}")
 
 
-def test_a_killed_replica_node_fails_no_request_and_the_replicas_come_back(loopback_cluster, checkpoint, tmp_path):
+def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_503(
+    loopback_cluster, checkpoint, tmp_path
+):
     cluster = loopback_cluster
     first, _second = cluster.add_worker(num_cpus=1), cluster.add_worker(num_cpus=1)
     settings = tmp_path / "serve.yaml"
@@ -124,6 +128,8 @@ def test_a_killed_replica_node_fails_no_request_and_the_replicas_come_back(loopb
         "graceful_shutdown_timeout_s": 5.0,
         "graceful_shutdown_wait_loop_s": 0.5,
         "health_check_period_s": 2.0,
+        "replica_wait_s": 5.0,
+        "retry_after_s": 2,
     }))  # fmt: skip
     port = free_port()
     log = tmp_path / "serve.log"
@@ -155,14 +161,25 @@ def test_a_killed_replica_node_fails_no_request_and_the_replicas_come_back(loopb
         assert watcher.wait_for(lambda n: n == 2, timeout=60) is not None, f"never two replicas: {watcher.rows[-3:]}"
         for thread in clients:
             thread.start()
-        time.sleep(5)
-        cluster.add_worker(num_cpus=1)  # the spare that the lost replica is restarted on
         time.sleep(3)
+        cluster.add_worker(num_cpus=1)  # the spare that the lost replica is restarted on
+        time.sleep(2)
         killed_at = time.time()
         cluster.kill(first)  # one core and no other replica fits there: it held one of the two
         lost = watcher.wait_for(lambda n: n < 2, timeout=90, since=killed_at)
         recovered = lost is not None and watcher.wait_for(lambda n: n == 2, timeout=150, since=lost) is not None
-        time.sleep(5)  # a little load on the recovered deployment
+        time.sleep(3)  # a little load on the recovered deployment
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=150)
+        # No model replica left anywhere (and no core to start one on): a 503 that says when to come back.
+        gone_at = time.time()
+        for node in list(cluster.workers):
+            cluster.kill(node)
+        # a killed raylet's workers outlive it for a moment: ask once Serve has seen both replicas go
+        none_left = watcher.wait_for(lambda n: n == 0, timeout=90, since=gone_at)
+        unavailable = requests.post(f"http://127.0.0.1:{port}/summarize", json={"text": DOCS[0]}, timeout=120)
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=120)
     finally:
         stop.set()
         for thread in clients:
@@ -182,3 +199,7 @@ def test_a_killed_replica_node_fails_no_request_and_the_replicas_come_back(loopb
     assert not failed, f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
     assert lost is not None, f"the killed node's replica never left RUNNING: {watcher.rows[-5:]}"
     assert recovered, f"the deployment did not come back to two running replicas: {watcher.rows[-5:]}"
+    assert none_left is not None, f"the replicas never left RUNNING: {watcher.rows[-5:]}"
+    assert unavailable.status_code == 503 and unavailable.headers["retry-after"] == "2", unavailable.text
+    assert "no model replica is available" in unavailable.json()["detail"]
+    assert health.status_code == 503 and health.headers["retry-after"] == "2", health.text
