@@ -123,6 +123,8 @@ class Replicas:
     def __init__(self):
         self.rows: list[tuple[float, int]] = []
         self.errors: list[str] = []
+        #: ``(time, replicas STARTING)``: when the controller decided to add one (before it runs).
+        self.starting: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -135,6 +137,7 @@ class Replicas:
                 app = serve.status().applications.get(APP)
                 states = app.deployments[MODEL].replica_states if app and MODEL in app.deployments else {}
                 self.rows.append((time.time(), int(states.get("RUNNING", 0))))
+                self.starting.append((time.time(), int(states.get("STARTING", 0))))
             except Exception as err:  # noqa: BLE001 - a status call during a node loss may fail: the next is tried
                 self.errors.append(repr(err)[:200])
             time.sleep(0.5)
@@ -292,11 +295,13 @@ def autoscale_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, t
         stop_serve(server)
     timeline = replicas.changes(started)
     up = next((t for t, n in timeline if n == 2), None)
+    decided = next((t - started for t, n in replicas.starting if n > 0 and t - started > marks["burst"]), None)
     return {
         "marks_s": marks,
         "replica_timeline": timeline,
         "status_errors": replicas.errors[:3],
         "up_after_burst_s": None if up is None else up - marks["burst"],
+        "starting_after_burst_s": None if decided is None else decided - marks["burst"],
         "down_after_burst_s": None if down is None else down - started - marks["burst_end"],
         "requests": len(load.results),
         "failed": sum(1 for r in load.results if r[2] != 200),
@@ -319,9 +324,10 @@ def report(loss: dict[str, Any] | None, scale: dict[str, Any] | None) -> None:
         print("replicas (s since load start, running):", [(round(t, 1), n) for t, n in loss["replica_timeline"]])
     if scale:
         print(f"\nautoscale 1,2: {scale['requests']} requests, {scale['failed']} failed; burst at "
-              f"{scale['marks_s']['burst']:.0f} s, ended at {scale['marks_s']['burst_end']:.0f} s; 2 replicas "
-              f"{s(scale['up_after_burst_s'])} s into the burst, back to 1 {s(scale['down_after_burst_s'])} s "
-              "after it")  # fmt: skip
+              f"{scale['marks_s']['burst']:.0f} s, ended at {scale['marks_s']['burst_end']:.0f} s; a second replica "
+              f"starting "
+              f"{s(scale['starting_after_burst_s'])} s into the burst and running {s(scale['up_after_burst_s'])} s "
+              f"into it, back to 1 {s(scale['down_after_burst_s'])} s after it")  # fmt: skip
         print("replicas (s since load start, running):", [(round(t, 1), n) for t, n in scale["replica_timeline"]])
 
 
