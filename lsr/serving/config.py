@@ -17,8 +17,12 @@ from lsr.core.errors import InputError
 
 #: The environment variable that, when set and non-empty, turns bearer-token auth on (its name is configurable).
 DEFAULT_TOKEN_ENV = "LSR_SERVE_TOKEN"
-#: The Serve deployment's name (the YAML's ``deployments:`` entries refer to it).
+#: The model deployment's name (the YAML's ``deployments:`` entries refer to it).
 DEPLOYMENT_NAME = "Summarizer"
+#: The HTTP ingress deployment's name: auth, validation, the page, /healthz, and the retry of a lost request.
+INGRESS_NAME = "SummarizerIngress"
+#: The custom resource every Ray head node has: a tiny amount of it pins the ingress to the head.
+HEAD_RESOURCE = "node:__internal_head__"
 
 
 class _Strict(BaseModel):
@@ -69,6 +73,11 @@ class Autoscaling(_Strict):
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=2, ge=1)
     target_ongoing_requests: float = Field(default=16.0, gt=0.0)
+    #: Serve's own defaults: scale up after 30 s above the target, down after 10 minutes below it.
+    upscale_delay_s: float = Field(default=30.0, ge=0.0)
+    downscale_delay_s: float = Field(default=600.0, ge=0.0)
+    #: The window the ongoing requests are averaged over (Serve's default).
+    look_back_period_s: float = Field(default=30.0, gt=0.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
@@ -117,6 +126,16 @@ class ServeConfig(_Strict):
     )
     graceful_shutdown_wait_loop_s: Annotated[float, Flag(cli=False)] = Field(default=2.0, ge=0.0)
     health_check_period_s: Annotated[float, Flag(cli=False)] = Field(default=10.0, gt=0.0)
+    replica_wait_s: Annotated[float, Flag(cli=False)] = Field(
+        default=30.0, gt=0.0,
+        description="longest a request waits for a model replica to take it (both tries); then 503",
+    )
+    retry_after_s: Annotated[int, Flag(cli=False)] = Field(
+        default=5, ge=1, description="the Retry-After of a 503 answered while no model replica is available"
+    )
+    ingress_on_head: Annotated[bool, Flag(cli=False)] = Field(
+        default=True, description="pin the HTTP ingress to the Ray head node (it survives a worker's loss)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:
@@ -145,3 +164,22 @@ class ServeConfig(_Strict):
         else:
             options["num_replicas"] = self.replicas or 1
         return options
+
+    def ingress_options(self) -> dict[str, Any]:
+        """``Deployment.options`` of the HTTP ingress: one light replica (no cores), on the head node if asked.
+
+        It holds every request while a model replica works on it, so it may hold as many as all model replicas
+        together, and it drains a little longer than they do."""
+        most = self.autoscaling.max_replicas if self.autoscaling is not None else (self.replicas or 1)
+        actor: dict[str, Any] = {"num_cpus": 0}
+        if self.ingress_on_head:
+            actor["resources"] = {HEAD_RESOURCE: 0.001}
+        return {
+            "name": INGRESS_NAME,
+            "num_replicas": 1,
+            "ray_actor_options": actor,
+            "max_ongoing_requests": max(1000, 2 * most * self.max_ongoing_requests),
+            "graceful_shutdown_timeout_s": self.graceful_shutdown_timeout_s + 10.0,
+            "graceful_shutdown_wait_loop_s": self.graceful_shutdown_wait_loop_s,
+            "health_check_period_s": self.health_check_period_s,
+        }

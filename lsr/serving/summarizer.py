@@ -51,6 +51,43 @@ class Generated:
     chain: Any = None
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """A loaded model's request-side facts: enough to resolve and check a request's settings without the model.
+
+    The HTTP ingress gets one from a model replica and validates requests itself, so a bad request is answered
+    without reaching a replica and a retried request is resolved once."""
+
+    model_id: str
+    base_generation: dict[str, Any]
+    #: An AS-ES student (its turns are decoded with :func:`lsr.ases.generate.turn_generation`'s settings).
+    student: bool
+    #: What ``explain: true`` answers: ``"rationale"`` (AS-ES), ``"gates"`` (MWF views), or None.
+    explains: str | None
+    source_max_tokens: int
+    gates: dict[str, list[float]]
+
+    def generation_for(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The preset's settings with the server's and the request's overrides; refuses min > max."""
+        settings = {**self.base_generation, **overrides}
+        if self.student:  # the settings a chain's turns are decoded with, as the answer reports them
+            from lsr.ases.generate import turn_generation
+
+            settings = turn_generation(settings)
+        low, high = settings.get("min_new_tokens", 0), settings.get("max_new_tokens")
+        if high is not None and low > high:
+            raise RequestError(422, f"min_new_tokens {low} exceeds max_new_tokens {high}")
+        if settings["num_beams"] == 1:
+            settings.pop("early_stopping", None)  # a beam-search-only flag: greedy decoding warns about it
+        return settings
+
+    def check_explain(self) -> None:
+        """Refuse ``explain: true`` (422) for a model that has neither gates nor a rationale to show."""
+        if self.explains is None:
+            raise RequestError(422, f"explain: model {self.model_id} has nothing to explain (it is neither an MWF "
+                               "student with gates nor an AS-ES student with a rationale); ask without explain")
+
+
 def training_metadata(model_dir: str | Path) -> dict[str, Any] | None:
     """The run's ``train_report.json`` (one level above ``model/``), or ``None`` for a model not from ``lsr train``.
 
@@ -136,23 +173,22 @@ class ServedModel:
 
     def generation_for(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The preset's settings with the server's and the request's overrides; refuses min > max."""
-        settings = {**self.base_generation, **overrides}
-        if self.student is not None:  # the settings a chain's turns are decoded with, as the answer reports them
-            from lsr.ases.generate import turn_generation
-
-            settings = turn_generation(settings)
-        low, high = settings.get("min_new_tokens", 0), settings.get("max_new_tokens")
-        if high is not None and low > high:
-            raise RequestError(422, f"min_new_tokens {low} exceeds max_new_tokens {high}")
-        if settings["num_beams"] == 1:
-            settings.pop("early_stopping", None)  # a beam-search-only flag: greedy decoding warns about it
-        return settings
+        return self.card().generation_for(overrides)
 
     def check_explain(self) -> None:
         """Refuse ``explain: true`` (422) for a model that has neither gates nor a rationale to show."""
-        if self.explains is None:
-            raise RequestError(422, f"explain: model {self.model_id} has nothing to explain (it is neither an MWF "
-                               "student with gates nor an AS-ES student with a rationale); ask without explain")
+        self.card().check_explain()
+
+    def card(self) -> ModelCard:
+        """What a request is validated against, without the model (the ingress holds a copy)."""
+        return ModelCard(
+            model_id=self.model_id,
+            base_generation=dict(self.base_generation),
+            student=self.student is not None,
+            explains=self.explains,
+            source_max_tokens=self.source_max_tokens,
+            gates=self.gates,
+        )
 
     def token_counts(self, documents: Sequence[str]) -> list[int]:
         """Tokens per document before truncation (the answer says which ones were cut).

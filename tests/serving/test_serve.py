@@ -34,20 +34,6 @@ DOCS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
-    """A tiny MWF student saved as ``lsr train`` lays a run out: RUN/model plus RUN/train_report.json."""
-    from lsr.model.loading import tiny_model
-
-    run = tmp_path_factory.mktemp("runs") / "tiny-run"
-    model, tokenizer = tiny_model({"mwf_views": ["ea", "as", "ter"], "mwf_gate_init": 0.3}, seed=2)
-    model.save_pretrained(run / "model")
-    tokenizer.save_pretrained(run / "model")
-    report = {"settings": {"dataset": "xsum", "objective": "mwf"}, "steps": 7, "metrics": {"loss": 1.5}}
-    (run / "train_report.json").write_text(json.dumps(report))
-    return str(run / "model")
-
-
 def _config(checkpoint: str, token_env: str) -> ServeConfig:
     return ServeConfig.model_validate(
         {

@@ -13,11 +13,11 @@ from lsr.serving.config import ServeConfig
 HELP = "serve a checkpoint on Ray Serve: POST /summarize (batched, autoscaled), GET /healthz, /model, a page at /"
 APP_NAME = "lsr"
 #: Flags of the command itself, not of the application (where it listens, which Ray, which YAML).
-COMMAND_FLAGS = ("host", "port", "ray_address", "config")
+COMMAND_FLAGS = ("host", "port", "ray_address", "config", "proxy_location")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The application's options come from :class:`ServeConfig` (declared there once); these four are the
+    """The application's options come from :class:`ServeConfig` (declared there once); these five are the
     command's own."""
     add_model_arguments(parser, ServeConfig)
     parser.add_argument("--host", default="127.0.0.1", help="HTTP host (0.0.0.0 to listen on every interface)")
@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve settings (ServeConfig fields, or a Serve config YAML: its first app's args)",
     )
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: RAY_ADDRESS or a local Ray)")
+    parser.add_argument(
+        "--proxy-location",
+        default="EveryNode",
+        choices=("EveryNode", "HeadOnly"),
+        help="where Serve's HTTP proxies run: every node with a replica (default, for a load balancer) or the head",
+    )
 
 
 def _yaml_settings(path: str) -> dict[str, Any]:
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.start(proxy_location=args.proxy_location, http_options={"host": args.host, "port": args.port})
     try:
         serve.run(app, name=APP_NAME, route_prefix="/")
         print(f"[lsr serve] ready at http://{args.host}:{args.port}/ (POST /summarize, docs at /docs); "
