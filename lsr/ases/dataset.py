@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from lsr.ases.chain import Segment, Turn, source_text, turns
 
 Variant = Literal["dual-es", "dual-as", "unified"]
@@ -47,7 +49,6 @@ def training_examples(row: Mapping[str, Any], variant: Variant) -> list[dict[str
 
 def training_batch(batch, variant: Variant):
     """Ray Data ``map_batches`` function: segmented rows (pyarrow) -> training rows (pyarrow)."""
-    import pyarrow as pa
 
     rows = batch.select(list(SEGMENTED_COLUMNS)).to_pylist()
     out = [example for row in rows for example in training_examples(row, variant)]

@@ -8,6 +8,9 @@ Any causal or seq2seq checkpoint works: a seq2seq scorer encodes the document an
 reads ``document + chain`` and is scored on the chain's positions (the document is cut from the left to fit). Each
 piece is tokenised on its own (with a leading space after the first), so every token belongs to exactly one piece;
 a chain cut by ``max_tokens`` scores the pieces past the cut as 0 and says so through the ``truncated`` count.
+
+``transformers`` is imported inside the functions that use it, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import torch
 
 from lsr.core.errors import InputError
+from lsr.model.auto import load_pretrained, read_config
 
 
 def token_entropies(logits: torch.Tensor) -> torch.Tensor:
@@ -39,7 +43,6 @@ def load_scorer(path: str, device: str = "cpu") -> tuple[Any, Any, bool]:
     """``(model, tokenizer, is_seq2seq)`` of a causal or seq2seq checkpoint folder, in eval mode."""
     from transformers import AutoTokenizer
 
-    from lsr.model.auto import load_pretrained, read_config
 
     try:
         config = read_config(path)

@@ -5,6 +5,9 @@
 ``prediction`` column (the final summary), plus a ``rationale`` column (JSON: turns, aspects, sentences, triples,
 sub-summaries, finished) for the predictions file. One actor holds the student (dual: its ES and AS models), as
 the summarizer actor does.
+
+``ray``, ``torch`` are imported inside the functions that use them, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

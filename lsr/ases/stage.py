@@ -9,6 +9,9 @@ Output folder::
 
 The *source* scheme is a plain ``map_batches`` function; the *entropy* scheme runs the scorer model in an actor
 pool, one model per actor (``--concurrency`` actors, ``--scorer-gpus`` each).
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

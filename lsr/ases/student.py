@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lsr.core.errors import InputError
+from lsr.core.model_cache import local_checkpoint
 from lsr.data.layout import TRAIN_REPORT
 
 #: Joins a dual student's ES and AS checkpoint folders in one ``--model`` value.
@@ -39,7 +40,6 @@ class AsEsStudent:
 
 def trained_variant(model_dir: str) -> str | None:
     """The ``ases_variant`` the run of ``model_dir`` trained, or None (not AS-ES, or no training report)."""
-    from lsr.core.model_cache import local_checkpoint
 
     path = Path(local_checkpoint(model_dir)).resolve().parent / TRAIN_REPORT  # an s3:// run's report is cached too
     if not path.is_file():

@@ -15,6 +15,9 @@ Validation is strict (pydantic's strict mode, run in JSON mode so YAML's lists a
 :class:`~lsr.core.errors.InputError` line naming the key (and the flag or file it came from).
 
 Where the paper and the authors' code disagree, the field's description says which one the default follows.
+
+``yaml`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-up,
+before it knows which of them a command needs.
 """
 
 from __future__ import annotations

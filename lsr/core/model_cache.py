@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsr.core import console
 from lsr.core.errors import InputError
 from lsr.core.storage import filesystem, is_remote, s3_client
 from lsr.data.layout import TRAIN_REPORT
@@ -108,7 +109,6 @@ def _listing(prefix: str) -> list[tuple[str, str, int]]:
 
 def _download(model: RemoteModel, name: str, root: Path, target: Path) -> None:
     """Copy the model's objects (and the run's report) into ``target``, through a temporary folder."""
-    from lsr.core import console
 
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))

@@ -1,8 +1,14 @@
-"""Small pieces of Ray wiring shared by the stages."""
+"""Small pieces of Ray wiring shared by the stages.
+
+``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
+the driver, in a Ray worker, in a test) stays cheap.
+"""
 
 from __future__ import annotations
 
 import os
+
+from lsr.core import console
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -19,7 +25,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """
     import ray
 
-    from lsr.core import console
 
     if ray.is_initialized():
         return

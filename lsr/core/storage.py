@@ -5,6 +5,9 @@ An S3 filesystem is built with the endpoint, region and credentials of the usual
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``): the filesystem object is pickled into Ray tasks, so workers that do
 not share the driver's environment read and write with the same identity; without credentials in the environment
 the workers' own chain (an instance role) applies.
+
+``boto3`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-up,
+before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ cpu; a cluster whose GPU nodes the autoscaler starts on demand has none at that 
 
 The common engine arguments are fields; any other goes through ``--engine-kwargs '{"name": value}'`` (vLLM's
 ``AsyncEngineArgs``), which wins over the fields.
+
+``ray`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-up, before
+it knows which of them a command needs.
 """
 
 from __future__ import annotations

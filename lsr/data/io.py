@@ -9,6 +9,9 @@ Documents stream: nothing here materialises a corpus. The checks that need every
 duplicate ids) run as one streaming pass that keeps only the ids (:func:`index_documents`); the documents are
 then read again, block by block, as the stage consumes them (:func:`stream_documents`), so the driver's and the
 object store's memory do not grow with the corpus (``bench/bench_mine_memory.py`` measures both).
+
+``ray`` and the lsr modules that need them are imported inside the functions that use them, so that importing this
+module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
 
 from lsr.core.errors import InputError
+from lsr.core.ray_utils import init_ray
 from lsr.core.storage import filesystem, ray_filesystem
 
 if TYPE_CHECKING:
@@ -361,9 +368,6 @@ def raw_tables(fs: pafs.FileSystem, files: list[str], fmt: str, columns: _Column
     :class:`lsr.data.json_lines_source.JsonLinesStream`), file by file as Ray reads them (so the ids come out as
     :func:`stream_documents` will see them), streamed block by block: memory stays at one block whatever the size
     of a file or of the corpus. Reading errors are Arrow's (``OSError``, ``pyarrow.ArrowException``)."""
-    import pyarrow.csv as pacsv
-    import pyarrow.json as pajson
-    import pyarrow.parquet as pq
 
     for file in files:
         inner = _strip_scheme(file)
@@ -447,7 +451,6 @@ def stream_documents(index: DocumentIndex, ids: pa.Array | None = None, *, exclu
     ``ids`` keeps only those rows (or, with ``exclude``, every row but those). When kept to ``ids``, the read stops
     as soon as all of them have come through, so a small selection does not wait for the whole corpus.
     """
-    from lsr.core.ray_utils import init_ray
 
     init_ray()  # at once if the stage started Ray already (a bare ray.data call would join any Ray on the machine)
     ds = _read_raw(index.files, index.fmt, index.fs, index.columns).map_batches(
@@ -493,7 +496,6 @@ def read_parquet_dir(path: str, required_columns: Sequence[str]) -> ray.data.Dat
     """A previous stage's Parquet output, checked up front for the columns this stage needs."""
     import ray.data
 
-    from lsr.core.ray_utils import init_ray
 
     fs, files, fmt = resolve_files(path)
     if fmt != "parquet":

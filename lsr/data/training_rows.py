@@ -3,13 +3,15 @@ directly), without the rows whose mining failed."""
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
+
+from lsr.core.storage import is_folder, join
+from lsr.data.io import resolve_files
 from lsr.data.layout import KEPT
 
 
 def training_dir(path: str) -> str:
     """The Parquet files to train on: ``DIR/kept`` of a selection output, or ``path`` itself."""
-    from lsr.core.storage import is_folder, join
-    from lsr.data.io import resolve_files
 
     kept = join(path, KEPT)
     try:
@@ -23,7 +25,6 @@ def training_dir(path: str) -> str:
 
 def drop_failed_rows(batch):
     """Rows whose mining failed (``error`` set) carry no rationale to align with; selection should not keep them."""
-    import pyarrow.compute as pc
 
     if "error" not in batch.column_names:
         return batch

@@ -11,11 +11,11 @@ from collections import Counter
 import pyarrow.parquet as pq
 
 from lsr.core.errors import InputError
+from lsr.data.io import resolve_files
 
 
 def check_unique_ids(path: str) -> None:
     """One :class:`InputError` line when an ``id`` occurs twice in the Parquet files under ``path``."""
-    from lsr.data.io import resolve_files
 
     fs, files, fmt = resolve_files(path)
     if fmt != "parquet":

@@ -12,6 +12,7 @@ import sys
 
 from lsr.core import schema
 from lsr.core.errors import InputError
+from lsr.data.io import input_columns
 
 #: Columns that only mining (RATIONALES) and selection (SCORED) write: anything beyond id, document, summary.
 STAGE_COLUMNS = frozenset((set(schema.RATIONALES.names) | set(schema.SCORED.names)) - set(schema.DOCUMENTS.names))
@@ -24,7 +25,6 @@ def stage_columns(columns: list[str]) -> list[str]:
 
 def check_test_data(path: str, *, force: bool = False) -> list[str]:
     """Refuse (or, forced, warn about) data that carries mining or selection columns; return those columns."""
-    from lsr.data.io import input_columns
 
     found = stage_columns(input_columns(path))
     if not found:

@@ -3,6 +3,9 @@
 Loading and decoding are the model layer's (:func:`lsr.model.generate.load_summarizer`,
 :func:`lsr.model.generate.generate`), the same calls training's validation and serving make; this module is only
 the Ray wiring around them.
+
+``ray``, ``torch`` are imported inside the functions that use them, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ dual variant) writes its chain turn by turn (:func:`lsr.ases.evaluation.generate
 summary is scored like any model's and its rationale is kept in the predictions file's ``rationale`` column. Its
 per-model figures are summed over its checkpoints and its latency is not timed
 (:func:`lsr.evaluation.profile.profile_checkpoints_on_ray`).
+
+``pandas``, ``pyarrow`` and the lsr modules that need them are imported inside the functions that use them, so that
+importing this module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

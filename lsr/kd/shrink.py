@@ -4,6 +4,9 @@ The student keeps the teacher's width, embeddings and every non-layer weight, an
 ``n`` layers per stack, evenly spaced and always including the first and the last (12 -> 6 copies 0, 2, 4, 7, 9, 11,
 as distilbart's table does). The map is printed and stored in the student's ``config.json`` under ``shrink_map``,
 so a checkpoint says where it came from. The student is then fine-tuned (``lsr train --model STUDENT``).
+
+``transformers`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr``
+command imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

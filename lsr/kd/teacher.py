@@ -2,6 +2,9 @@
 
 Teacher and student must share a tokenizer, because the KL compares distributions over the same token ids; the
 check compares the vocabularies (token -> id) and refuses with one line before Ray starts.
+
+``transformers`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr``
+command imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

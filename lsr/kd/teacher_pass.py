@@ -12,6 +12,9 @@ data-set lengths; for a causal teacher and student, ``prompt + summary`` with th
 scored ids are stored, so a training run that would read other tokens refuses. ``--engine vllm`` scores a
 decoder-only teacher on vLLM replicas instead (``ray.data.llm``, prompt log-probs, GPU or CPU:
 :mod:`lsr.kd.vllm_teacher`) and writes the same columns.
+
+``pyarrow`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr`` command
+imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

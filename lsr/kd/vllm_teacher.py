@@ -9,6 +9,9 @@ the entries at the summary positions become the same three columns the transform
 (:mod:`lsr.model.topk_columns`), with ``teacher_labels`` the row's causal labels (-100 on the prompt) and one
 top-k per summary token. vLLM's prompt log-probs are the raw model's (``logprobs_mode`` ``raw_logprobs``), so on
 the same weights they equal the transformers pass's log-softmax, which the tests check.
+
+``ray`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-up, before
+it knows which of them a command needs.
 """
 
 from __future__ import annotations

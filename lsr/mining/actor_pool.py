@@ -2,6 +2,9 @@
 
 Kept apart from the stage (:mod:`lsr.mining.document_stage`) so that every engine can size its pool without
 importing the stage that runs it.
+
+``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
+the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

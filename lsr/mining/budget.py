@@ -4,6 +4,9 @@ Call A's prompt holds the document and the gold summary, call B's the document a
 ``rationale_max_tokens``); each must leave room for its own completion. The document gets what the larger
 of the two leaves. Tokens are counted with a tokenizer when one is given (a local path), else estimated from
 words (``tokens_per_word``; 1.4 is generous for Llama-style BPE on English news).
+
+``transformers`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-
+up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ triples cut around the first verb-like word. The sub-summaries are the associate
 the rationale, as for the LLM, so nothing of the gold summary leaks into them) and the total summary joins
 them. The outputs are rendered as text in the prompts' format and go through the same parser as an LLM's.
 It is never presented as an LLM: its rows say ``engine="oracle"``.
+
+``rouge-score`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-
+up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

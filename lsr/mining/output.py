@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from lsr.core.errors import InputError
 from lsr.core.storage import filesystem, is_remote
 from lsr.data.layout import LOCK, MANIFEST
+from lsr.mining.prompts import rationale_messages, summaries_messages
 
 TMP_PREFIX = ".lsr-tmp-"
 FORMAT = 1
@@ -48,7 +49,6 @@ STALE_AFTER_S = 300.0
 
 def prompt_version(dataset: str, structured: bool = False) -> str:
     """A digest of the prompts' fixed text: a change of prompts is a change of the run's identity."""
-    from lsr.mining.prompts import rationale_messages, summaries_messages
 
     fixed = rationale_messages("{document}", "{summary}", dataset, structured) + summaries_messages(
         "{document}", "{rationale}", dataset, structured

@@ -42,6 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lsr.core.schema import RATIONALES
+from lsr.data.io import conform, index_documents, stream_documents
 from lsr.mining.budget import TokenBudget
 from lsr.mining.cluster_timeline import ClusterTimeline
 from lsr.mining.config import MineConfig
@@ -153,7 +154,6 @@ class RowWriter:
         self.timeline: list[dict[str, float]] = []
 
     def add(self, batch: pa.Table) -> None:
-        from lsr.data.io import conform
 
         if not batch.num_rows:
             return
@@ -228,7 +228,6 @@ class Prepared(NamedTuple):
 def prepare(config: MineConfig) -> Prepared:
     """What is checked before Ray starts: every row of the input (its ids kept, duplicates refused, removed rows
     counted; no document held), then the output folder (locked)."""
-    from lsr.data.io import index_documents
 
     started = time.monotonic()
     index = index_documents(config.input)
@@ -358,7 +357,6 @@ def _finish_report(report: MiningReport, output: OwnedOutput, input_ids: pa.Arra
 def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:
     """The stream of this run's documents: the input's rows kept to the ids not done, or (the smaller id set to
     ship to every reading task, when nothing limits the input) cleared of the ids done."""
-    from lsr.data.io import stream_documents
 
     todo_ids = input_ids.filter(pc.invert(done))
     done_ids = input_ids.filter(done)

@@ -28,6 +28,9 @@ sub-summary per summary sentence plus a total summary) or 1.0 (XSum: one sentenc
 kind a 70B instruct model writes for these prompts: about 33 words per CNN/DM rationale line (a gold highlight
 sentence has about 13) and 54 for an XSum line (a gold summary about 21), about 13 words per sub-summary. The
 worst case puts every completion at its maximum. Both are printed; override the factors once real outputs exist.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

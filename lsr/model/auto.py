@@ -6,6 +6,9 @@ before that import refuses an MWF checkpoint ("Transformers does not recognize t
 import ran first depended on the command (``lsr train --objective logit-kd --teacher MWF_DIR`` read the teacher's
 config first and failed). Every loader goes through :func:`read_config` or :func:`load_pretrained`, which register
 first, so no caller has to remember.
+
+``transformers`` and the lsr modules that need them are imported inside the functions that use them, so that
+importing this module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

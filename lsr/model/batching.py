@@ -3,6 +3,9 @@
 Every stage that feeds a student or a teacher tokenises through here (training, the KD teacher passes, the target
 pass, AS-ES), so a teacher scores exactly the tokens a student trains on. Each batch is padded to its own longest
 row by :func:`pad_batch`, which is where attention masks and the ``-100`` label padding come from.
+
+``pyarrow``, ``torch`` are imported inside the functions that use them: the ``lsr`` command imports this module at
+start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

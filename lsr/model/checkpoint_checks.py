@@ -3,6 +3,9 @@
 Evaluation and serving run it before Ray starts, so a wrong ``--model`` (no folder, no config, missing or
 truncated weights) is one line instead of a traceback from inside an actor; loading a summariser runs it too
 (:func:`lsr.model.generate.load_summarizer`). Weight files are checked by their headers only, never read whole.
+
+The stage modules this one calls are imported inside the functions that use them, so that importing this module for
+one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

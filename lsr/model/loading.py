@@ -13,6 +13,10 @@ model exported by ``lsr train`` records its family and every stage loads it with
 ``lsr/assets/tiny_tokenizer`` (vocab.json + merges.txt, BART's format and special tokens), so a fresh clone
 can train and serve without downloading anything. The shipped files were built by
 :func:`build_tiny_tokenizer_files` from the package's own samples; rebuilding gives the same files.
+
+``tokenizers``, ``torch``, ``transformers`` and the lsr modules that need them are imported inside the functions
+that use them, so that importing this module for one of its functions (on the driver, in a Ray worker, in a test)
+stays cheap.
 """
 
 from __future__ import annotations

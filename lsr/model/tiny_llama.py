@@ -6,6 +6,9 @@ attention kernels refuse 16), float32 weights. Its end-of-sequence row of the ou
 is 0 among thousands of random ones and greedy decoding never picks it: like a model that ignores the requested
 format, it writes until ``max_tokens`` unless a grammar (``--structured-output``) ends its reply. It knows nothing;
 its replies are noise by design.
+
+``torch``, ``transformers`` and the lsr modules that need them are imported inside the functions that use them, so
+that importing this module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

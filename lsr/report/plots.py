@@ -2,6 +2,9 @@
 
 The training stage draws ``gates.png`` itself; the report re-plots the gates from ``history.jsonl`` only when
 that file is gone, with the same series (:func:`lsr.training.gates_plot.gate_series`), so both look alike.
+
+``matplotlib`` and the lsr modules that need them are imported inside the functions that use them, so that importing
+this module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

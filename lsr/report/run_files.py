@@ -9,6 +9,9 @@ stages were run by hand into other folders, still gets a report of what is there
     RUN/selected/report.json      selection's figures (Table 1, reasons, score histogram), scores.png
     RUN/<model>/history.jsonl     a trained model's per-step history (+ gates.png, train_report.json, model/)
     RUN/eval/results.json         the evaluation table; RUN/eval/<name>/predictions.parquet per model
+
+``pyarrow`` and the lsr modules that need them are imported inside the functions that use them, so that importing
+this module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ because both are filters on one boolean column that is never null.
 
 Only training data may be filtered (docs/paper.md#split-guard): :func:`lsr.selection.split_guard.check_split` refuses an
 input that looks like a test or validation split, unless forced.
+
+``pyarrow`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr`` command
+imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

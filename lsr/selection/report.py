@@ -3,6 +3,9 @@ distribution (JSON figures and a histogram PNG with the threshold drawn) and the
 
 Everything here is plain Python over one small row-per-example frame of numbers that :mod:`lsr.selection.job`
 pulls from the scored rows, so the report costs no extra pass over the documents.
+
+``matplotlib`` is imported inside the functions that use it, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ ROUGE is the F1 (``fmeasure``) of ``rouge-score`` with Porter stemming: the pape
 recall, but the generated sub-summaries are much longer than a gold highlight, and recall alone would reward
 a teacher that copies the document; F1 penalises that padding, and it is the figure every summarisation
 table (including the paper's Table 2) reports.
+
+``rouge-score`` are imported inside the functions that use them: the ``lsr`` command imports this module at start-
+up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

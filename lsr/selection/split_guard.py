@@ -2,6 +2,9 @@
 
 A test or validation split filtered by the teacher's agreement with the gold summary would report inflated
 scores, so :func:`check_split` refuses an input that looks like one unless the user forces it.
+
+``pyarrow`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr`` command
+imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Readiness: a model replica loads its model in its constructor, and Serve routes 
 constructor returns; ``GET /healthz`` asks a model replica, so 200 means a model is loaded and reachable (503
 otherwise). Shutdown: Serve stops routing to a replica and lets its in-flight requests finish for up to
 ``graceful_shutdown_timeout_s`` (the ingress drains 10 s longer, so it can carry the last answers back).
+
+``ray``, ``torch`` are imported inside the functions that use them, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the route annotations (Request) through

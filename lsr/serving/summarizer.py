@@ -11,6 +11,9 @@ does); its summary is the chain's last one, and ``explain`` answers its own rati
 (:func:`lsr.ases.explain.explain`: aspects, associated sentences located in the document, triples) instead of
 the MWF gates. A model that is neither (plain fine-tuning, no views) has nothing to explain: ``explain: true``
 is refused with 422 (:meth:`ServedModel.check_explain`), and ``GET /model`` says what a model explains.
+
+``torch`` and the lsr modules that need them are imported inside the functions that use them, so that importing this
+module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

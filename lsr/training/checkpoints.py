@@ -5,6 +5,9 @@ step, epoch, batches into the epoch) and ``history.jsonl``. Finding, ranking and
 public API (Train V2, Ray's default since 2.5x): :func:`find_run` is ``ray.train.Result.from_path`` (which
 reads the run's checkpoint index; a new ``TorchTrainer`` with the same name and storage restores from it), and
 the best checkpoint is ``Result.get_best_checkpoint``.
+
+``ray``, ``transformers`` are imported inside the functions that use them, so that importing this module for one of
+its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lsr.core.storage import filesystem
 from lsr.data.layout import HISTORY_FILE, MODEL_DIR
+from lsr.model.loading import load_trained_student
 
 if TYPE_CHECKING:
     import ray.train
@@ -69,7 +74,6 @@ def load_checkpoint(checkpoint: ray.train.Checkpoint) -> Restored:
     """The model, tokenizer, counters, optimizer and scheduler states and history of a Ray Train checkpoint."""
     from transformers import AutoTokenizer
 
-    from lsr.model.loading import load_trained_student
 
     with checkpoint.as_directory() as directory:
         directory = Path(directory)
@@ -101,7 +105,6 @@ def find_run(storage: str, run_name: str) -> ray.train.Result | None:
     """
     import ray.train
 
-    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(f"{storage.rstrip('/')}/{run_name}")
     try:

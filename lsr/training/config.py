@@ -8,6 +8,9 @@ Where a value comes from: the data set's paper values fill the ``model`` section
 truncation, Noam) and the ``generation`` section (validation's beam search); the YAML file overrides them; the
 flags override both. The objective's own parameters default to the ``model`` section's values (the MWF weights
 are the paper's per-data-set gammas); ``--objective`` defaults to ``mwf`` with views and ``finetune`` without.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsr.core.errors import InputError
+from lsr.data.io import read_parquet_dir
+from lsr.data.training_rows import drop_failed_rows, training_dir
 from lsr.model.views import view_columns
 
 if TYPE_CHECKING:
@@ -28,8 +30,6 @@ def read_training_rows(
     ``extra_columns`` are further columns the objective reads (checked up front like the others). An empty set is
     an error rather than a run that trains on nothing.
     """
-    from lsr.data.io import read_parquet_dir
-    from lsr.data.training_rows import drop_failed_rows, training_dir
 
     source = training_dir(path)
     raw = read_parquet_dir(source, required_columns(views, extra_columns, summary_column)).materialize()

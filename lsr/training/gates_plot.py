@@ -1,4 +1,8 @@
-"""The paper's Figure 4: how each view's gate moves during training, one line per decoder layer."""
+"""The paper's Figure 4: how each view's gate moves during training, one line per decoder layer.
+
+``matplotlib`` is imported inside the functions that use it, so that importing this module for one of its
+functions (on the driver, in a Ray worker, in a test) stays cheap.
+"""
 
 from __future__ import annotations
 

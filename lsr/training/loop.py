@@ -13,6 +13,9 @@ restored run already saw), :meth:`~WorkerRun.backward` (one micro-batch), :meth:
 Restoring puts the step counter, the learning rate and the optimizer moments back exactly, skips the batches of
 the interrupted epoch already seen, and reseeds torch from ``seed + rank + step`` (cheaper than storing every
 worker's RNG, and just as reproducible).
+
+``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
+the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 from lsr.data.rouge import mean_scores, rouge_scores
 from lsr.model.batching import pad_batch
 from lsr.model.generate import generate
+from lsr.model.loading import load_student
 from lsr.training.checkpoints import (
     HISTORY_FILE,
     MODEL_DIR,
@@ -137,7 +141,6 @@ class WorkerRun:
         import ray.train
         import ray.train.torch
 
-        from lsr.model.loading import load_student
 
         checkpoint = ray.train.get_checkpoint()
         restored = load_checkpoint(checkpoint) if checkpoint is not None else None

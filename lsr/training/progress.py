@@ -11,6 +11,9 @@ before it restarts the worker group from the latest checkpoint; the driver print
 (rank, node) was lost, why, and from which step training resumes, and :class:`Restarts` keeps the account for the
 train report (``restarts``, ``repeated_steps``: the steps done twice because they came after the last checkpoint).
 The queue lives on the driver's node, so that losing any other node loses no progress.
+
+``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
+the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations

@@ -4,17 +4,24 @@ Batch inference the way Ray's docs do it: ``map_batches`` over a pool of actors,
 (a GPU each on a cluster, a CPU locally). The result is written as Parquet under ``TARGETS_DIR/<key>/`` and
 ``TARGETS_DIR/<key>.json`` (what the set depends on, the row count, the empty and truncated counts per view, the
 time) is written last, so a set without it (an interrupted pass) is computed again rather than half-used.
+
+``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
+the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsr.core import console
-from lsr.model.views import VIEWS
+from lsr.core.storage import filesystem, ray_filesystem
+from lsr.data.io import read_parquet_dir, resolve_files
+from lsr.data.training_rows import training_dir
+from lsr.model.views import VIEWS, view_columns
 from lsr.training.targets import CARRIED_COLUMNS, TargetEncoder, TargetOptions, target_columns, target_key
 
 if TYPE_CHECKING:
@@ -43,7 +50,6 @@ class TargetSet:
 
 def default_targets_root(data: str) -> str:
     """``DATA/targets`` beside a selection output's ``kept/``, else ``DATA.targets`` (never inside the rows)."""
-    from lsr.data.training_rows import training_dir
 
     source = training_dir(data)
     return f"{data.rstrip('/')}/targets" if source != data else f"{data.rstrip('/')}.targets"
@@ -51,10 +57,7 @@ def default_targets_root(data: str) -> str:
 
 def data_fingerprint(data: str) -> str:
     """The training files' names, sizes and modification times (new data, new targets)."""
-    import hashlib
 
-    from lsr.data.io import resolve_files
-    from lsr.data.training_rows import training_dir
 
     fs, files, _ = resolve_files(training_dir(data))
     infos = fs.get_file_info(files)
@@ -63,7 +66,6 @@ def data_fingerprint(data: str) -> str:
 
 
 def _read_meta(path: str) -> dict[str, Any] | None:
-    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(path + META_SUFFIX)
     try:
@@ -74,7 +76,6 @@ def _read_meta(path: str) -> dict[str, Any] | None:
 
 
 def _write_meta(path: str, meta: dict[str, Any]) -> None:
-    from lsr.core.storage import filesystem
 
     fs, inner = filesystem(path + META_SUFFIX)
     with fs.open_output_stream(inner) as f:
@@ -92,7 +93,6 @@ def ensure_targets(
     rows: ray.data.Dataset, data: str, checkpoint: str, seed: int, options: TargetOptions, use_gpu: bool = False
 ) -> tuple[ray.data.Dataset, TargetSet]:
     """The stored target set for ``rows`` (computed now when missing) as a Dataset, and its summary."""
-    from lsr.data.io import read_parquet_dir
 
     path, key = target_set_path(data, checkpoint, seed, options)
     meta = _read_meta(path)
@@ -114,8 +114,6 @@ def run_target_pass(
     """Encode ``rows``' views with the fixed encoder on an actor pool, write Parquet and ``targets.json``."""
     import ray.data
 
-    from lsr.core.storage import filesystem, ray_filesystem
-    from lsr.model.views import view_columns
 
     started = time.perf_counter()
     console.note(f"alignment targets: encoding them once with {checkpoint}'s encoder into {path}")
@@ -156,7 +154,6 @@ def run_target_pass(
 
 def _count_flags(path: str) -> dict[str, Any]:
     """Rows, and per view how many rows have no text (empty) and how many texts were cut (truncated)."""
-    from lsr.data.io import read_parquet_dir
 
     flags = [c for v in VIEWS for c in target_columns(v)[1:]]
     table = read_parquet_dir(path, flags).select_columns(flags).to_pandas()

@@ -16,6 +16,9 @@ Per row and view (every view of :mod:`lsr.model.views`, whatever the run's ``--v
 The stored vectors are keyed (:func:`target_key`) by the encoder checkpoint (path and a fingerprint of its files;
 for ``tiny``, the seed), the text settings (the views registry's format version, ``--rationale-max-tokens``), the
 dtype and the training files: any change computes a new set; anything else reuses the stored one.
+
+``pyarrow`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr`` command
+imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ Output folder of a run::
 OUTPUT and ``--storage-path`` may be ``s3://`` URIs (:mod:`lsr.core.storage`): the checkpoints go straight to the
 bucket through Ray Train's storage filesystem, and the exported files are written to a local staging folder and
 uploaded once the run has finished.
+
+``ray`` and the lsr modules that need them are imported inside the functions that use them, so that importing this
+module for one of its functions (on the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsr.core import console
 from lsr.core.errors import InputError
-from lsr.core.storage import is_remote, join, staged_folder
+from lsr.core.ray_utils import init_ray
+from lsr.core.storage import filesystem, is_remote, join, staged_folder
+from lsr.data.io import read_documents
 from lsr.data.layout import GATES_PNG, TRAIN_REPORT
+from lsr.model.loading import load_tokenizer
+from lsr.model.views import VIEWS
 from lsr.training.checkpoints import HISTORY_FILE, MODEL_DIR, best_checkpoint_path, find_run, ranking, read_history
 from lsr.training.config import TrainConfig
 from lsr.training.loop import train_loop_per_worker
@@ -59,7 +67,6 @@ def validation_rows(config: TrainConfig) -> list[dict[str, str]]:
     """The first ``--validation-size`` rows of the unfiltered validation documents, or none."""
     if not config.validation:
         return []
-    from lsr.data.io import read_documents
 
     ds, _ = read_documents(config.validation, limit=config.validation_size)
     rows = ds.to_pandas()
@@ -105,7 +112,6 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from lsr.core.storage import filesystem
 
     score, order = ranking(bool(val_rows))
     storage = config.storage()
@@ -136,8 +142,6 @@ def build_trainer(
 
 def train(config: TrainConfig) -> TrainOutcome:
     """Run (or resume) a training run end to end; see the module docstring for what it writes."""
-    from lsr.core import console
-    from lsr.core.ray_utils import init_ray
 
     tokenizer, family = _check_before_ray(config)
     init_ray(address=config.ray_address)
@@ -163,7 +167,6 @@ def _check_before_ray(config: TrainConfig) -> tuple[Any, str]:
     """The tokenizer and the student's family (seq2seq or causal), after the checks that refuse a run before Ray
     starts: an existing run name without --resume, a KD teacher that does not share the tokenizer, an MWF causal
     student."""
-    from lsr.model.loading import load_tokenizer
     from lsr.training.family import check_student
 
     check_run_name(config)
@@ -176,7 +179,6 @@ def _check_before_ray(config: TrainConfig) -> tuple[Any, str]:
 def _training_rows(config: TrainConfig):
     """The objective's training rows (materialised), their count and how many mined rows were left out with an
     error; refused when there are fewer rows than workers, each of which needs a share."""
-    from lsr.model.views import VIEWS
     from lsr.training.data import read_training_rows
 
     objective = config.objective
@@ -200,7 +202,6 @@ def _tokenized_training_data(config: TrainConfig, rows, tokenizer, family: str):
     Data); the target columns and the objective's own columns are kept for the training loop.
     """
     from lsr.model.batching import tokenize_dataset
-    from lsr.model.views import VIEWS
     from lsr.training.target_pass import ensure_targets
     from lsr.training.targets import target_columns
 

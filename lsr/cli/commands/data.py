@@ -1,4 +1,8 @@
-"""``lsr data``: look at a corpus before spending GPU hours on it."""
+"""``lsr data``: look at a corpus before spending GPU hours on it.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ machinery, not a result; use ``facebook/bart-large`` and the full corpus for tha
 ``logit-kd`` a teacher, a logit-KD student and a sequence-level KD student (and a decoder-only teacher and KD
 student); ``as-es`` the segmentation and the dual and unified AS-ES students. The default, ``mwf``, is the demo
 above, unchanged.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

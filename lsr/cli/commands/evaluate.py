@@ -1,4 +1,8 @@
-"""``lsr evaluate``: generate with one or more models on the same documents and compare them in one table."""
+"""``lsr evaluate``: generate with one or more models on the same documents and compare them in one table.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

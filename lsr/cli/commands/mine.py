@@ -3,6 +3,9 @@
 Exit status: 0 when every row succeeded; 3 when some rows failed (the report counts them by reason; run again to
 retry the transient ones); 4 when every row failed (one line says why); 1 when ids are missing from the output;
 2 for a user error; 130/143 when stopped by SIGINT/SIGTERM after saving the rows already finished.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

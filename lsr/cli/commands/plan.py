@@ -1,4 +1,8 @@
-"""``lsr plan``: tokens, GPU-hours and wall time of mining the whole input, measured on a sample first."""
+"""``lsr plan``: tokens, GPU-hours and wall time of mining the whole input, measured on a sample first.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``lsr report``: one HTML page a person opens in a browser, summing up a run directory."""
+"""``lsr report``: one HTML page a person opens in a browser, summing up a run directory.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

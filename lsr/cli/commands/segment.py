@@ -1,4 +1,8 @@
-"""``lsr segment``: AS-ES step 1, cut each mined rationale chain into extractive and abstractive segments."""
+"""``lsr segment``: AS-ES step 1, cut each mined rationale chain into extractive and abstractive segments.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``lsr select``: paper Step 2, keep the mined examples whose generated summaries agree with the gold one."""
+"""``lsr select``: paper Step 2, keep the mined examples whose generated summaries agree with the gold one.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

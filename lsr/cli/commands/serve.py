@@ -1,4 +1,8 @@
-"""``lsr serve``: the distilled model behind a Ray Serve summarisation endpoint, until Ctrl-C or SIGTERM."""
+"""``lsr serve``: the distilled model behind a Ray Serve summarisation endpoint, until Ctrl-C or SIGTERM.
+
+``ray``, ``yaml`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr``
+command imports this module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``lsr shrink``: shrink-and-fine-tune's initialisation, a BART student from alternating teacher layers."""
+"""``lsr shrink``: shrink-and-fine-tune's initialisation, a BART student from alternating teacher layers.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

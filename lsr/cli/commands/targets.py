@@ -2,6 +2,9 @@
 
 ``lsr train`` runs it when the stored targets are missing; running it first (e.g. on a GPU pool with
 ``--target-actors N --gpu``) lets training start on stored vectors.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``lsr teacher``: the offline logit-KD teacher pass (top-k log-probs per summary token, once, on Ray Data)."""
+"""``lsr teacher``: the offline logit-KD teacher pass (top-k log-probs per summary token, once, on Ray Data).
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

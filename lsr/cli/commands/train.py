@@ -1,4 +1,8 @@
-"""``lsr train``: paper Step 3, train the MWF student (or the plain fine-tuning baseline) on Ray Train."""
+"""``lsr train``: paper Step 3, train the MWF student (or the plain fine-tuning baseline) on Ray Train.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

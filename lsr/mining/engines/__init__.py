@@ -2,6 +2,9 @@
 
 Adding an engine (e.g. SGLang): a file beside these with an :class:`LlmEngine` subclass (its ``kind`` literal, its
 fields, ``chat_client``, ``stage_options``, ``rows_in_flight``), and its class in :data:`ENGINES`.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The ``http`` engine: any OpenAI-compatible chat-completions endpoint (a vLLM server, a hosted API)."""
+"""The ``http`` engine: any OpenAI-compatible chat-completions endpoint (a vLLM server, a hosted API).
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
+"""
 
 from __future__ import annotations
 

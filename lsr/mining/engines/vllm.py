@@ -9,6 +9,9 @@ A replica is one actor of the mining stage holding one vLLM async engine for bot
 
 Every engine argument is reachable: the common ones are fields (flags, or ``mining: {engine: {...}}`` in
 ``--config``), anything else goes through ``--engine-kwargs``.
+
+``ray``, ``vllm`` and the lsr modules that need them are imported inside the functions that use them: the ``lsr``
+command imports this module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The method does not alter the model (a plain BART student, ``--views none``); wh
 run reads ``lsr segment``'s output and :meth:`AsEsObjective.training_rows` turns every segmented chain into the
 rows of the chosen variant (:mod:`lsr.ases.dataset`): ``dual-es`` trains the ES model, ``dual-as`` the AS model
 (two runs), ``unified`` one model whose input starts with the type to write. The loss is the fine-tuning CE.
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations

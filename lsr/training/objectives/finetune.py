@@ -2,6 +2,9 @@
 
 A seq2seq student is teacher-forced on the summary; a causal student reads ``prompt + summary`` and its prompt's
 labels are -100, so the CE covers the summary tokens only in both families (:func:`lsr.kd.teacher.teacher_forced`).
+
+The stage modules this one calls are imported inside the functions that use them: the ``lsr`` command imports this
+module at start-up, before it knows which of them a command needs.
 """
 
 from __future__ import annotations
