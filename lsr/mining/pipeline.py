@@ -50,6 +50,7 @@ from lsr.mining.failures import failure_kind, should_retry
 from lsr.mining.output import OpenReport, OwnedOutput
 from lsr.mining.report import REPORT_COLUMNS, MiningReport, fill_from_output, write_report
 from lsr.mining.rows import MineSettings, after_rationale, final_row, offline_row
+from lsr.mining.tally import end_tally, read_tally, start_tally
 
 if TYPE_CHECKING:
     import ray.data
@@ -148,6 +149,7 @@ class RowWriter:
         self._buffered = 0
         self.saved_rows = 0
         self.saved_completion_tokens = 0
+        self.saved_requests = 0  # what the saved rows' ``requests`` column says they cost
         self.files: list[str] = []
         self.timeline: list[dict[str, float]] = []
 
@@ -173,6 +175,7 @@ class RowWriter:
         self.files.append(self.output.add(table.combine_chunks()))
         self.saved_rows += table.num_rows
         self.saved_completion_tokens += int(pc.sum(table.column("completion_tokens")).as_py() or 0)
+        self.saved_requests += int(pc.sum(table.column("requests")).as_py() or 0)
         self.timeline.append({"seconds": round(time.monotonic() - self.started, 3), "rows": self.saved_rows,
                               "completion_tokens": self.saved_completion_tokens})
 
@@ -291,19 +294,27 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
             },
             batch_format="pyarrow",
         ).repartition(target_num_rows_per_block=block_rows, strict=llm)
+        tally = None
         if config.engine.runs_locally:
             mined = prepared.map_batches(
                 _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
             )
         else:
-            mined = mine_documents(prepared, config.engine, settings)
+            tally = start_tally()  # counts what a dead actor's rows can no longer tell (lsr.mining.tally)
+            mined = mine_documents(prepared, config.engine, settings, tally)
         try:
             for batch in mined.iter_batches(batch_size=None, batch_format="pyarrow"):
                 writer.add(batch)
         except KeyboardInterrupt as stop:
             writer.flush()
             raise Interrupted(getattr(stop, "signal_name", "SIGINT"), writer.saved_rows, config.output) from None
+        except BaseException:
+            if tally is not None:
+                end_tally(tally)
+            raise
         writer.flush()
+        if tally is not None:
+            count_rework(report, read_tally(tally), writer)
 
     table = read_output_columns(output.fs, output.files(), list(REPORT_COLUMNS))
     fill_from_output(report, table, input_ids)
@@ -311,6 +322,18 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     report.seconds = time.monotonic() - started
     write_report(report, config.output)
     return report
+
+
+def count_rework(report: MiningReport, totals: tuple[int, int], writer: RowWriter) -> None:
+    """This run's requests as the tally counted them, and what no saved row accounts for: the requests and the
+    documents of rows lost with an actor or a node that died (mined again by its restarted actor)."""
+    requests, documents = totals
+    report.requests_sent_this_run = requests
+    report.requests_lost = requests - writer.saved_requests
+    report.rows_mined_again = documents - writer.saved_rows
+    if report.requests_lost or report.rows_mined_again:
+        logger.warning("%d request(s) were lost with failed actors or nodes; %d row(s) were mined again",
+                       report.requests_lost, report.rows_mined_again)
 
 
 def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:
