@@ -1,6 +1,7 @@
-"""Fixtures every stage's tests share: one local Ray per session, the shipped samples, a loopback S3 server, the tiny
-Llama, and the data builders used by tests of more than one stage (selected rows for training, mined rows for
-selection, JSON-lines files). A fixture used by one stage's tests only lives in that folder's conftest.py."""
+"""Fixtures every stage's tests share: one local Ray per session, multi-node loopback clusters, the shipped samples,
+a loopback S3 server, the tiny Llama, and the data builders used by tests of more than one stage (selected rows for
+training, mined rows for selection, JSON-lines files). A fixture used by one stage's tests only lives in that
+folder's conftest.py."""
 
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ def ray_local():
     init_ray(num_cpus=4)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture()
+def loopback_cluster():
+    """``loopback_cluster(workers=[(node type, CPUs), ...])``: a started :class:`tests.helpers.cluster.
+    LoopbackCluster` (a 0-CPU head and those workers of cluster.yaml's node types, on 127.0.0.1); every cluster it
+    started is stopped by pid at the end of the test and Ray's current-cluster file put back. Tests using it are
+    marked ``@pytest.mark.multinode``."""
+    from tests.helpers.cluster import LoopbackCluster
+
+    started: list[LoopbackCluster] = []
+
+    def start(workers: list[tuple[str, int]]) -> LoopbackCluster:
+        cluster = LoopbackCluster(workers)
+        started.append(cluster)
+        return cluster.__enter__()
+
+    yield start
+    for cluster in reversed(started):
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

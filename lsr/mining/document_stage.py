@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import ray.data
 
     from lsr.mining.engines.base import LlmEngine
+    from lsr.mining.tally import TallyCounter
 
 
 
@@ -93,22 +94,27 @@ async def mine_document(row: dict[str, Any], client: ChatClient, settings: MineS
 class DocumentMiner:
     """The Ray Data callable class: one chat client per actor, every document of a batch mined concurrently."""
 
-    def __init__(self, client: ChatClient, settings: MineSettings):
+    def __init__(self, client: ChatClient, settings: MineSettings, tally: TallyCounter | None = None):
         self._settings = settings
         self._client = client
+        self._tally = tally
         client.start()
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
+        if self._tally is not None:
+            self._tally.documents(batch.num_rows)  # counted as they start: a dead actor's documents stay counted
         rows = await asyncio.gather(*(mine_document(r, self._client, self._settings) for r in batch.to_pylist()))
         return pa.Table.from_pylist(list(rows), schema=RATIONALES)
 
 
-def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings) -> ray.data.Dataset:
-    """The stage applied to prepared rows (``id, document, summary, prompt_document, truncated``)."""
+def mine_documents(ds: ray.data.Dataset, engine: LlmEngine, settings: MineSettings,
+                   tally: TallyCounter | None = None) -> ray.data.Dataset:
+    """The stage applied to prepared rows (``id, document, summary, prompt_document, truncated``); with a ``tally``
+    (:mod:`lsr.mining.tally`) every request and every document started is counted there too."""
     options = engine.stage_options()
     mined = ds.map_batches(
         DocumentMiner,
-        fn_constructor_kwargs={"client": engine.chat_client(), "settings": settings},
+        fn_constructor_kwargs={"client": engine.chat_client(tally), "settings": settings, "tally": tally},
         batch_size=batch_size_of(engine),
         batch_format="pyarrow",
         **options,

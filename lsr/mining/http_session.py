@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -78,6 +78,7 @@ class ResilientSession:
         timeout_s: float = 300.0,
         max_in_flight: int = 32,
         redact_values: Sequence[str] = (),
+        on_send: Callable[[], None] | None = None,
     ):
         self.max_retries = max_retries
         self.base_wait_s = base_wait_s
@@ -89,6 +90,8 @@ class ResilientSession:
             timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0)
         )
         self._slots = shared_slots(max_in_flight)
+        #: Called once right before every request leaves (each retry too): the run's tally (lsr.mining.tally).
+        self._on_send = on_send
 
     async def __aenter__(self) -> ResilientSession:
         return self
@@ -107,6 +110,8 @@ class ResilientSession:
         for attempt in range(1, attempts + 1):
             retry_after = None
             async with self._slots:
+                if self._on_send is not None:
+                    self._on_send()
                 try:
                     async with self._session.post(url, headers=headers, data=data) as response:
                         text = await response.text()

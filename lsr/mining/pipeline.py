@@ -52,6 +52,7 @@ from lsr.mining.failures import failure_kind, should_retry
 from lsr.mining.output import OpenReport, OwnedOutput
 from lsr.mining.report import REPORT_COLUMNS, MiningReport, fill_from_output, write_report
 from lsr.mining.rows import MineSettings, after_rationale, final_row, offline_row
+from lsr.mining.tally import TallyCounter, end_tally, read_tally, start_tally
 
 if TYPE_CHECKING:
     import ray.data
@@ -150,6 +151,7 @@ class RowWriter:
         self._buffered = 0
         self.saved_rows = 0
         self.saved_completion_tokens = 0
+        self.saved_requests = 0  # what the saved rows' ``requests`` column says they cost
         self.files: list[str] = []
         self.timeline: list[dict[str, float]] = []
 
@@ -174,6 +176,7 @@ class RowWriter:
         self.files.append(self.output.add(table.combine_chunks()))
         self.saved_rows += table.num_rows
         self.saved_completion_tokens += int(pc.sum(table.column("completion_tokens")).as_py() or 0)
+        self.saved_requests += int(pc.sum(table.column("requests")).as_py() or 0)
         self.timeline.append({"seconds": round(time.monotonic() - self.started, 3), "rows": self.saved_rows,
                               "completion_tokens": self.saved_completion_tokens})
 
@@ -256,9 +259,17 @@ def _mine(config: MineConfig, prepared: Prepared) -> MiningReport:
     writer = RowWriter(output, config.rows_per_file, config.engine.secrets(), started)
     if todo.count:
         logger.info("mining %d document(s); %d already in %s", todo.count, todo.already_done, config.output)
-        with ClusterTimeline(started) as cluster:
-            _write_mined_rows(_mining_stream(config, index, todo, settings), writer, config.output)
+        tally = None if config.engine.runs_locally else start_tally()  # what a dead actor's rows cannot tell
+        try:
+            with ClusterTimeline(started) as cluster:
+                _write_mined_rows(_mining_stream(config, index, todo, settings, tally), writer, config.output)
+        except BaseException:
+            if tally is not None:
+                end_tally(tally)
+            raise
         report.cluster = cluster.samples
+        if tally is not None:
+            count_rework(report, read_tally(tally), writer)
     _finish_report(report, output, todo.input_ids, writer, started, config.output)
     return report
 
@@ -303,7 +314,8 @@ def _start_report(config: MineConfig, settings: MineSettings, prepared: Prepared
     )
 
 
-def _mining_stream(config: MineConfig, index: DocumentIndex, todo: _Todo, settings: MineSettings) -> ray.data.Dataset:
+def _mining_stream(config: MineConfig, index: DocumentIndex, todo: _Todo, settings: MineSettings,
+                   tally: TallyCounter | None = None) -> ray.data.Dataset:
     """This run's documents, fitted into the context and mined: the lazy Ray Data pipeline the driver pulls from.
 
     An LLM engine's stage takes one block of its in-flight budget per task (strict: Ray's streaming repartition
@@ -329,7 +341,7 @@ def _mining_stream(config: MineConfig, index: DocumentIndex, todo: _Todo, settin
         return prepared.map_batches(
             _local_batch, fn_kwargs={"engine": config.engine, "settings": settings}, batch_format="pyarrow"
         )
-    return mine_documents(prepared, config.engine, settings)
+    return mine_documents(prepared, config.engine, settings, tally)
 
 
 def _write_mined_rows(mined: ray.data.Dataset, writer: RowWriter, output_path: str) -> None:
@@ -352,6 +364,18 @@ def _finish_report(report: MiningReport, output: OwnedOutput, input_ids: pa.Arra
     report.timeline = writer.timeline
     report.seconds = time.monotonic() - started
     write_report(report, output_path)
+
+
+def count_rework(report: MiningReport, totals: tuple[int, int], writer: RowWriter) -> None:
+    """This run's requests as the tally counted them, and what no saved row accounts for: the requests and the
+    documents of rows lost with an actor or a node that died (mined again by its restarted actor)."""
+    requests, documents = totals
+    report.requests_sent_this_run = requests
+    report.requests_lost = requests - writer.saved_requests
+    report.rows_mined_again = documents - writer.saved_rows
+    if report.requests_lost or report.rows_mined_again:
+        logger.warning("%d request(s) were lost with failed actors or nodes; %d row(s) were mined again",
+                       report.requests_lost, report.rows_mined_again)
 
 
 def _documents_to_mine(index: DocumentIndex, input_ids: pa.Array, done: pa.Array, *, limited: bool) -> ray.data.Dataset:

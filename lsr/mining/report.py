@@ -50,6 +50,12 @@ class MiningReport:
     #: rebuilt vLLM engine).
     requests_sent: int = 0
     requests_resent: int = 0
+    #: This run's requests as the chat clients counted them while sending (:mod:`lsr.mining.tally`; None without an
+    #: LLM), and of them those no saved row accounts for: sent by actors or nodes that died, whose rows were lost
+    #: and mined again (``rows_mined_again``: documents started this run minus rows saved this run).
+    requests_sent_this_run: int | None = None
+    requests_lost: int | None = None
+    rows_mined_again: int | None = None
     prompt_tokens_per_document: float | None = None
     completion_tokens_per_document: float | None = None
     broken_files_removed: list[str] = field(default_factory=list)
@@ -116,7 +122,12 @@ class MiningReport:
             + f"; {tokens}"
             + (f"; {self.requests_resent} request(s) sent again (HTTP retries, calls resent to a rebuilt engine)"
                if self.requests_resent else "")
+            + (f"; {self.rework_line()}" if self.requests_lost or self.rows_mined_again else "")
         )
+
+    def rework_line(self) -> str:
+        return (f"{self.requests_lost} request(s) lost with failed actors/nodes (rows mined again: "
+                f"{self.rows_mined_again})")
 
     def to_markdown(self) -> str:
         rows = [
@@ -133,6 +144,9 @@ class MiningReport:
             ("rows with unusable lines", self.with_problems),
             ("rationale replies parsed", f"{self.rationale_parsed} / {self.rationale_replies}"),
             ("requests sent / of them resent", f"{self.requests_sent} / {self.requests_resent}"),
+            ("requests sent this run / lost with failed actors/nodes (rows mined again)",
+             "n/a (no LLM)" if self.requests_sent_this_run is None else
+             f"{self.requests_sent_this_run} / {self.requests_lost} ({self.rows_mined_again})"),
             ("summaries replies parsed", f"{self.summaries_parsed} / {self.summaries_replies}"),
             ("processed this run / earlier runs", f"{self.processed_this_run} / {self.resumed_from_earlier_runs}"),
             ("prompt tokens per document", _fmt(self.prompt_tokens_per_document)),

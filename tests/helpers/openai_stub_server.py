@@ -90,7 +90,8 @@ class Plan:
 
 
 class OpenAIStub:
-    """Run with ``with OpenAIStub(...) as stub: stub.url``; ``stub.requests`` lists (call, key, status)."""
+    """Run with ``with OpenAIStub(...) as stub: stub.url``; ``stub.requests`` lists (call, key, status) of the
+    requests answered, ``stub.received`` counts every request that arrived."""
 
     def __init__(
         self,
@@ -111,6 +112,9 @@ class OpenAIStub:
         self.delay = delay  # seconds each request is held before its answer (to measure requests in flight)
         self.in_flight = 0
         self.max_in_flight_seen = 0
+        #: Every request that reached the server, also those whose client went away before its answer (they are
+        #: not in ``requests``, which records what was answered).
+        self.received = 0
         self.port = port
         self.requests: list[tuple[str, str, int]] = []
         self.answered = 0
@@ -168,6 +172,7 @@ class OpenAIStub:
 
     async def _handle(self, request: web.Request) -> web.Response:
         with self._lock:
+            self.received += 1
             self.in_flight += 1
             self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         try:

@@ -80,6 +80,9 @@ def test_http_engine_end_to_end_keeps_every_row(ray_local, cnndm_path, tmp_path,
         "summaries_unparsable": 1,
         "rationale_request_failed": 1,
     }
+    # Every request (retries included) was counted as it left, and every one of them is in a saved row: none lost.
+    assert report.requests_sent_this_run == len(requests) == report.requests_sent
+    assert report.requests_lost == 0 and report.rows_mined_again == 0
     assert SECRET not in _all_text(out) + (tmp_path / "out.report.json").read_text()
 
 

@@ -13,6 +13,7 @@ which engine it holds. Adding an engine is a new file here plus one line in the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -126,8 +127,10 @@ class LlmEngine(Engine, ContextOptions):
         never waits on a block's tail."""
         raise NotImplementedError
 
-    def chat_client(self) -> Any:
-        """The actor's :class:`~lsr.mining.document_stage.ChatClient`, built in the actor; both calls use it."""
+    def chat_client(self, on_send: Callable[[], None] | None = None) -> Any:
+        """The actor's :class:`~lsr.mining.document_stage.ChatClient`, built in the actor; both calls use it. The
+        client calls ``on_send`` once right before every request it sends (each retry, each resend too): the run's
+        tally (:mod:`lsr.mining.tally`) counts there the requests that an actor's death would otherwise hide."""
         raise NotImplementedError
 
     def stage_options(self) -> dict[str, Any]:

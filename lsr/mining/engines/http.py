@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -69,8 +70,8 @@ class HttpEngine(LlmEngine):
         other block's documents already fill the freed slots."""
         return self.max_in_flight
 
-    def chat_client(self) -> HttpChatClient:
-        return HttpChatClient(self)
+    def chat_client(self, on_send: Callable[[], None] | None = None) -> HttpChatClient:
+        return HttpChatClient(self, on_send)
 
     def stage_options(self) -> dict[str, Any]:
         from lsr.mining.actor_pool import actor_options
@@ -85,8 +86,9 @@ class HttpChatClient:
     event loop; ``--qps`` spaces the starts of this actor's requests.
     """
 
-    def __init__(self, engine: HttpEngine):
+    def __init__(self, engine: HttpEngine, on_send: Callable[[], None] | None = None):
         self._engine = engine
+        self._on_send = on_send  # counts every request (each retry too) as it leaves
         key = engine.api_key()
         self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
         self._session = None
@@ -106,6 +108,7 @@ class HttpChatClient:
             timeout_s=engine.timeout_s,
             max_in_flight=engine.max_in_flight,
             redact_values=engine.secrets(),
+            on_send=self._on_send,
         )
 
     async def _pace(self) -> None:

@@ -22,6 +22,7 @@ import functools
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -97,9 +98,9 @@ class VllmEngine(LlmEngine, VllmOptions):
         }
         return {**args, **self.extra_engine_kwargs}
 
-    def chat_client(self) -> VllmChatClient:
+    def chat_client(self, on_send: Callable[[], None] | None = None) -> VllmChatClient:
         device = self.resolved_device()
-        return VllmChatClient(self.engine_args(device), self.process_env(device))
+        return VllmChatClient(self.engine_args(device), self.process_env(device), on_send)
 
     def placement_group_config(self) -> dict[str, Any]:
         """One GPU replica's group: a GPU (and a CPU) per tensor x pipeline worker, packed on as few nodes as fit;
@@ -154,9 +155,11 @@ class VllmChatClient:
     vLLM is imported here, in the actor, so the driver and machines without vLLM never need it.
     """
 
-    def __init__(self, engine_args: dict[str, Any], env: dict[str, str] | None = None):
+    def __init__(self, engine_args: dict[str, Any], env: dict[str, str] | None = None,
+                 on_send: Callable[[], None] | None = None):
         self._args = engine_args
         self._env = dict(env or {})
+        self._on_send = on_send  # counts every request (each resend to a rebuilt engine too) as it is submitted
         self._llm = None
         self._tokenizer = None
         self._requests = 0
@@ -196,6 +199,8 @@ class VllmChatClient:
 
     async def _generate(self, request: ChatRequest) -> CallResult:
         self._requests += 1
+        if self._on_send is not None:
+            self._on_send()
         request_id = f"lsr-{id(self)}-{self._requests}"
         final = None
         async for output in self._llm.generate(await self._prompt(request.messages), sampling_params(request),
