@@ -15,6 +15,19 @@ import pytest
 
 from tests.helpers.paths import SAMPLES
 
+#: Fixtures that mean a whole training run through Ray Train (or a whole pipeline): a test asking for one is
+#: ``slow`` (over a minute), whatever module it is in, so that ``-m "not slow"`` keeps a stage's quick tests.
+SLOW_FIXTURES = {"train_direct", "train_history", "finetuned", "causal_teacher", "teacher"}
+#: Modules whose every test runs stages end to end (a Ray head of their own, S3, the demo).
+SLOW_MODULES = {"test_job_submit.py", "test_s3_pipeline.py", "test_train_failures.py", "test_demo_methods.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
