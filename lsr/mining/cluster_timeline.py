@@ -79,11 +79,12 @@ class ClusterTimeline:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._record(force=True)
+        if exc_type is None:  # a run stopped by a signal or an error ends now, without asking Ray once more
+            self._record(force=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
