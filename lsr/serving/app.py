@@ -18,8 +18,8 @@ constructor returns; ``GET /healthz`` asks a model replica, so 200 means a model
 otherwise). Shutdown: Serve stops routing to a replica and lets its in-flight requests finish for up to
 ``graceful_shutdown_timeout_s`` (the ingress drains 10 s longer, so it can carry the last answers back).
 
-``ray``, ``torch`` are imported inside the functions that use them, so that importing this module for one of its
-functions (on the driver, in a Ray worker, in a test) stays cheap.
+``torch`` is imported inside the function that uses it: the ingress replica, which never generates, does not
+load it.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the route annotations (Request) through
@@ -34,7 +34,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import ObjectLostError, RayActorError
 from ray.serve import Application
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from lsr.core.errors import InputError
@@ -98,9 +100,6 @@ class ModelUnavailable(Exception):
 def replica_lost(err: BaseException) -> bool:
     """Whether a handle call failed because its replica went away (its actor died or became unreachable, its node
     with it), so the same call may go to another replica; an error the model itself raised is not one."""
-    from ray.exceptions import ObjectLostError, RayActorError
-    from ray.serve.exceptions import ReplicaUnavailableError
-
     lost = (RayActorError, ReplicaUnavailableError, ObjectLostError)
     return isinstance(err, lost) or isinstance(getattr(err, "cause", None), lost)
 
@@ -132,8 +131,6 @@ async def call_model(handle: Any, method: str, args: tuple[Any, ...], wait_s: fl
     Both tries share one deadline, ``wait_s``, for a replica to take the call; past it, or when Serve refuses
     the call (deployment unavailable, back-pressure), or when the second try is lost too,
     :class:`ModelUnavailable`. An error the model raised is raised as it is (a 500), never retried."""
-    from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
-
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     for attempt in (1, 2):

@@ -11,9 +11,6 @@ before it restarts the worker group from the latest checkpoint; the driver print
 (rank, node) was lost, why, and from which step training resumes, and :class:`Restarts` keeps the account for the
 train report (``restarts``, ``repeated_steps``: the steps done twice because they came after the last checkpoint).
 The queue lives on the driver's node, so that losing any other node loses no progress.
-
-``ray`` is imported inside the functions that use it, so that importing this module for one of its functions (on
-the driver, in a Ray worker, in a test) stays cheap.
 """
 
 from __future__ import annotations
@@ -26,7 +23,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ray
 import ray.train
+from ray.exceptions import RayActorError
+from ray.util.queue import Empty, Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lsr.core.console import Progress
 
@@ -68,8 +69,6 @@ def describe_failure(rank: int, error: BaseException) -> dict[str, Any]:
     gives first, before Ray's health check has declared the node dead. An exception raised by the training code
     itself comes as it was raised.
     """
-    from ray.exceptions import RayActorError
-
     cause = getattr(error, "health_check_failure", None)  # WorkerHealthCheckFailedError: the worker is unreachable
     lost = cause is not None or isinstance(error, RayActorError) or "HealthCheck" in type(error).__name__
     cause = cause if cause is not None else error
@@ -184,10 +183,6 @@ class TrainingFeed:
 @contextlib.contextmanager
 def training_bar(total_steps: int, max_failures: int = 0) -> Iterator[TrainingFeed]:
     """A progress bar fed while ``trainer.fit()`` runs, with a line for each failure of the workers."""
-    import ray
-    from ray.util.queue import Empty, Queue
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     # On the driver's node (as Ray Train's controller is): a queue on a node that dies would take the bar with it.
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
