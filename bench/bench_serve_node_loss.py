@@ -1,4 +1,4 @@
-"""Serving through a node loss, and replica autoscaling under a burst, on a loopback Ray cluster (issue 26).
+"""Serving through a node loss, and replica autoscaling under a burst, on a loopback Ray cluster.
 
 Two runs of ``lsr serve`` (a subprocess, as a user runs it) on a cluster of raylets on 127.0.0.1 whose head has
 no cores (controller, HTTP proxy and the head-pinned ingress live there) and whose workers have one core each:

@@ -3,7 +3,7 @@
 The rows count their own requests (the ``requests`` column: every attempt of both calls), so the report's
 ``requests_sent`` is what the rows that reached the output cost. A stage actor that dies (its node lost, its process
 killed) takes the rows it was mining with it; Ray restarts the actor, sends its tasks again and the documents are
-mined a second time: the output is still whole, but the requests the dead actor had sent appear nowhere (issue 26,
+mined a second time: the output is still whole, but the requests the dead actor had sent appear nowhere (measured with
 a worker node killed on a three-node loopback cluster: 1,152 requests reached the server for the 1,024 calls the
 rows record, 64 documents mined twice, none of it in the report).
 

@@ -1,4 +1,4 @@
-"""Serving through the loss of a node (issue 26): no failed request while a model replica lives.
+"""Serving through the loss of a node: no failed request while a model replica lives.
 
 ``lsr serve`` (a subprocess, as a user runs it) serves the tiny checkpoint with two model replicas, one per
 1-core worker raylet of a loopback cluster whose head has no cores (so the head holds only the controller, the

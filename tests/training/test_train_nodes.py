@@ -1,4 +1,4 @@
-"""A node dies under training (issue 26): on a cluster of raylets on 127.0.0.1, ``lsr train`` with two workers on two
+"""A node dies under training: on a cluster of raylets on 127.0.0.1, ``lsr train`` with two workers on two
 nodes loses one node (every process of it killed at once) after a checkpoint. Ray Train restarts the worker group on
 the surviving and the spare node from the latest checkpoint, the run finishes the requested steps with the learning
 rate schedule continued, the user is told in one line what was lost and from which step training resumed, and the
