@@ -36,8 +36,15 @@ How it is started and stopped, and why:
   :meth:`kill_node` does the same to one node mid-run: an ungraceful death (no drain, no goodbye to the GCS),
   after which ``Cluster.remove_node(allow_graceful=False)`` only forgets it.
 
-The test process never joins the cluster as a driver (the session's local Ray, ``ray_local``, stays usable); it
-only reads the cluster's state through ``ray.util.state``, from the cluster's dashboard (:attr:`dashboard_url`).
+The test process never joins the cluster as a driver, so the session's local Ray (``ray_local``) stays usable
+beside it: the cluster's state is read through ``ray.util.state`` from its dashboard URL (:attr:`dashboard_url`;
+a GCS address would be looked up in the Ray this process drives), this process's internal KV, which every new
+``Node`` points at the cluster's GCS, is given back after each node, and the cluster's GCS clients are dropped
+when it stops (Ray ends a process whose GCS client has not reached its GCS for 60 s). A start that fails (on a
+busy machine Ray's 30 s for a raylet to register can run out) is swept by pid and tried once more.
+
+Not mirrored: cluster.yaml's CPU counts (192, 48, 32), its instance types and autoscaling (a test adds and kills
+nodes itself), real GPUs, token authentication.
 """
 
 from __future__ import annotations
