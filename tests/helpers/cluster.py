@@ -36,8 +36,15 @@ How it is started and stopped, and why:
   :meth:`kill_node` does the same to one node mid-run: an ungraceful death (no drain, no goodbye to the GCS),
   after which ``Cluster.remove_node(allow_graceful=False)`` only forgets it.
 
-The test process never joins the cluster as a driver (the session's local Ray, ``ray_local``, stays usable); it
-only reads the cluster's state through ``ray.util.state`` with the head's address.
+The test process never joins the cluster as a driver, so the session's local Ray (``ray_local``) stays usable
+beside it: the cluster's state is read through ``ray.util.state`` from its dashboard URL (:attr:`dashboard_url`;
+a GCS address would be looked up in the Ray this process drives), this process's internal KV, which every new
+``Node`` points at the cluster's GCS, is given back after each node, and the cluster's GCS clients are dropped
+when it stops (Ray ends a process whose GCS client has not reached its GCS for 60 s). A start that fails (on a
+busy machine Ray's 30 s for a raylet to register can run out) is swept by pid and tried once more.
+
+Not mirrored: cluster.yaml's CPU counts (192, 48, 32), its instance types and autoscaling (a test adds and kills
+nodes itself), real GPUs, token authentication.
 """
 
 from __future__ import annotations
@@ -62,6 +69,12 @@ NODE_TYPE_LABEL = "lsr-node-type"
 FAKE_GPUS = 1
 #: Object store per node: Ray's test default (150 MiB) is small for a few hundred documents in flight.
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
+
+#: ``ray._private.ray_constants`` values set in this process while a cluster runs (put back after): the first is
+#: what ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` means, the second gives a dashboard on a busy machine 3 minutes.
+PATCHED_CONSTANTS = {"ENABLE_RAY_CLUSTER": False, "RAY_DASHBOARD_STARTUP_TIMEOUT_S": 180}
+
+_UNSAVED = object()
 
 #: The environment every Ray process of the cluster and every driver joining it needs.
 CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -155,6 +168,19 @@ def kill_processes(processes: dict[int, str], timeout_s: float = 15.0) -> None:
         time.sleep(0.1)
 
 
+def processes_naming(marker: str) -> list[int]:
+    """The live processes whose command line contains ``marker`` (a cluster's temp folder), this one left out."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def node_roots(node) -> list[int]:
     """The pids a ``ray._private.node.Node`` started itself (raylet, GCS, dashboard, agents, ...)."""
     return [info.process.pid for infos in node.all_processes.values() for info in infos if info.process is not None]
@@ -181,23 +207,34 @@ class LoopbackCluster:
         self._saved_env: dict[str, str | None] = {}
         self._address_file: Path | None = None
         self._address_before: str | None = None
-        self._saved_constant: bool | None = None
+        self._saved_constants: dict[str, Any] = {}
+        self._saved_kv: Any = _UNSAVED
         self._address: str | None = None
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self) -> LoopbackCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in (1, 2):
+            try:
+                self.start()
+                return self
+            except Exception:
+                self.stop()
+                # Ray gives a raylet 30 s to register with the GCS (and the dashboard a fixed time to come up); a
+                # machine busy with other work can miss that: one more try.
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
         from ray._private.utils import get_ray_address_file
+
+        self.nodes, self.node_type_of, self.killed = {}, {}, []
         from ray.cluster_utils import Cluster
 
         self._address_file = Path(get_ray_address_file(None))
@@ -206,19 +243,29 @@ class LoopbackCluster:
         for key, value in {**CLUSTER_ENV, "PYTHONPATH": pythonpath}.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value  # the raylets (and their workers) inherit this process's environment
-        # Ray read the variable when it was imported (maybe long before, by another test): its address lookups in
-        # this process (``ray.util.state``) must take 127.0.0.1 too.
+        # Ray read its variables when it was imported (maybe long before, by another test): in this process its
+        # address lookups must take 127.0.0.1 too, and a dashboard starting on a busy machine gets more than 60 s.
+        import ray.experimental.internal_kv as internal_kv
         from ray._private import ray_constants
 
-        self._saved_constant = ray_constants.ENABLE_RAY_CLUSTER
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        self._saved_constants = {name: getattr(ray_constants, name) for name in PATCHED_CONSTANTS}
+        for name, value in PATCHED_CONSTANTS.items():
+            setattr(ray_constants, name, value)
+        # Starting a node points this process's internal KV at the cluster's GCS; a Ray this process already drives
+        # (``ray_local``) gets its own back after each node (:meth:`_restore_internal_kv`), or its internal KV calls
+        # would reach this cluster, and Ray would end the process a minute after the cluster's GCS is gone.
+        self._saved_kv = internal_kv.global_gcs_client
         self.temp_dir = Path(tempfile.mkdtemp(prefix="lsrmn", dir="/tmp"))
         dashboard, agent, metrics = free_ports(3)
+        self.dashboard_url = f"http://127.0.0.1:{dashboard}"
         head = self.types[head_type()]
         head_args = {**head.node_args(self.head_cpus), "temp_dir": str(self.temp_dir), "include_dashboard": True,
                      "dashboard_host": "127.0.0.1", "dashboard_port": dashboard,
                      "dashboard_agent_listen_port": agent, "metrics_export_port": metrics}
-        self.cluster = Cluster(initialize_head=True, head_node_args=head_args, shutdown_at_exit=False)
+        try:
+            self.cluster = Cluster(initialize_head=True, head_node_args=head_args, shutdown_at_exit=False)
+        finally:
+            self._restore_internal_kv()
         self._address = self.cluster.address
         self._remember(self.cluster.head_node, head.name)
         for name, cpus in self.workers_spec:
@@ -229,7 +276,10 @@ class LoopbackCluster:
     def add_node(self, type_name: str, num_cpus: int):
         """One more raylet of ``type_name`` with ``num_cpus`` CPUs; returns its node id."""
         (metrics,) = free_ports(1)
-        node = self.cluster.add_node(**self.types[type_name].node_args(num_cpus), metrics_export_port=metrics)
+        try:
+            node = self.cluster.add_node(**self.types[type_name].node_args(num_cpus), metrics_export_port=metrics)
+        finally:
+            self._restore_internal_kv()  # every new node points this process's internal KV at the cluster's GCS
         return self._remember(node, type_name)
 
     def _remember(self, node, type_name: str) -> str:
@@ -245,7 +295,7 @@ class LoopbackCluster:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                alive = [n for n in list_nodes(address=self.address, timeout=10) if n.state == "ALIVE"]
+                alive = [n for n in list_nodes(address=self.dashboard_url, timeout=10) if n.state == "ALIVE"]
                 if len(alive) == len(self.nodes):
                     return
             except Exception as err:  # noqa: BLE001 (the dashboard is still starting)
@@ -256,25 +306,52 @@ class LoopbackCluster:
     def stop(self) -> None:
         """SIGKILL every process of every node (read from /proc), forget the cluster, put the address file back."""
         try:
+            trees: dict[int, str] = {}
+            for node in self.nodes.values():
+                trees.update(process_tree(node_roots(node)))
+            if self.temp_dir is not None:  # also what a node that failed to start left behind
+                trees.update(process_tree(processes_naming(str(self.temp_dir))))
+            kill_processes(trees)
             if self.cluster is not None:
-                trees: dict[int, str] = {}
-                for node in self.nodes.values():
-                    trees.update(process_tree(node_roots(node)))
-                kill_processes(trees)
                 for node in list(self.cluster.worker_nodes):
                     self.cluster.remove_node(node, allow_graceful=False)
                 if self.cluster.head_node is not None:
                     self.cluster.remove_node(self.cluster.head_node, allow_graceful=False)
+                self.cluster.global_state.disconnect()
                 self.cluster = None
         finally:
+            self._forget_gcs_clients()
+            self._restore_internal_kv()
+            self._saved_kv = _UNSAVED
             self._restore()
 
+    def _forget_gcs_clients(self) -> None:
+        """Drop every GCS client this process holds for the cluster: Ray ends a process whose GCS client has not
+        reached its GCS for 60 s, which would take the whole test session down a minute after the head is gone."""
+        import gc
+
+        for node in self.nodes.values():
+            node._gcs_client = None
+        self.nodes = {}
+        gc.collect()
+
+    def _restore_internal_kv(self) -> None:
+        import ray.experimental.internal_kv as internal_kv
+
+        if self._saved_kv is _UNSAVED:
+            return
+        if self._saved_kv is not None:
+            internal_kv._initialize_internal_kv(self._saved_kv)
+        else:
+            internal_kv._internal_kv_reset()
+
     def _restore(self) -> None:
-        if self._saved_constant is not None:
+        if self._saved_constants:
             from ray._private import ray_constants
 
-            ray_constants.ENABLE_RAY_CLUSTER = self._saved_constant
-            self._saved_constant = None
+            for name, value in self._saved_constants.items():
+                setattr(ray_constants, name, value)
+            self._saved_constants = {}
         if self._address_file is not None:
             # Put back what was there, unless someone else's cluster wrote the file since (theirs stays).
             now = self._address_file.read_text().strip() if self._address_file.exists() else None
@@ -300,6 +377,10 @@ class LoopbackCluster:
         """The head's GCS address (``127.0.0.1:PORT``): ``--ray-address``, ``RAY_ADDRESS``, ``ray.util.state``."""
         return self.cluster.address
 
+    #: The dashboard, which ``ray.util.state`` asks (given as a URL: with a GCS address, a process already
+    #: connected to another Ray, e.g. the session's ``ray_local``, would look the dashboard up in that one).
+    dashboard_url: str = ""
+
     @property
     def head_id(self) -> str:
         return self.cluster.head_node.node_id
@@ -320,7 +401,7 @@ class LoopbackCluster:
         from ray.util.state import list_actors
 
         filters = [("state", "=", state)] if state else []
-        rows = list_actors(address=self.address, filters=filters, limit=10_000, timeout=30,
+        rows = list_actors(address=self.dashboard_url, filters=filters, limit=10_000, timeout=30,
                            raise_on_missing_output=False)
         return [a for a in rows if class_contains in (a.class_name or "")]
 
@@ -339,7 +420,7 @@ class LoopbackCluster:
         filters = [("state", "=", state)] if state else []
         if job_id:
             filters.append(("job_id", "=", job_id))
-        tasks = list_tasks(address=self.address, filters=filters, limit=10_000, timeout=30,
+        tasks = list_tasks(address=self.dashboard_url, filters=filters, limit=10_000, timeout=30,
                            raise_on_missing_output=False)
         counts: dict[str, int] = {}
         for task in tasks:

@@ -113,8 +113,9 @@ class OpenAIStub:
         self.in_flight = 0
         self.max_in_flight_seen = 0
         #: Every request that reached the server, also those whose client went away before its answer (they are
-        #: not in ``requests``, which records what was answered).
+        #: not in ``requests``, which records what was answered); ``arrivals`` their (call, key), as they came.
         self.received = 0
+        self.arrivals: list[tuple[str, str]] = []
         self.port = port
         self.requests: list[tuple[str, str, int]] = []
         self.answered = 0
@@ -176,12 +177,24 @@ class OpenAIStub:
             self.in_flight += 1
             self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         try:
+            if not self.instant:
+                await self._note_arrival(request)
             if self.delay:
                 await asyncio.sleep(self.delay)
             return await self._answer(request)
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    async def _note_arrival(self, request: web.Request) -> None:
+        """Record (call, key) of a request as it arrives, before any delay (aiohttp keeps the body for _answer)."""
+        try:
+            content = (await request.json())["messages"][-1]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return
+        call, document, _ = _split_prompt(content)
+        with self._lock:
+            self.arrivals.append((call, doc_key(document)))
 
     def completed(self) -> set[str]:
         """Keys of the documents whose call B was answered (finished at the server)."""
