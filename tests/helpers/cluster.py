@@ -437,3 +437,33 @@ class LoopbackCluster:
         kill_processes(process_tree(node_roots(node)))
         self.cluster.remove_node(node, allow_graceful=False)
         self.killed.append(node_id)
+
+
+class ProcessGuard:
+    """What starting raylets of another cluster changes in this test process, undone: the internal KV client (every
+    new node points it at that cluster's GCS) and the nodes' GCS clients (Ray ends a process whose GCS client has
+    not reached its GCS for 60 s, a minute after the cluster is gone). :class:`LoopbackCluster` does the same
+    itself; the simpler cluster fixtures of the training and serving tests call :meth:`restore` after starting
+    each node and :meth:`forget` with every node they started at the end."""
+
+    def __init__(self) -> None:
+        import ray.experimental.internal_kv as internal_kv
+
+        self._saved = internal_kv.global_gcs_client
+
+    def restore(self) -> None:
+        import ray.experimental.internal_kv as internal_kv
+
+        if self._saved is not None:
+            internal_kv._initialize_internal_kv(self._saved)
+        else:
+            internal_kv._internal_kv_reset()
+
+    def forget(self, nodes: list[Any]) -> None:
+        import gc
+
+        for node in nodes:
+            if node is not None:
+                node._gcs_client = None
+        gc.collect()
+        self.restore()

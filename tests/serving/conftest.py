@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cluster import ProcessGuard
+
 #: Ray refuses a multi-raylet cluster on one machine unless this is set, in every Ray process (and so in the
 #: environment of the subprocesses a test starts).
 CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -43,16 +45,25 @@ class LoopbackCluster:
         head = {"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False}
         if system_config:
             head["_system_config"] = system_config
-        self.cluster = Cluster(initialize_head=True, head_node_args=head, shutdown_at_exit=False)
+        self.guard = ProcessGuard()
+        try:
+            self.cluster = Cluster(initialize_head=True, head_node_args=head, shutdown_at_exit=False)
+        finally:
+            self.guard.restore()
         self.address = self.cluster.address
         self.workers: list = []
+        self.started = [self.cluster.head_node]
         repo = str(Path(__file__).resolve().parents[2])
         path = [repo, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != repo]]
         self.env = {**os.environ, **CLUSTER_ENV, "PYTHONPATH": os.pathsep.join(path), "RAY_ADDRESS": self.address}
 
     def add_worker(self, num_cpus: float = 1, **resources: float):
-        node = self.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=num_cpus, resources=resources or None)
+        try:
+            node = self.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=num_cpus, resources=resources or None)
+        finally:
+            self.guard.restore()
         self.workers.append(node)
+        self.started.append(node)
         return node
 
     def kill(self, node) -> None:
@@ -62,6 +73,7 @@ class LoopbackCluster:
 
     def shutdown(self) -> None:
         self.cluster.shutdown()  # removes this cluster's own nodes only (not `ray stop`)
+        self.guard.forget(self.started)
 
 
 @pytest.fixture()

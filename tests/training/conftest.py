@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cluster import ProcessGuard
+
 #: Without it, Ray refuses a driver of another process on a cluster of several raylets on one machine.
 CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
@@ -21,8 +23,10 @@ class LoopbackCluster:
     """A ``ray.cluster_utils.Cluster`` on 127.0.0.1 and what a test needs of it: its address, an environment for
     the processes a test starts (``lsr train`` as a subprocess), its worker nodes and the pids of their workers."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, guard):
         self.cluster = cluster
+        self.guard = guard
+        self.started = [cluster.head_node]
 
     @property
     def address(self) -> str:
@@ -34,7 +38,12 @@ class LoopbackCluster:
         return {**env, **CLUSTER_ENV}
 
     def add_node(self, num_cpus: int = 1, **resources: float):
-        return self.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=num_cpus, resources=dict(resources))
+        try:
+            node = self.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=num_cpus, resources=dict(resources))
+        finally:
+            self.guard.restore()
+        self.started.append(node)
+        return node
 
     @property
     def worker_nodes(self) -> list:
@@ -72,12 +81,19 @@ def loopback_cluster() -> Iterator[LoopbackCluster]:
     previous = {k: os.environ.get(k) for k in CLUSTER_ENV}
     os.environ.update(CLUSTER_ENV)  # the raylets inherit this process's environment
     cluster = None
+    guard = ProcessGuard()
+    wrapped = None
     try:
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1"})
-        yield LoopbackCluster(cluster)
+        try:
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1"})
+        finally:
+            guard.restore()
+        wrapped = LoopbackCluster(cluster, guard)
+        yield wrapped
     finally:
         if cluster is not None:
             cluster.shutdown()
+            guard.forget(wrapped.started if wrapped else [cluster.head_node])
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
