@@ -30,7 +30,7 @@ def test_a_ray_data_actor_stage_prints_no_native_notice_and_the_last_line_still_
         "import os, ray, ray.data\n"
         "from lsr.core.native_stderr import drop_native_notices\n"
         "drop_native_notices()\n"
-        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "ray.init(address='local', num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
         "class Twice:\n"
         "    def __call__(self, batch):\n"
         "        batch['id'] = batch['id'] * 2\n"
