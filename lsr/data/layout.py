@@ -32,8 +32,11 @@ RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 PREDICTIONS_FILE = "predictions.parquet"
 
-# The logit-KD teacher pass (``lsr teacher --output OUT``): the scored rows under OUT/kept/ and its report.
+# The logit-KD teacher pass (``lsr teacher --output OUT``): the scored rows under OUT/kept/ and its report; while a
+# pass runs (or after one was interrupted), Ray Data's job checkpoint and the pass's settings, which --resume reads.
 TEACHER_REPORT = "teacher_report.json"
+TEACHER_CHECKPOINT = "_teacher_checkpoint"
+TEACHER_SETTINGS = "_teacher_pass.json"
 
 # AS-ES segmentation (``lsr segment --output OUT``).
 SEGMENTED_DIR = "segmented"

@@ -20,6 +20,7 @@ imports this module at start-up, before it knows which of them a command needs.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -31,7 +32,7 @@ from pydantic import Field, model_validator
 from lsr.core.cli_config import Flag
 from lsr.core.config import Dataset, ModelPreset, StageConfig
 from lsr.core.errors import InputError
-from lsr.core.storage import fresh_folder, join, write_text
+from lsr.core.storage import filesystem, fresh_folder, join, write_text
 from lsr.data.layout import KEPT, TEACHER_REPORT
 from lsr.kd.vllm_teacher import VllmTeacherOptions
 from lsr.model.topk_columns import IDS, LABELS, LOGPROBS
@@ -61,7 +62,17 @@ class TeacherPassConfig(StageConfig):
         default=False, description="transformers engine: one GPU per teacher actor (vllm: --device)")
     vllm: VllmTeacherOptions = Field(default_factory=VllmTeacherOptions)
     overwrite: bool = Field(default=False, description="replace the kept/ of an earlier pass")
+    resume: bool = Field(default=False, description="continue the interrupted pass in --output with the same settings: "
+                         "the rows Ray Data's job checkpoint records as written are kept, the others scored (needs "
+                         "two CPUs beside the teacher actors)")
+    rows_per_file: int = Field(default=256, ge=1, description="rows per output file: the unit a resumed pass redoes")
     model: ModelPreset
+
+    @model_validator(mode="after")
+    def _resume_or_overwrite(self) -> TeacherPassConfig:
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the pass in --output and --overwrite replaces it: choose one")
+        return self
 
     @model_validator(mode="after")
     def _options_of_the_chosen_engine(self) -> TeacherPassConfig:
@@ -203,12 +214,17 @@ def check_vllm_teacher(config: TeacherPassConfig) -> None:
                          "(use --engine transformers)")
 
 
+#: The settings a resumed pass must share with the pass it continues (the rows written so far depend on them).
+PASS_SETTINGS = ("data", "dataset", "teacher", "student", "top_k", "summary_column", "engine", "model")
+
+
 def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     """Score every row once (Ray Data, one teacher per actor or replica), write ``kept/`` and the report; the
-    report."""
+    report. The write is checkpointed by Ray Data (:mod:`lsr.data.checkpointed_write`), so ``--resume`` continues
+    an interrupted pass."""
     from lsr.core.ray_utils import init_ray
-    from lsr.core.storage import filesystem
-    from lsr.data.io import read_parquet_dir, write_parquet
+    from lsr.data.checkpointed_write import check_spare_cpus, write_checkpointed
+    from lsr.data.io import read_parquet_dir
     from lsr.data.training_rows import drop_failed_rows, training_dir
     from lsr.kd.teacher import check_same_tokenizer
     from lsr.model.loading import load_tokenizer
@@ -216,29 +232,103 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
     check_same_tokenizer(config.teacher, load_tokenizer(config.student))  # before Ray: one line, no actors
     check_teacher_family(config.teacher, config.student)
     check_vllm_teacher(config)
-    kept = fresh_folder(config.output, KEPT, config.overwrite)
+    kept, checkpoint, resumed = open_pass_output(config)
     init_ray(address=config.ray_address)
+    if config.resume:
+        check_spare_cpus(config.actors, "--resume")
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
     rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
+    expected = rows.select_columns(["id"]).to_arrow_refs()
     schema = rows.schema().base_schema
     schema = pa.schema([*(f for f in schema if f.name not in {f.name for f in TEACHER_FIELDS}), *TEACHER_FIELDS])
     score = _vllm_scores if config.engine == "vllm" else _transformers_scores
-    scored = score(rows, config).materialize()
-    stats = scored.map_batches(_row_sizes, batch_format="pyarrow").to_pandas()
-    write_parquet(scored, kept, schema)
+    blocks = rows.repartition(target_num_rows_per_block=config.rows_per_file)  # a block: one file, one checkpoint
+    write_checkpointed(score(blocks, config), kept, schema, checkpoint)
+    ids = _ids_of(expected)
+    files, tokens = _check_written(kept, ids)
+    _finish_pass(config)
+    return _write_report(config, kept, files, len(ids), tokens, resumed)
+
+
+def open_pass_output(config: TeacherPassConfig) -> tuple[str, str, int]:
+    """``kept/``, the checkpoint folder and how many rows an interrupted pass left written (0 on a fresh pass).
+    A fresh pass refuses an interrupted one's output unless told to continue it or to replace it; a resumed one
+    refuses other settings than the interrupted pass's."""
+    from lsr.core.storage import exists, read_text
+    from lsr.data.checkpointed_write import committed_ids, remove_checkpoint
+    from lsr.data.layout import TEACHER_CHECKPOINT, TEACHER_SETTINGS
+
+    kept, checkpoint = join(config.output, KEPT), join(config.output, TEACHER_CHECKPOINT)
+    settings_path, settings = join(config.output, TEACHER_SETTINGS), _pass_settings(config)
+    interrupted = exists(settings_path)
+    if config.resume:
+        if not interrupted:
+            raise InputError(f"--resume: {config.output} holds no interrupted teacher pass (a pass that finished "
+                             "leaves teacher_report.json and nothing to resume); run without --resume")
+        earlier = json.loads(read_text(settings_path))
+        changed = sorted(k for k in PASS_SETTINGS if earlier.get(k) != settings.get(k))
+        if changed:
+            raise InputError(f"--resume: the interrupted pass in {config.output} ran with other settings "
+                             f"({', '.join(changed)}); rerun it with its own, or pass --overwrite to start over")
+        return kept, checkpoint, committed_ids(checkpoint)
+    if interrupted and not config.overwrite:
+        raise InputError(f"{config.output}: holds an interrupted teacher pass ({committed_ids(checkpoint)} rows "
+                         "written); pass --resume to continue it, or --overwrite to start over")
+    kept = fresh_folder(config.output, KEPT, config.overwrite)
+    remove_checkpoint(checkpoint)
+    write_text(settings_path, json.dumps(settings, indent=2) + "\n")
+    return kept, checkpoint, 0
+
+
+def _pass_settings(config: TeacherPassConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", include=set(PASS_SETTINGS))
+
+
+def _finish_pass(config: TeacherPassConfig) -> None:
+    """The pass is whole: nothing is left to resume (Ray Data removed its checkpoint on success)."""
+    from lsr.data.layout import TEACHER_SETTINGS
+
+    fs, inner = filesystem(join(config.output, TEACHER_SETTINGS))
+    fs.delete_file(inner)
+
+
+def _ids_of(refs: list[Any]) -> list[str]:
+    import ray
+
+    return [i for table in ray.get(refs) for i in table.column("id").to_pylist()]
+
+
+def _check_written(kept: str, expected: list[str]) -> tuple[list[str], int]:
+    """The written files and their summary tokens, the ids checked against the input: every id as often as it came
+    (a resumed pass that dropped or repeated a row is an error, not a smaller training set)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     fs, inner = filesystem(kept)
-    files = [f.path for f in fs.get_file_info(pafs.FileSelector(inner)) if f.type == pafs.FileType.File]
-    examples = len(stats)
-    tokens = int(stats["positions"].sum())
+    files = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(inner)) if f.type == pafs.FileType.File)
+    table = pq.read_table(files, columns=["id", LABELS], filesystem=fs) if files else None
+    written = Counter(table.column("id").to_pylist() if table is not None else [])
+    wanted = Counter(expected)
+    if written != wanted:
+        missing, extra = sum((wanted - written).values()), sum((written - wanted).values())
+        raise RuntimeError(f"{kept}: the teacher pass wrote {sum(written.values())} rows for {len(expected)} input "
+                           f"rows ({missing} missing, {extra} more than once); run it again with --overwrite")
+    tokens = int(pc.sum(pc.list_value_length(table.column(LABELS))).as_py() or 0) if table is not None else 0
+    return files, tokens
+
+
+def _write_report(config: TeacherPassConfig, kept: str, files: list[str], examples: int, tokens: int,
+                  resumed: int) -> dict[str, Any]:
     report = {
         "teacher": config.teacher,
         "engine": config.engine,
         "top_k": config.top_k,
         "summary_column": config.summary_column,
         "examples": examples,
+        "resumed_rows": resumed,
         "summary_tokens": tokens,
         "bytes_per_example_raw": (tokens * config.top_k * 8 + tokens * 4) / max(examples, 1),
-        "bytes_per_example_parquet": _teacher_bytes(fs, files) / max(examples, 1),
+        "bytes_per_example_parquet": _teacher_bytes(filesystem(kept)[0], files) / max(examples, 1),
         "output": kept,
     }
     write_text(join(config.output, TEACHER_REPORT), json.dumps(report, indent=2) + "\n")
@@ -262,15 +352,11 @@ def _teacher_bytes(fs: pafs.FileSystem, files: list[str]) -> int:
     return total
 
 
-def _row_sizes(batch: pa.Table) -> pa.Table:
-    import pyarrow.compute as pc
-
-    return pa.table({"positions": pc.list_value_length(batch.column(LABELS))})
-
-
 def summary_line(report: dict[str, Any]) -> str:
     return (
-        f"{report['output']}: {report['examples']} examples scored by the teacher, top-{report['top_k']} over "
+        f"{report['output']}: {report['examples']} examples scored by the teacher"
+        + (f" ({report['resumed_rows']} of them by the interrupted pass)" if report.get("resumed_rows") else "")
+        + f", top-{report['top_k']} over "
         f"{report['summary_tokens']} summary tokens; storage per example {report['bytes_per_example_raw'] / 1024:.1f} "
         f"KiB raw, {report['bytes_per_example_parquet'] / 1024:.1f} KiB compressed in Parquet"
     )

@@ -238,6 +238,7 @@ class LoopbackCluster:
         from ray.cluster_utils import Cluster
 
         self._address_file = Path(get_ray_address_file(None))
+        self._address_file.parent.mkdir(parents=True, exist_ok=True)  # a machine where Ray never ran has no /tmp/ray
         self._address_before = self._address_file.read_text() if self._address_file.exists() else None
         pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
         for key, value in {**CLUSTER_ENV, "PYTHONPATH": pythonpath}.items():

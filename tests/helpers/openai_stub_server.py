@@ -275,6 +275,23 @@ class OpenAIStub:
         )
 
 
+TOWNS = ["Arden", "Brill", "Calder", "Dunmore", "Esk", "Fenwick", "Garth", "Holt"]
+
+
+def tiny_documents(n: int) -> list[dict]:
+    """``n`` short CNN/DM-like documents, each with its own words (ids ``doc-000``...), that the stub's oracle
+    answers well."""
+    rows = []
+    for i in range(n):
+        town = f"{TOWNS[i % len(TOWNS)]} {i}"
+        document = (f"The council of {town} approved a budget of {i + 3} million on Monday. Critics said the plan "
+                    f"cuts {i % 7 + 2} bus routes in the north. The mayor of {town} promised a review of the routes "
+                    f"in spring. Local shops welcomed parking fees lower by {i % 5 + 1} percent.")
+        summary = f"{town} council approved a {i + 3} million budget.\nThe mayor promised a review of bus routes."
+        rows.append({"id": f"doc-{i:03d}", "document": document, "summary": summary})
+    return rows
+
+
 def serve_forever(dataset: str, port: int, stop_after: int | None, plan_json: str | None) -> None:
     """Entry point for a stub in its own process (``python -m tests.helpers.openai_stub_server``)."""
     plan = (

@@ -21,7 +21,7 @@ import pytest
 
 from lsr.mining.actor_pool import TASKS_PER_ACTOR
 from lsr.mining.output import MANIFEST
-from tests.helpers.openai_stub_server import OpenAIStub
+from tests.helpers.openai_stub_server import OpenAIStub, tiny_documents
 from tests.helpers.paths import REPO
 
 DOCUMENTS = 320
@@ -30,23 +30,6 @@ CONCURRENCY = 2  # one mining actor per worker node, when Ray spreads them
 ROWS_PER_FILE = 16
 
 pytestmark = pytest.mark.multinode
-
-TOWNS = ["Arden", "Brill", "Calder", "Dunmore", "Esk", "Fenwick", "Garth", "Holt"]
-
-
-def tiny_documents(n: int) -> list[dict]:
-    """``n`` short CNN/DM-like documents, each with its own words (ids ``doc-000``...), that the stub's oracle
-    answers well."""
-    rows = []
-    for i in range(n):
-        town = f"{TOWNS[i % len(TOWNS)]} {i}"
-        document = (f"The council of {town} approved a budget of {i + 3} million on Monday. Critics said the plan "
-                    f"cuts {i % 7 + 2} bus routes in the north. The mayor of {town} promised a review of the routes "
-                    f"in spring. Local shops welcomed parking fees lower by {i % 5 + 1} percent.")
-        summary = f"{town} council approved a {i + 3} million budget.\nThe mayor promised a review of bus routes."
-        rows.append({"id": f"doc-{i:03d}", "document": document, "summary": summary})
-    return rows
-
 
 def _saved_ids(out: Path) -> list[str]:
     if not (out / MANIFEST).exists():

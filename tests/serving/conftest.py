@@ -81,6 +81,7 @@ def loopback_cluster(monkeypatch):
     """A :class:`LoopbackCluster` (head with no cores); its nodes go away and Ray's address file comes back."""
     for key, value in CLUSTER_ENV.items():
         monkeypatch.setenv(key, value)  # before the Cluster starts: its raylets inherit this environment
+    CURRENT_CLUSTER.parent.mkdir(parents=True, exist_ok=True)  # Cluster writes it; where Ray never ran, no folder
     saved = CURRENT_CLUSTER.read_bytes() if CURRENT_CLUSTER.is_file() else None
     cluster = LoopbackCluster(system_config={"health_check_period_ms": 1000, "health_check_failure_threshold": 3})
     try:

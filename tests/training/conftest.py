@@ -77,6 +77,7 @@ def loopback_cluster() -> Iterator[LoopbackCluster]:
     from ray.cluster_utils import Cluster
 
     address_file = Path(get_ray_address_file(None))
+    address_file.parent.mkdir(parents=True, exist_ok=True)  # Cluster writes it; a machine where Ray never ran lacks it
     saved = address_file.read_bytes() if address_file.exists() else None
     previous = {k: os.environ.get(k) for k in CLUSTER_ENV}
     os.environ.update(CLUSTER_ENV)  # the raylets inherit this process's environment
