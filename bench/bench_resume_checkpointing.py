@@ -94,28 +94,13 @@ def ray_driver(argv: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------------------- measuring
-def saved_ids(variant: str, out: Path) -> list[str]:
-    """The ids on storage now: lsr's manifest's files, or the data files of Ray's committed checkpoints."""
-    import pyarrow.parquet as pq
+def rows_on_storage(variant: str, out: Path) -> int:
+    """Rows on storage now: in the files lsr's manifest lists, or in Ray's committed checkpoints (each holds exactly
+    the ids of the data file it names)."""
+    from lsr.data.checkpointed_write import committed_ids
+    from tests.helpers.mined import listed_ids
 
-    if variant == "lsr":
-        from lsr.mining.output import MANIFEST
-
-        if not (out / MANIFEST).exists():
-            return []
-        files = [out / name for name in json.loads((out / MANIFEST).read_text())["files"]]
-    else:
-        checkpoints = out.parent / CHECKPOINTS
-        committed = [p for p in checkpoints.glob("*.parquet") if not p.name.endswith(".pending.parquet")] \
-            if checkpoints.exists() else []
-        files = list(committed)  # a committed checkpoint holds exactly the ids of the data file it names
-    ids: list[str] = []
-    for path in files:
-        try:
-            ids += pq.read_table(path, columns=["id"]).column("id").to_pylist()
-        except (OSError, ValueError):
-            pass  # being written
-    return ids
+    return len(listed_ids(out)) if variant == "lsr" else committed_ids(str(out.parent / CHECKPOINTS))
 
 
 def driver_command(variant: str, args: argparse.Namespace, inputs: Path, out: Path, url: str) -> list[str]:
@@ -132,7 +117,7 @@ def driver_command(variant: str, args: argparse.Namespace, inputs: Path, out: Pa
 def wait_for_rows(variant: str, out: Path, job: subprocess.Popen, rows: int, timeout_s: float = 240.0) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and job.poll() is None:
-        saved = len(saved_ids(variant, out))
+        saved = rows_on_storage(variant, out)
         if saved >= rows:
             return saved
         time.sleep(0.2)

@@ -45,11 +45,10 @@ def checkpoint_config(checkpoint: str, id_column: str = "id") -> Any:
     folder is removed when the pass finishes."""
     from ray.data.checkpoint import CheckpointConfig
 
-    if not is_remote(checkpoint):  # Ray's workers, in other folders, read it too
-        return CheckpointConfig(id_column=id_column, checkpoint_path=os.path.abspath(checkpoint),
-                                delete_checkpoint_on_success=True)
-    fs, _ = filesystem(checkpoint)
-    return CheckpointConfig(id_column=id_column, checkpoint_path=os.fspath(checkpoint), override_filesystem=fs,
+    remote = is_remote(checkpoint)  # a local path is made absolute: Ray's workers, in other folders, read it too
+    return CheckpointConfig(id_column=id_column,
+                            checkpoint_path=os.fspath(checkpoint) if remote else os.path.abspath(checkpoint),
+                            override_filesystem=filesystem(checkpoint)[0] if remote else None,
                             delete_checkpoint_on_success=True)
 
 

@@ -238,13 +238,12 @@ def run_teacher_pass(config: TeacherPassConfig) -> dict[str, Any]:
         check_spare_cpus(config.actors, "--resume")
     rows = read_parquet_dir(training_dir(config.data), ["id", "document", config.summary_column])
     rows = rows.map_batches(drop_failed_rows, batch_format="pyarrow")
-    expected = rows.select_columns(["id"]).to_arrow_refs()
+    ids = rows.select_columns(["id"]).to_pandas()["id"].tolist()  # what the written rows are checked against
     schema = rows.schema().base_schema
     schema = pa.schema([*(f for f in schema if f.name not in {f.name for f in TEACHER_FIELDS}), *TEACHER_FIELDS])
     score = _vllm_scores if config.engine == "vllm" else _transformers_scores
     blocks = rows.repartition(target_num_rows_per_block=config.rows_per_file)  # a block: one file, one checkpoint
     write_checkpointed(score(blocks, config), kept, schema, checkpoint)
-    ids = _ids_of(expected)
     files, tokens = _check_written(kept, ids)
     _finish_pass(config)
     return _write_report(config, kept, files, len(ids), tokens, resumed)
@@ -290,12 +289,6 @@ def _finish_pass(config: TeacherPassConfig) -> None:
 
     fs, inner = filesystem(join(config.output, TEACHER_SETTINGS))
     fs.delete_file(inner)
-
-
-def _ids_of(refs: list[Any]) -> list[str]:
-    import ray
-
-    return [i for table in ray.get(refs) for i in table.column("id").to_pylist()]
 
 
 def _check_written(kept: str, expected: list[str]) -> tuple[list[str], int]:

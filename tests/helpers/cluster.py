@@ -100,6 +100,16 @@ class NodeType:
         }
 
 
+def ray_address_file() -> Path:
+    """Ray's current-cluster file, which ``ray.cluster_utils.Cluster`` rewrites (and deletes at shutdown), with its
+    folder made: ``Cluster`` cannot write it on a machine where Ray never ran (no ``/tmp/ray`` yet)."""
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def node_types(path: Path = REPO / "cluster.yaml") -> dict[str, NodeType]:
     """cluster.yaml's ``available_node_types``: each with its accelerator resources, and fake GPUs if it has GPUs."""
     config = yaml.safe_load(path.read_text())
@@ -232,13 +242,10 @@ class LoopbackCluster:
         self.stop()
 
     def start(self) -> None:
-        from ray._private.utils import get_ray_address_file
-
         self.nodes, self.node_type_of, self.killed = {}, {}, []
         from ray.cluster_utils import Cluster
 
-        self._address_file = Path(get_ray_address_file(None))
-        self._address_file.parent.mkdir(parents=True, exist_ok=True)  # a machine where Ray never ran has no /tmp/ray
+        self._address_file = ray_address_file()
         self._address_before = self._address_file.read_text() if self._address_file.exists() else None
         pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
         for key, value in {**CLUSTER_ENV, "PYTHONPATH": pythonpath}.items():

@@ -32,3 +32,9 @@ def save_tiny_bart():
         return folder
 
     return save
+
+
+@pytest.fixture(scope="session")
+def teacher(tmp_path_factory, save_tiny_bart) -> Path:
+    """A tiny peaked BART teacher (:func:`save_tiny_bart`'s defaults), saved once for the session."""
+    return save_tiny_bart(tmp_path_factory.mktemp("teacher") / "tiny-bart")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,11 +17,6 @@ from lsr.core.errors import InputError
 def kd_args(train_args) -> list[str]:
     """The training flags (tests/conftest.py) for a plain student distilled by logit KD on one worker."""
     return [*train_args, "--views", "none", "--objective", "logit-kd", "--workers", "1", "--alpha", "0.2"]
-
-
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory, save_tiny_bart) -> Path:
-    return save_tiny_bart(tmp_path_factory.mktemp("teacher") / "tiny-bart")
 
 
 # ---- the loss, pure -------------------------------------------------------------------------------------------

@@ -24,11 +24,6 @@ COPIES = 3  # the 40 shipped rows, three times over under new ids: a pass long e
 ROWS_PER_FILE = 4
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory, save_tiny_bart) -> Path:
-    return save_tiny_bart(tmp_path_factory.mktemp("teacher") / "tiny-bart")
-
-
 @pytest.fixture()
 def selection(tmp_path, cnndm_path, selection_rows, write_selection) -> tuple[Path, list[dict]]:
     base = selection_rows(cnndm_path, 40)

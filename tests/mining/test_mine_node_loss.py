@@ -14,13 +14,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from lsr.mining.actor_pool import TASKS_PER_ACTOR
-from lsr.mining.output import MANIFEST
+from tests.helpers.mined import listed_ids
 from tests.helpers.openai_stub_server import OpenAIStub, tiny_documents
 from tests.helpers.paths import REPO
 
@@ -30,14 +29,6 @@ CONCURRENCY = 2  # one mining actor per worker node, when Ray spreads them
 ROWS_PER_FILE = 16
 
 pytestmark = pytest.mark.multinode
-
-def _saved_ids(out: Path) -> list[str]:
-    if not (out / MANIFEST).exists():
-        return []
-    files = json.loads((out / MANIFEST).read_text())["files"]
-    return [i for name in files if (out / name).exists()
-            for i in pq.read_table(out / name, columns=["id"]).column("id").to_pylist()]
-
 
 def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rework(loopback_cluster, tmp_path):
     rows = tiny_documents(DOCUMENTS)
@@ -54,13 +45,13 @@ def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rew
                                start_new_session=True)
         try:
             deadline = time.monotonic() + 150
-            while time.monotonic() < deadline and len(_saved_ids(out)) < ROWS_PER_FILE and job.poll() is None:
+            while time.monotonic() < deadline and len(listed_ids(out)) < ROWS_PER_FILE and job.poll() is None:
                 time.sleep(0.2)
             miners = cluster.actors("DocumentMiner")
             victim = cluster.node_of_actor("DocumentMiner")
             assert victim is not None, [(a.class_name, a.node_id) for a in cluster.actors()]
             on_victim = sum(a.node_id == victim for a in miners)
-            saved_before = len(_saved_ids(out))
+            saved_before = len(listed_ids(out))
             requests_before = len(stub.requests)
             cluster.kill_node(victim)
             killed_at = time.monotonic() - started

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cluster import ProcessGuard
+from tests.helpers.cluster import ProcessGuard, ray_address_file
 
 #: Ray refuses a multi-raylet cluster on one machine unless this is set, in every Ray process (and so in the
 #: environment of the subprocesses a test starts).
 CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +80,8 @@ def loopback_cluster(monkeypatch):
     """A :class:`LoopbackCluster` (head with no cores); its nodes go away and Ray's address file comes back."""
     for key, value in CLUSTER_ENV.items():
         monkeypatch.setenv(key, value)  # before the Cluster starts: its raylets inherit this environment
-    CURRENT_CLUSTER.parent.mkdir(parents=True, exist_ok=True)  # Cluster writes it; where Ray never ran, no folder
-    saved = CURRENT_CLUSTER.read_bytes() if CURRENT_CLUSTER.is_file() else None
+    address_file = ray_address_file()
+    saved = address_file.read_bytes() if address_file.is_file() else None
     cluster = LoopbackCluster(system_config={"health_check_period_ms": 1000, "health_check_failure_threshold": 3})
     try:
         yield cluster
@@ -91,5 +90,5 @@ def loopback_cluster(monkeypatch):
             cluster.shutdown()
         finally:
             if saved is not None:  # the shutdown deleted it: put back the cluster that was current before
-                CURRENT_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
-                CURRENT_CLUSTER.write_bytes(saved)
+                address_file.parent.mkdir(parents=True, exist_ok=True)
+                address_file.write_bytes(saved)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.cluster import ProcessGuard
+from tests.helpers.cluster import ProcessGuard, ray_address_file
 
 #: Without it, Ray refuses a driver of another process on a cluster of several raylets on one machine.
 CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -73,11 +72,9 @@ class LoopbackCluster:
 def loopback_cluster() -> Iterator[LoopbackCluster]:
     """A head of 0 CPUs on 127.0.0.1; the test adds its worker nodes. Ray's current-cluster file (which ``Cluster``
     rewrites, and deletes at shutdown) is put back as it was, so other Rays on the machine are not confused."""
-    from ray._common.utils import get_ray_address_file
     from ray.cluster_utils import Cluster
 
-    address_file = Path(get_ray_address_file(None))
-    address_file.parent.mkdir(parents=True, exist_ok=True)  # Cluster writes it; a machine where Ray never ran lacks it
+    address_file = ray_address_file()
     saved = address_file.read_bytes() if address_file.exists() else None
     previous = {k: os.environ.get(k) for k in CLUSTER_ENV}
     os.environ.update(CLUSTER_ENV)  # the raylets inherit this process's environment
