@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parents[1] / "lsr" / "samples"
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.helpers: the tiny student, free ports, the shipped samples
+
+from tests.helpers.paths import sample_documents  # noqa: E402
+from tests.helpers.ports import free_port  # noqa: E402
+from tests.helpers.tiny_student import save_tiny_student  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,28 +54,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inprocess-reps", type=int, default=3, help="timed generate() calls per batch size")
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
     return p.parse_args(argv)
-
-
-def documents() -> list[str]:
-    docs = []
-    for path in sorted(SAMPLES.glob("*.jsonl")):
-        docs += [json.loads(line)["document"] for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return docs
-
-
-def tiny_checkpoint(root: Path) -> str:
-    from lsr.model.loading import tiny_model
-
-    model, tokenizer = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
-    model.save_pretrained(root / "tiny" / "model")
-    tokenizer.save_pretrained(root / "tiny" / "model")
-    return str(root / "tiny" / "model")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def load(url: str, docs: list[str], concurrency: int, total: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +195,9 @@ def report(rows: list[dict[str, Any]], memory: dict[str, Any], local: list[dict[
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    docs = documents()
+    docs = sample_documents()
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or tiny_checkpoint(Path(tmp))
+        model = args.model or save_tiny_student(Path(tmp) / "tiny")
         rows, memory = serve_runs(args, model, docs)
         local = in_process(args, model, docs)
     goals = report(rows, memory, local)

@@ -30,17 +30,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")
+sys.path.insert(0, str(REPO))  # tests.helpers: the loopback cluster, the tiny student, free ports, the samples
+
+from tests.helpers.cluster import LoopbackCluster  # noqa: E402
+from tests.helpers.paths import sample_documents  # noqa: E402
+from tests.helpers.ports import free_port  # noqa: E402
+from tests.helpers.tiny_student import save_tiny_student  # noqa: E402
+
 LSR = "import sys; from lsr.cli.main import main; sys.exit(main(sys.argv[1:]))"
 APP, MODEL = "lsr", "Summarizer"
-DOCS = [json.loads(line)["document"] for path in sorted((REPO / "lsr" / "samples").glob("*.jsonl"))
-        for line in path.read_text(encoding="utf-8").splitlines() if line]  # fmt: skip
+DOCS = sample_documents()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,23 +65,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip", choices=("node-loss", "autoscale"), default=None, help="leave one run out")
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
     return p.parse_args(argv)
-
-
-def tiny_checkpoint(root: Path) -> str:
-    from lsr.model.loading import tiny_model
-
-    model, tokenizer = tiny_model({"mwf_views": ["ea", "as", "ter"]}, seed=0)
-    model.save_pretrained(root / "tiny" / "model")
-    tokenizer.save_pretrained(root / "tiny" / "model")
-    return str(root / "tiny" / "model")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Load:
@@ -206,39 +196,47 @@ def stop_serve(process: subprocess.Popen) -> None:
         pass
 
 
-def ingress_log_count(cluster: Any, text: str) -> int:
-    logs = Path(cluster.head_node.get_logs_dir_path()) / "serve"
+@contextmanager
+def served(args: list[str], cluster: LoopbackCluster, env: dict[str, str], log: Path
+           ) -> Iterator[tuple[Replicas, Load]]:
+    """``lsr serve ARGS`` on the cluster, its replica poller and a load with no client yet; all stopped at the end."""
+    server, port = start_serve(args, cluster.address, env, log)
+    replicas = Replicas()
+    load = Load(f"http://127.0.0.1:{port}/summarize")
+    try:
+        yield replicas, load
+    finally:
+        load.stop()
+        replicas.stop()
+        stop_serve(server)
+
+
+def ingress_log_count(cluster: LoopbackCluster, text: str) -> int:
+    logs = cluster.head_logs / "serve"
     return sum(p.read_text(errors="replace").count(text) for p in logs.glob("replica_*Ingress*.log"))
 
 
-def node_loss_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, tmp: Path) -> dict[str, Any]:
-    first = cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
-    cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
+def node_loss_run(ns: argparse.Namespace, cluster: LoopbackCluster, env: dict, model: str, tmp: Path
+                  ) -> dict[str, Any]:
+    first = cluster.worker_ids()[0]  # the cluster starts with two one-core workers: a replica on each
     settings = tmp / "node_loss.yaml"
     settings.write_text(json.dumps({"dataset": ns.dataset, "graceful_shutdown_timeout_s": 5.0}))
-    server, port = start_serve(["--model", model, "--config", str(settings), "--replicas", "2", "--num-cpus", "1"],
-                               cluster.address, env, tmp / "node_loss.log")  # fmt: skip
-    replicas = Replicas()
-    retried_before = ingress_log_count(cluster, "retrying once")
-    load = Load(f"http://127.0.0.1:{port}/summarize")
-    try:
+    args = ["--model", model, "--config", str(settings), "--replicas", "2", "--num-cpus", "1"]
+    with served(args, cluster, env, tmp / "node_loss.log") as (replicas, load):
+        retried_before = ingress_log_count(cluster, "retrying once")
         started = time.time()
         load.add(ns.clients)
         time.sleep(max(ns.kill_at - 3, 0))
-        cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)  # the spare the lost replica restarts on
+        cluster.add_node("cpu_worker", 1)  # the spare the lost replica restarts on
         time.sleep(max(started + ns.kill_at - time.time(), 0))
         killed = time.time()
-        cluster.remove_node(first, allow_graceful=False)
+        cluster.kill_node(first)
         print(f"  killed the node of one replica {killed - started:.1f} s in", flush=True)
         lost = replicas.first(lambda n: n < 2, killed, timeout=120)
         back = replicas.first(lambda n: n == 2, lost, timeout=240) if lost else None
         time.sleep(max(started + ns.duration - time.time(), 0))
         load.stop()
         ended = time.time()
-    finally:
-        load.stop()
-        replicas.stop()
-        stop_serve(server)
     recovered = back if back is not None else ended
     phases = {
         "before": latency(load.results, started, killed),
@@ -260,9 +258,8 @@ def node_loss_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, t
     }
 
 
-def autoscale_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, tmp: Path) -> dict[str, Any]:
-    while len(cluster.worker_nodes) < 2:
-        cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
+def autoscale_run(ns: argparse.Namespace, cluster: LoopbackCluster, env: dict, model: str, tmp: Path
+                  ) -> dict[str, Any]:
     settings = tmp / "autoscale.yaml"
     settings.write_text(json.dumps({
         "dataset": ns.dataset,
@@ -271,12 +268,9 @@ def autoscale_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, t
                         "upscale_delay_s": ns.upscale_delay_s, "downscale_delay_s": ns.downscale_delay_s,
                         "look_back_period_s": 5.0},
     }))  # fmt: skip
-    server, port = start_serve(["--model", model, "--config", str(settings), "--num-cpus", "1"],
-                               cluster.address, env, tmp / "autoscale.log")  # fmt: skip
-    replicas = Replicas()
-    load = Load(f"http://127.0.0.1:{port}/summarize")
     marks: dict[str, float] = {}
-    try:
+    with served(["--model", model, "--config", str(settings), "--num-cpus", "1"], cluster, env,
+                tmp / "autoscale.log") as (replicas, load):
         started = time.time()
         load.add(1)
         time.sleep(ns.quiet_s)
@@ -289,10 +283,6 @@ def autoscale_run(ns: argparse.Namespace, cluster: Any, env: dict, model: str, t
         time.sleep(ns.quiet_s)
         load.stop()
         ended = time.time()
-    finally:
-        load.stop()
-        replicas.stop()
-        stop_serve(server)
     timeline = replicas.changes(started)
     up = next((t for t, n in timeline if n == 2), None)
     decided = next((t - started for t, n in replicas.starting if n > 0 and t - started > marks["burst"]), None)
@@ -333,39 +323,30 @@ def report(loss: dict[str, Any] | None, scale: dict[str, Any] | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ns = parse_args(argv)
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every Ray process, this one's raylets included
-    path = [str(REPO), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO)]]
-    os.environ["PYTHONPATH"] = os.pathsep.join(path)
     import ray
-    from ray.cluster_utils import Cluster
 
-    saved = CURRENT_CLUSTER.read_bytes() if CURRENT_CLUSTER.is_file() else None
     loss = scale = None
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        model = ns.model or tiny_checkpoint(tmp)
+        model = ns.model or save_tiny_student(tmp / "tiny")
         for run in ("node-loss", "autoscale"):
             if ns.skip == run:
                 continue
-            cluster = Cluster(initialize_head=True, shutdown_at_exit=False,
-                              head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1"})  # fmt: skip
-            try:
-                ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
-                env = {**os.environ, "RAY_ADDRESS": cluster.address}
-                print(f"{run}: a loopback cluster at {cluster.address}", flush=True)
-                if run == "node-loss":
-                    loss = node_loss_run(ns, cluster, env, model, tmp)
-                else:
-                    scale = autoscale_run(ns, cluster, env, model, tmp)
-            finally:
-                from ray.serve.context import _set_global_client
+            # A fresh cluster per run: a head with no cores, two of cluster.yaml's CPU workers of one core each.
+            with LoopbackCluster([("cpu_worker", 1), ("cpu_worker", 1)]) as cluster:
+                try:
+                    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+                    env = cluster.env()
+                    print(f"{run}: a loopback cluster at {cluster.address}", flush=True)
+                    if run == "node-loss":
+                        loss = node_loss_run(ns, cluster, env, model, tmp)
+                    else:
+                        scale = autoscale_run(ns, cluster, env, model, tmp)
+                finally:
+                    from ray.serve.context import _set_global_client
 
-                _set_global_client(None)  # the next run's cluster has a controller of its own (same job id)
-                ray.shutdown()
-                cluster.shutdown()  # this cluster's own nodes only
-                if saved is not None:
-                    CURRENT_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
-                    CURRENT_CLUSTER.write_bytes(saved)
+                    _set_global_client(None)  # the next run's cluster has a controller of its own (same job id)
+                    ray.shutdown()
     report(loss, scale)
     if ns.output:
         Path(ns.output).write_text(json.dumps({"args": vars(ns), "node_loss": loss, "autoscale": scale}, indent=2))

@@ -10,6 +10,7 @@ import os
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,16 +48,16 @@ def ray_local():
 
 @pytest.fixture()
 def loopback_cluster():
-    """``loopback_cluster(workers=[(node type, CPUs), ...])``: a started :class:`tests.helpers.cluster.
-    LoopbackCluster` (a 0-CPU head and those workers of cluster.yaml's node types, on 127.0.0.1); every cluster it
-    started is stopped by pid at the end of the test and Ray's current-cluster file put back. Tests using it are
-    marked ``@pytest.mark.multinode``."""
+    """``loopback_cluster(workers=[(node type, CPUs), ...], **options)``: a started :class:`tests.helpers.cluster.
+    LoopbackCluster` (a 0-CPU head and those workers of cluster.yaml's node types, on 127.0.0.1; ``options`` such as
+    ``system_config`` go to it); every cluster it started is stopped by pid at the end of the test and Ray's
+    current-cluster file put back. Tests using it are marked ``@pytest.mark.multinode``."""
     from tests.helpers.cluster import LoopbackCluster
 
     started: list[LoopbackCluster] = []
 
-    def start(workers: list[tuple[str, int]]) -> LoopbackCluster:
-        cluster = LoopbackCluster(workers)
+    def start(workers: list[tuple[str, int]], **options: Any) -> LoopbackCluster:
+        cluster = LoopbackCluster(workers, **options)
         started.append(cluster)
         return cluster.__enter__()
 

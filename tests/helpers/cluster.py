@@ -15,7 +15,8 @@ Use::
         node = cluster.node_of_actor("DocumentMiner")
         cluster.kill_node(node)                  # every process of that raylet SIGKILLed at once
 
-or the ``loopback_cluster`` fixture of ``tests/conftest.py`` (a factory: ``loopback_cluster(workers=...)``).
+or the ``loopback_cluster`` fixture of ``tests/conftest.py`` (a factory: ``loopback_cluster(workers=...)``). The
+mining, training, serving and select/evaluate multi-node tests all run on it.
 
 How it is started and stopped, and why:
 
@@ -202,13 +203,15 @@ def node_roots(node) -> list[int]:
 class LoopbackCluster:
     """A head (cluster.yaml's head type, 0 CPUs) and the given workers: ``workers=[(type name, CPUs), ...]``."""
 
-    def __init__(self, workers: list[tuple[str, int]], *, head_cpus: int = 0):
+    def __init__(self, workers: list[tuple[str, int]], *, head_cpus: int = 0,
+                 system_config: dict[str, Any] | None = None):
         self.types = node_types()
         for name, _ in workers:
             if name not in self.types:
                 raise KeyError(f"{name!r} is not a node type of cluster.yaml ({', '.join(self.types)})")
         self.workers_spec = workers
         self.head_cpus = head_cpus
+        self.system_config = dict(system_config or {})
         self.cluster = None
         self.temp_dir: Path | None = None
         self.nodes: dict[str, Any] = {}  # node id (hex) -> ray._private.node.Node
@@ -270,6 +273,8 @@ class LoopbackCluster:
         head_args = {**head.node_args(self.head_cpus), "temp_dir": str(self.temp_dir), "include_dashboard": True,
                      "dashboard_host": "127.0.0.1", "dashboard_port": dashboard,
                      "dashboard_agent_listen_port": agent, "metrics_export_port": metrics}
+        if self.system_config:
+            head_args["_system_config"] = self.system_config
         try:
             self.cluster = Cluster(initialize_head=True, head_node_args=head_args, shutdown_at_exit=False)
         finally:
@@ -283,11 +288,14 @@ class LoopbackCluster:
 
     def add_node(self, type_name: str, num_cpus: int):
         """One more raylet of ``type_name`` with ``num_cpus`` CPUs; returns its node id."""
+        import ray.experimental.internal_kv as internal_kv
+
         (metrics,) = free_ports(1)
+        before = internal_kv.global_gcs_client  # a Ray this process drives now: ray_local's, or this cluster's
         try:
             node = self.cluster.add_node(**self.types[type_name].node_args(num_cpus), metrics_export_port=metrics)
         finally:
-            self._restore_internal_kv()  # every new node points this process's internal KV at the cluster's GCS
+            self._restore_internal_kv(before)  # every new node points this process's internal KV at the cluster's GCS
         return self._remember(node, type_name)
 
     def _remember(self, node, type_name: str) -> str:
@@ -343,13 +351,16 @@ class LoopbackCluster:
         self.nodes = {}
         gc.collect()
 
-    def _restore_internal_kv(self) -> None:
+    def _restore_internal_kv(self, saved: Any = _UNSAVED) -> None:
+        """Point this process's internal KV back at ``saved`` (by default, what it was before the cluster started)."""
         import ray.experimental.internal_kv as internal_kv
 
-        if self._saved_kv is _UNSAVED:
+        if saved is _UNSAVED:
+            saved = self._saved_kv
+        if saved is _UNSAVED:
             return
-        if self._saved_kv is not None:
-            internal_kv._initialize_internal_kv(self._saved_kv)
+        if saved is not None:
+            internal_kv._initialize_internal_kv(saved)
         else:
             internal_kv._internal_kv_reset()
 
@@ -413,12 +424,20 @@ class LoopbackCluster:
                            raise_on_missing_output=False)
         return [a for a in rows if class_contains in (a.class_name or "")]
 
+    def actor_nodes(self, class_contains: str) -> list[str]:
+        """The worker nodes holding a live actor whose class name contains ``class_contains``, in the order the
+        nodes were added (each once)."""
+        held = {a.node_id for a in self.actors(class_contains) if a.node_id and a.node_id != self.head_id}
+        return [node_id for node_id in self.worker_ids() if node_id in held]
+
     def node_of_actor(self, class_contains: str) -> str | None:
         """The id of a worker node holding a live actor whose class name contains ``class_contains`` (None if none)."""
-        for actor in self.actors(class_contains):
-            if actor.node_id and actor.node_id != self.head_id:
-                return actor.node_id
-        return None
+        return next(iter(self.actor_nodes(class_contains)), None)
+
+    @property
+    def head_logs(self) -> Path:
+        """The head's log folder (the Serve controller's, proxy's and head-pinned replicas' logs are in ``serve/``)."""
+        return Path(self.cluster.head_node.get_logs_dir_path())
 
     def task_nodes(self, name_contains: str = "", *, job_id: str | None = None, state: str | None = "FINISHED"
                    ) -> dict[str, int]:
@@ -446,32 +465,3 @@ class LoopbackCluster:
         self.cluster.remove_node(node, allow_graceful=False)
         self.killed.append(node_id)
 
-
-class ProcessGuard:
-    """What starting raylets of another cluster changes in this test process, undone: the internal KV client (every
-    new node points it at that cluster's GCS) and the nodes' GCS clients (Ray ends a process whose GCS client has
-    not reached its GCS for 60 s, a minute after the cluster is gone). :class:`LoopbackCluster` does the same
-    itself; the simpler cluster fixtures of the training and serving tests call :meth:`restore` after starting
-    each node and :meth:`forget` with every node they started at the end."""
-
-    def __init__(self) -> None:
-        import ray.experimental.internal_kv as internal_kv
-
-        self._saved = internal_kv.global_gcs_client
-
-    def restore(self) -> None:
-        import ray.experimental.internal_kv as internal_kv
-
-        if self._saved is not None:
-            internal_kv._initialize_internal_kv(self._saved)
-        else:
-            internal_kv._internal_kv_reset()
-
-    def forget(self, nodes: list[Any]) -> None:
-        import gc
-
-        for node in nodes:
-            if node is not None:
-                node._gcs_client = None
-        gc.collect()
-        self.restore()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -9,3 +10,11 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "lsr" / "samples"
 #: Fixtures only the tests need (the parser's LLM outputs), beside their provenance (tests/fixtures/README.md).
 TEST_DATA = REPO / "tests" / "fixtures"
+
+
+def sample_documents() -> list[str]:
+    """The documents of every shipped sample (CNN/DailyMail's, then XSum's), in file order: a load for the benches."""
+    docs = []
+    for path in sorted(SAMPLES.glob("*.jsonl")):
+        docs += [json.loads(line)["document"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return docs

@@ -34,12 +34,24 @@ def _mine(input_path: Path, out: Path, url: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def _sweep(job: subprocess.Popen) -> None:
+    """SIGKILL whatever is left of the job's process group (its own session): a local Ray it started and did not
+    stop. Nothing is left when lsr ended as it should."""
+    try:
+        os.killpg(job.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _saved(out: Path) -> list[str]:
     """Ids in the files the manifest lists; also checks that every visible data file is listed and whole."""
+    # The folder is listed before the manifest is read: a file is listed before it is renamed into view, so every
+    # file seen here is in the manifest read after it (read the other way round, a file committed in between
+    # would look unlisted).
+    visible = {p.name for p in out.glob("*.parquet") if not p.name.startswith((".", "_"))}  # what readers see
     if not (out / MANIFEST).exists():
         return []
     listed = set(json.loads((out / MANIFEST).read_text())["files"])
-    visible = {p.name for p in out.glob("*.parquet") if not p.name.startswith((".", "_"))}  # what readers see
     assert visible <= listed, visible - listed
     return [i for name in sorted(visible) for i in pq.read_table(out / name, columns=["id"]).column("id").to_pylist()]
 
@@ -104,8 +116,14 @@ def test_sigterm_saves_what_is_finished_and_says_how_to_resume(cnndm_path, tmp_p
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not _saved(out):
             time.sleep(0.1)
-        os.killpg(job.pid, signal.SIGTERM)
-        log = job.communicate(timeout=60)[0].decode()
+        # To the lsr process, as `kill`, `docker stop` and Kubernetes deliver it. Not to its process group: lsr
+        # started a local Ray, whose daemons stay in that group (Ray shields them from SIGINT only), and a raylet
+        # ended by the same signal can end the driver first (Ray's core worker exits 1 when its raylet is gone).
+        os.kill(job.pid, signal.SIGTERM)
+        try:
+            log = job.communicate(timeout=60)[0].decode()
+        finally:
+            _sweep(job)
     assert job.returncode == 143, log[-3000:]
     assert "stopped by SIGTERM" in log and "run the same command again to resume" in log
     saved = _saved(out)

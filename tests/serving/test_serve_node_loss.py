@@ -1,12 +1,12 @@
 """Serving through the loss of a node: no failed request while a model replica lives.
 
 ``lsr serve`` (a subprocess, as a user runs it) serves the tiny checkpoint with two model replicas, one per
-1-core worker raylet of a loopback cluster whose head has no cores (so the head holds only the controller, the
-proxy and the ingress); a few client threads post ``/summarize`` without pause; the raylet of one replica is
-killed ungracefully, and a spare worker joins. Every answer must be a 200 (a request lost with its replica is
-retried once on the other one), and the deployment must come back to two running replicas. Then every worker
-goes: with no model replica anywhere, ``/summarize`` and ``/healthz`` answer 503 with ``Retry-After``. Nothing
-is timed.
+1-core worker raylet (cluster.yaml's ``cpu_worker`` type) of a loopback cluster whose head has no cores (so the
+head holds only the controller, the proxy and the ingress); a few client threads post ``/summarize`` without
+pause; the raylet of one replica is killed ungracefully, and a spare worker joins. Every answer must be a 200 (a
+request lost with its replica is retried once on the other one), and the deployment must come back to two running
+replicas. Then every worker goes: with no model replica anywhere, ``/summarize`` and ``/healthz`` answer 503 with
+``Retry-After``. Nothing is timed.
 """
 
 from __future__ import annotations
@@ -118,8 +118,12 @@ def wait_ready(process: subprocess.Popen, log: Path, timeout: float) -> None:
 def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_503(
     loopback_cluster, checkpoint, tmp_path
 ):
-    cluster = loopback_cluster
-    first, _second = cluster.add_worker(num_cpus=1), cluster.add_worker(num_cpus=1)
+    # cluster.yaml's CPU workers, one core each: one model replica fits on each. The GCS checks nodes every second
+    # and gives up on one after 3 missed checks, so a lost node is seen in seconds (Ray's default is 30 s).
+    cluster = loopback_cluster([("cpu_worker", 1), ("cpu_worker", 1)],
+                               system_config={"health_check_period_ms": 1000, "health_check_failure_threshold": 3})
+    first = cluster.worker_ids()[0]
+    env = cluster.env()
     settings = tmp_path / "serve.yaml"
     settings.write_text(yaml.safe_dump({
         "generation": {"num_beams": 2, "min_new_tokens": 2, "max_new_tokens": 6},
@@ -137,7 +141,7 @@ def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_50
                "--replicas", "2", "--num-cpus", "1", "--port", str(port), "--ray-address", cluster.address,
                "--proxy-location", "HeadOnly"]  # fmt: skip
     with log.open("w") as out:
-        server = subprocess.Popen(command, env=cluster.env, stdout=out, stderr=subprocess.STDOUT,
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
     watcher = None
     stop = threading.Event()
@@ -157,15 +161,15 @@ def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_50
     clients = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(CLIENTS)]
     try:
         wait_ready(server, log, timeout=240)
-        watcher = Watcher(cluster.address, cluster.env)
+        watcher = Watcher(cluster.address, env)
         assert watcher.wait_for(lambda n: n == 2, timeout=60) is not None, f"never two replicas: {watcher.rows[-3:]}"
         for thread in clients:
             thread.start()
         time.sleep(3)
-        cluster.add_worker(num_cpus=1)  # the spare that the lost replica is restarted on
+        cluster.add_node("cpu_worker", 1)  # the spare that the lost replica is restarted on
         time.sleep(2)
         killed_at = time.time()
-        cluster.kill(first)  # one core and no other replica fits there: it held one of the two
+        cluster.kill_node(first)  # one core and no other replica fits there: it held one of the two
         lost = watcher.wait_for(lambda n: n < 2, timeout=90, since=killed_at)
         recovered = lost is not None and watcher.wait_for(lambda n: n == 2, timeout=150, since=lost) is not None
         time.sleep(3)  # a little load on the recovered deployment
@@ -174,8 +178,8 @@ def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_50
             thread.join(timeout=150)
         # No model replica left anywhere (and no core to start one on): a 503 that says when to come back.
         gone_at = time.time()
-        for node in list(cluster.workers):
-            cluster.kill(node)
+        for node in cluster.worker_ids():
+            cluster.kill_node(node)
         # a killed raylet's workers outlive it for a moment: ask once Serve has seen both replicas go
         none_left = watcher.wait_for(lambda n: n == 0, timeout=90, since=gone_at)
         unavailable = requests.post(f"http://127.0.0.1:{port}/summarize", json={"text": DOCS[0]}, timeout=120)
@@ -190,8 +194,7 @@ def test_a_lost_replica_node_fails_no_request_replicas_come_back_none_left_is_50
         stop_group(server, signal.SIGTERM, wait=60)
     after = [r for r in results if r[0] >= killed_at]
     failed = [r for r in results if r[1] != 200]
-    ingress_logs = Path(cluster.cluster.head_node.get_logs_dir_path()) / "serve"
-    text = "".join(p.read_text(errors="replace") for p in ingress_logs.glob("replica_*Ingress*.log"))
+    text = "".join(p.read_text(errors="replace") for p in (cluster.head_logs / "serve").glob("replica_*Ingress*.log"))
     print(f"{len(results)} requests, {len(after)} after the kill, {len(failed)} failed; "
           f"{text.count('retrying once')} retried, {text.count('answering 503')} answered 503; "
           f"replicas running since the kill: {watcher.running(killed_at)}")

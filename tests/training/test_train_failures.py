@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,30 +18,13 @@ import torch
 from lsr.cli.main import main
 from lsr.training.checkpoints import STATE_FILE
 from lsr.training.schedule import noam_lr
+from tests.helpers.train_runs import wait_for_checkpoint
 
 STEPS = 8
 #: Two workers, plain fine-tuning (no alignment-target pass), a checkpoint every step: a short, slow-enough run.
 ARGS = ["--dataset", "cnndm", "--model", "tiny", "--views", "none", "--workers", "2", "--batch-size", "2",
         "--source-max-tokens", "64", "--target-max-tokens", "32", "--warmup-steps", "4", "--lr-scale", "0.01",
         "--checkpoint-every", "1", "--log-every", "1", "--max-steps", str(STEPS)]  # fmt: skip
-
-
-def _wait_for_checkpoint(storage: Path, alive, timeout: float = 240.0) -> None:
-    """Poll until Ray Train has *registered* a checkpoint of the run ``train`` in ``storage`` (its checkpoint index
-    names one: what a restart restores), not merely a checkpoint folder being uploaded."""
-    from lsr.training.checkpoints import find_run
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert alive(), "the run ended before any checkpoint was written"
-        try:
-            found = find_run(str(storage), "train")
-        except (OSError, ValueError):  # the index is being written
-            found = None
-        if found is not None and found.checkpoint is not None:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint in {storage} after {timeout} s")
 
 
 def _train_worker_pids() -> list[int]:
@@ -84,7 +66,7 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_checkpoint(
                                                                "--output", str(output)])))
     run.start()
     try:
-        _wait_for_checkpoint(output / "checkpoints", run.is_alive)
+        wait_for_checkpoint(output / "checkpoints", run.is_alive)
         pids = _train_worker_pids()
         assert len(pids) == 2, pids
         os.kill(pids[-1], signal.SIGKILL)
@@ -109,7 +91,7 @@ def test_a_killed_driver_is_resumed_with_resume(ray_local, tmp_path, cnndm_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_checkpoint(output / "checkpoints", lambda: driver.poll() is None)
+        wait_for_checkpoint(output / "checkpoints", lambda: driver.poll() is None)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)

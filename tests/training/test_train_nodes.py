@@ -4,8 +4,9 @@ the surviving and the spare node from the latest checkpoint, the run finishes th
 rate schedule continued, the user is told in one line what was lost and from which step training resumed, and the
 train report counts the restart and the steps done twice.
 
-The checkpoints are on a local folder that every node sees, as all of them run on this machine; a real cluster needs
-storage every node reaches (``--storage-path s3://...`` or a shared file system).
+The nodes are cluster.yaml's ``train_gpu`` type (``tests/helpers/cluster.py``), shrunk to one core each. The checkpoints
+are on a local folder that every node sees, as all of them run on this machine; a real cluster needs storage every
+node reaches (``--storage-path s3://...`` or a shared file system).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from lsr.training.schedule import noam_lr
+from tests.helpers.train_runs import wait_for_checkpoint
 
 pytestmark = pytest.mark.multinode
 
@@ -31,43 +31,26 @@ ARGS = ["--dataset", "cnndm", "--model", "tiny", "--views", "none", "--workers",
         "--max-failures", "1"]  # fmt: skip
 
 
-def _wait_for_checkpoint(storage: Path, alive, timeout: float = 240.0) -> None:
-    """Poll until Ray Train has registered a checkpoint of the run ``train`` (what a restart restores)."""
-    from lsr.training.checkpoints import find_run
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert alive(), "the run ended before any checkpoint was written"
-        try:
-            found = find_run(str(storage), "train")
-        except (OSError, ValueError):  # the index is being written
-            found = None
-        if found is not None and found.checkpoint is not None:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint in {storage} after {timeout} s")
-
-
 def test_a_lost_node_is_replaced_and_the_run_resumes_from_its_checkpoint(
     loopback_cluster, tmp_path, cnndm_path, selection_rows, write_selection
 ):
-    for _ in range(3):  # two for the workers, one spare for the restarted group
-        loopback_cluster.add_node(num_cpus=1)
+    # cluster.yaml's training nodes, one core each: two for the workers, one spare for the restarted group.
+    cluster = loopback_cluster([("train_gpu", 1)] * 3)
     data = write_selection(selection_rows(cnndm_path, 16), tmp_path / "selected")
     output = tmp_path / "run"
     log = tmp_path / "driver.log"
     with log.open("wb") as sink:
         driver = subprocess.Popen(
             [sys.executable, "-c", "import sys; from lsr.cli.main import main; sys.exit(main(sys.argv[1:]))",
-             "train", *ARGS, "--data", str(data), "--output", str(output), "--ray-address", loopback_cluster.address],
-            stdout=sink, stderr=subprocess.STDOUT, env=loopback_cluster.env(),
+             "train", *ARGS, "--data", str(data), "--output", str(output), "--ray-address", cluster.address],
+            stdout=sink, stderr=subprocess.STDOUT, env=cluster.env(),
         )
         try:
-            _wait_for_checkpoint(output / "checkpoints", lambda: driver.poll() is None)
-            hosts = [n for n in loopback_cluster.worker_nodes if loopback_cluster.processes_titled(n, "RayTrainWorker")]
+            wait_for_checkpoint(output / "checkpoints", lambda: driver.poll() is None)
+            hosts = cluster.actor_nodes("RayTrainWorker")
             assert len(hosts) == 2, "the two workers run on two nodes"
             lost = hosts[-1]
-            loopback_cluster.kill_node(lost)
+            cluster.kill_node(lost)
             code = driver.wait(timeout=300)
         finally:
             if driver.poll() is None:
@@ -81,7 +64,7 @@ def test_a_lost_node_is_replaced_and_the_run_resumes_from_its_checkpoint(
     [restart] = report["restarts"]
     [worker] = restart["workers"]
     # The worker of the killed node, found lost: Ray says its node died, or (first, usually) that it is unreachable.
-    assert worker["node_id"] == lost.node_id and worker["node_ip"] == "127.0.0.1" and worker["lost"]
+    assert worker["node_id"] == lost and worker["node_ip"] == "127.0.0.1" and worker["lost"]
     assert worker["kind"] in ("ActorDiedError", "ActorUnavailableError")
     reason = worker["reason"]
     assert reason in ("its node died", "its process died", "unreachable")
@@ -100,7 +83,7 @@ def test_a_lost_node_is_replaced_and_the_run_resumes_from_its_checkpoint(
     # One line tells the user what was lost and from where training resumed; Ray's node notices stay in its logs.
     told = [line for line in said.splitlines() if "lost worker" in line]
     assert told == [
-        f"  lost worker rank {worker['rank']} on node {lost.node_id[:8]} (127.0.0.1): {reason} ({worker['kind']}); "
+        f"  lost worker rank {worker['rank']} on node {lost[:8]} (127.0.0.1): {reason} ({worker['kind']}); "
         f"Ray Train restarts the workers from the checkpoint of step {resumed}"
         + (f", {report['repeated_steps']} step(s) done again" if report["repeated_steps"] else "")
         + " (restart 1)"
