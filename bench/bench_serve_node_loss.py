@@ -266,7 +266,7 @@ def autoscale_run(ns: argparse.Namespace, cluster: LoopbackCluster, env: dict, m
         "graceful_shutdown_timeout_s": 5.0,
         "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": ns.target,
                         "upscale_delay_s": ns.upscale_delay_s, "downscale_delay_s": ns.downscale_delay_s,
-                        "look_back_period_s": 5.0},
+                        "look_back_period_s": 11.0},  # Serve wants it above its 10 s metrics interval
     }))  # fmt: skip
     marks: dict[str, float] = {}
     with served(["--model", model, "--config", str(settings), "--num-cpus", "1"], cluster, env,
@@ -323,6 +323,9 @@ def report(loss: dict[str, Any] | None, scale: dict[str, Any] | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ns = parse_args(argv)
+    from lsr.core import console
+
+    console.quiet_libraries()  # before Ray is imported: its node-death notices stay in its logs, as in lsr's commands
     import ray
 
     loss = scale = None
