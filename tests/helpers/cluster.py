@@ -434,6 +434,15 @@ class LoopbackCluster:
         """The id of a worker node holding a live actor whose class name contains ``class_contains`` (None if none)."""
         return next(iter(self.actor_nodes(class_contains)), None)
 
+    def object_store(self, node_id: str) -> tuple[int, int]:
+        """``(objects, bytes)`` in the node's own object store now, as its raylet reports them (``GetNodeStats``,
+        asked over gRPC: this process need not be a driver of the cluster)."""
+        from ray._private.internal_api import node_stats
+
+        node = self.nodes[node_id]
+        stats = node_stats("127.0.0.1", node.node_manager_port, include_memory_info=False).store_stats
+        return int(stats.num_local_objects), int(stats.object_store_bytes_used)
+
     @property
     def head_logs(self) -> Path:
         """The head's log folder (the Serve controller's, proxy's and head-pinned replicas' logs are in ``serve/``)."""

@@ -3,8 +3,8 @@ report counts the rework (requests sent for rows lost with the node, and those r
 
 On a three-node loopback cluster (tests/helpers/cluster.py: a head with no CPUs, two mining nodes), ``lsr mine
 --engine http`` runs as a subprocess against the loopback OpenAI-compatible stub; once rows reach storage, the node
-holding a mining actor is killed ungracefully (every process of its raylet SIGKILLed at once). Ray restarts the
-actor on the other node and sends its tasks again.
+holding a mining actor, and blocks in its object store, is killed ungracefully (every process of its raylet SIGKILLed
+at once). Ray restarts the actor on the other node and sends its tasks again.
 """
 
 from __future__ import annotations
@@ -27,14 +27,30 @@ DOCUMENTS = 320
 MAX_IN_FLIGHT = 8
 CONCURRENCY = 2  # one mining actor per worker node, when Ray spreads them
 ROWS_PER_FILE = 16
+#: Task results over this many bytes go to the object store of the node that made them instead of travelling inline
+#: to their owner (Ray's default: 100 KiB). A real run's blocks are megabytes, so a lost node takes stored blocks
+#: with it; at this size the test's small blocks do too.
+INLINE_LIMIT_BYTES = 1024
 
 pytestmark = pytest.mark.multinode
+
+
+def _wait_for_stored_objects(cluster, node_id: str, timeout: float = 30.0) -> tuple[int, int]:
+    """The node's object store as soon as it holds an object (blocks come and go as the driver takes them)."""
+    deadline = time.monotonic() + timeout
+    held = cluster.object_store(node_id)
+    while held[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        held = cluster.object_store(node_id)
+    return held
+
 
 def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rework(loopback_cluster, tmp_path):
     rows = tiny_documents(DOCUMENTS)
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
-    cluster = loopback_cluster([("mining_gpu", 2), ("mining_gpu", 2)])
+    cluster = loopback_cluster([("mining_gpu", 2), ("mining_gpu", 2)],
+                               system_config={"max_direct_call_object_size": INLINE_LIMIT_BYTES})
     started = time.monotonic()
     with OpenAIStub("cnndm", delay=0.5) as stub:
         cmd = [sys.executable, "-m", "lsr.cli", "mine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
@@ -51,6 +67,7 @@ def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rew
             victim = cluster.node_of_actor("DocumentMiner")
             assert victim is not None, [(a.class_name, a.node_id) for a in cluster.actors()]
             on_victim = sum(a.node_id == victim for a in miners)
+            held = _wait_for_stored_objects(cluster, victim)
             saved_before = len(listed_ids(out))
             requests_before = len(stub.requests)
             cluster.kill_node(victim)
@@ -64,6 +81,7 @@ def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rew
 
     assert job.returncode == 0, log[-4000:]
     assert saved_before < DOCUMENTS, "the run ended before the node was killed"
+    assert held[0] > 0, "the killed node held no block in its object store"
     table = pq.read_table(out, columns=["id", "error", "requests"])
     ids = table.column("id").to_pylist()
     assert Counter(ids) == Counter(r["id"] for r in rows)  # every id exactly once
@@ -91,6 +109,7 @@ def test_a_worker_node_killed_mid_run_loses_no_row_and_the_report_counts_the_rew
     table_row = f"| {report['requests_sent_this_run']} / {lost} ({again}) |"
     assert table_row in (tmp_path / "out.report.md").read_text()
     print(f"node loss: {DOCUMENTS} documents, killed at {killed_at:.1f} s after {saved_before} rows saved and "
-          f"{requests_before} requests answered, {on_victim} of {len(miners)} miners on the node; "
+          f"{requests_before} requests answered, {on_victim} of {len(miners)} miners and {held[0]} objects "
+          f"({held[1]} bytes) on the node; "
           f"{report['requests_sent_this_run']} requests counted ({received} received) for {row_requests} the rows "
           f"record: {lost} lost, {again} rows mined again ({twice} seen twice by the server); {seconds:.1f} s")
