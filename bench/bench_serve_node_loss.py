@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -43,6 +42,7 @@ sys.path.insert(0, str(REPO))  # tests.helpers: the loopback cluster, the tiny s
 from tests.helpers.cluster import LoopbackCluster  # noqa: E402
 from tests.helpers.paths import sample_documents  # noqa: E402
 from tests.helpers.ports import free_port  # noqa: E402
+from tests.helpers.processes import stop_group  # noqa: E402
 from tests.helpers.tiny_student import save_tiny_student  # noqa: E402
 
 LSR = "import sys; from lsr.cli.main import main; sys.exit(main(sys.argv[1:]))"
@@ -178,22 +178,8 @@ def start_serve(args: list[str], address: str, env: dict[str, str], log: Path) -
         if process.poll() is not None:
             break
         time.sleep(1)
-    stop_serve(process)
+    stop_group(process, signal.SIGTERM, wait=90)
     raise SystemExit(f"lsr serve did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop_serve(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group this bench started (lsr serve drains), SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    except ProcessLookupError:
-        pass
 
 
 @contextmanager
@@ -208,7 +194,7 @@ def served(args: list[str], cluster: LoopbackCluster, env: dict[str, str], log: 
     finally:
         load.stop()
         replicas.stop()
-        stop_serve(server)
+        stop_group(server, signal.SIGTERM, wait=90)  # lsr serve drains
 
 
 def ingress_log_count(cluster: LoopbackCluster, text: str) -> int:

@@ -55,6 +55,8 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,16 @@ def node_roots(node) -> list[int]:
     return [info.process.pid for infos in node.all_processes.values() for info in infos if info.process is not None]
 
 
+def _point_internal_kv(client: Any) -> None:
+    """This process's internal KV through ``client`` (a GCS client), or reset when ``client`` is None."""
+    import ray.experimental.internal_kv as internal_kv
+
+    if client is not None:
+        internal_kv._initialize_internal_kv(client)
+    else:
+        internal_kv._internal_kv_reset()
+
+
 # ---------------------------------------------------------------------------------------------- the cluster
 
 
@@ -263,7 +275,7 @@ class LoopbackCluster:
         for name, value in PATCHED_CONSTANTS.items():
             setattr(ray_constants, name, value)
         # Starting a node points this process's internal KV at the cluster's GCS; a Ray this process already drives
-        # (``ray_local``) gets its own back after each node (:meth:`_restore_internal_kv`), or its internal KV calls
+        # (``ray_local``) gets its own back after each node (:meth:`_internal_kv_kept`), or its internal KV calls
         # would reach this cluster, and Ray would end the process a minute after the cluster's GCS is gone.
         self._saved_kv = internal_kv.global_gcs_client
         self.temp_dir = Path(tempfile.mkdtemp(prefix="lsrmn", dir="/tmp"))
@@ -275,10 +287,8 @@ class LoopbackCluster:
                      "dashboard_agent_listen_port": agent, "metrics_export_port": metrics}
         if self.system_config:
             head_args["_system_config"] = self.system_config
-        try:
+        with self._internal_kv_kept():
             self.cluster = Cluster(initialize_head=True, head_node_args=head_args, shutdown_at_exit=False)
-        finally:
-            self._restore_internal_kv()
         self._address = self.cluster.address
         self._remember(self.cluster.head_node, head.name)
         for name, cpus in self.workers_spec:
@@ -288,14 +298,9 @@ class LoopbackCluster:
 
     def add_node(self, type_name: str, num_cpus: int):
         """One more raylet of ``type_name`` with ``num_cpus`` CPUs; returns its node id."""
-        import ray.experimental.internal_kv as internal_kv
-
         (metrics,) = free_ports(1)
-        before = internal_kv.global_gcs_client  # a Ray this process drives now: ray_local's, or this cluster's
-        try:
+        with self._internal_kv_kept():
             node = self.cluster.add_node(**self.types[type_name].node_args(num_cpus), metrics_export_port=metrics)
-        finally:
-            self._restore_internal_kv(before)  # every new node points this process's internal KV at the cluster's GCS
         return self._remember(node, type_name)
 
     def _remember(self, node, type_name: str) -> str:
@@ -337,7 +342,8 @@ class LoopbackCluster:
                 self.cluster = None
         finally:
             self._forget_gcs_clients()
-            self._restore_internal_kv()
+            if self._saved_kv is not _UNSAVED:
+                _point_internal_kv(self._saved_kv)
             self._saved_kv = _UNSAVED
             self._restore()
 
@@ -351,18 +357,18 @@ class LoopbackCluster:
         self.nodes = {}
         gc.collect()
 
-    def _restore_internal_kv(self, saved: Any = _UNSAVED) -> None:
-        """Point this process's internal KV back at ``saved`` (by default, what it was before the cluster started)."""
+    @staticmethod
+    @contextmanager
+    def _internal_kv_kept() -> Iterator[None]:
+        """Starting a node points this process's internal KV at the cluster's GCS: give back what it was (the Ray
+        this process drives, ``ray_local``'s or this cluster's own, or none)."""
         import ray.experimental.internal_kv as internal_kv
 
-        if saved is _UNSAVED:
-            saved = self._saved_kv
-        if saved is _UNSAVED:
-            return
-        if saved is not None:
-            internal_kv._initialize_internal_kv(saved)
-        else:
-            internal_kv._internal_kv_reset()
+        before = internal_kv.global_gcs_client
+        try:
+            yield
+        finally:
+            _point_internal_kv(before)
 
     def _restore(self) -> None:
         if self._saved_constants:

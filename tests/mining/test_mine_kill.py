@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from lsr.mining.output import MANIFEST
 from tests.helpers.openai_stub_server import OpenAIStub, doc_key
 from tests.helpers.paths import REPO
+from tests.helpers.processes import kill_group
 
 ROWS_PER_FILE = 3
 BATCH_SIZE = 2
@@ -32,15 +33,6 @@ def _mine(input_path: Path, out: Path, url: str) -> subprocess.Popen:
            "--max-in-flight", str(MAX_IN_FLIGHT), "--retry-wait", "0.01"]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def _sweep(job: subprocess.Popen) -> None:
-    """SIGKILL whatever is left of the job's process group (its own session): a local Ray it started and did not
-    stop. Nothing is left when lsr ended as it should."""
-    try:
-        os.killpg(job.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _saved(out: Path) -> list[str]:
@@ -123,7 +115,7 @@ def test_sigterm_saves_what_is_finished_and_says_how_to_resume(cnndm_path, tmp_p
         try:
             log = job.communicate(timeout=60)[0].decode()
         finally:
-            _sweep(job)
+            kill_group(job)  # a local Ray lsr did not stop, if any
     assert job.returncode == 143, log[-3000:]
     assert "stopped by SIGTERM" in log and "run the same command again to resume" in log
     saved = _saved(out)

@@ -21,6 +21,7 @@ import pytest
 
 from tests.helpers.paths import REPO
 from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_group
 
 pytestmark = pytest.mark.vllm
 
@@ -50,12 +51,7 @@ def vllm_server(tiny_llama, tmp_path_factory):
                 time.sleep(1)
         yield f"{url}/v1"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_group(server, signal.SIGTERM, wait=30)
         log.close()
 
 

@@ -25,6 +25,7 @@ import yaml
 
 from lsr.serving.config import DEPLOYMENT_NAME
 from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_group
 
 pytestmark = pytest.mark.multinode
 
@@ -86,22 +87,6 @@ class Watcher:
 
     def stop(self) -> None:
         stop_group(self.process, signal.SIGKILL)
-
-
-def stop_group(process: subprocess.Popen, sig: int, wait: float = 10.0) -> None:
-    """``sig`` to the process group this test started (its own session), then SIGKILL if it lingers."""
-    import os
-
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=wait)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    except ProcessLookupError:
-        pass
 
 
 def wait_ready(process: subprocess.Popen, log: Path, timeout: float) -> None:
